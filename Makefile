@@ -1,0 +1,44 @@
+# `make test` and `make demo` each do their own set-up on a brand-new machine.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: test demo bench tutorials setup graphviz clean
+
+setup: $(STAMP) graphviz
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# The Graphviz `dot` binary renders graphs; the Python `graphviz` package only writes DOT.
+graphviz:
+	@command -v dot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) || \
+	      { echo "could not install graphviz with apt-get"; exit 1; }; \
+	  else \
+	    echo "Graphviz 'dot' is missing: install it with 'sudo apt-get install graphviz'" \
+	         "(or 'brew install graphviz'), then run make again."; exit 1; \
+	  fi; }
+
+test: setup
+	$(PY) -m pytest -q
+
+demo: setup
+	$(PY) -m tinygrad_rnn demo
+
+# Benchmarks also install the reference backends (PyTorch CPU build, HIPS autograd).
+bench: setup
+	$(PY) -m pip install --quiet -e '.[bench]' 'torch==2.13.0' || \
+	  echo "note: PyTorch could not be installed; its columns will be skipped"
+	$(PY) benchmarks/bench.py
+
+tutorials: setup
+	for f in tutorials/[0-9]*.py; do $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache out tutorials/out benchmarks/results

@@ -1,0 +1,18 @@
+"""tinygrad_rnn: a small reverse-mode autograd on numpy, for learning how backprop through
+time really works.
+
+    >>> import tinygrad_rnn as tg
+    >>> x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    array([2., 4.], dtype=float32)
+"""
+from .gradcheck import GradcheckError, gradcheck
+from .random import get_rng, manual_seed
+from .tensor import (AnomalyError, Node, Tensor, arange, cat, current_scope, detect_anomaly,
+                     enable_grad, is_grad_enabled, no_grad, ones, ones_like, rand, randn, scope,
+                     stack, tensor, where, zeros, zeros_like)
+
+__version__ = "0.1.0"
+
+from numpy import float32, float64, int64  # dtypes, as torch.float32 etc.

@@ -1,0 +1,554 @@
+"""Primitive operations: each forward (on numpy arrays) sits beside its backward (VJP).
+
+A primitive is a class with two static methods, as in PyTorch's ``torch.autograd.Function``:
+
+    forward(ctx, *arrays, **params) -> array            (a tuple of arrays for several outputs)
+    backward(ctx, *grads)           -> one grad per input (a bare array when there is one input)
+
+``ctx`` is the graph :class:`~tinygrad_rnn.tensor.Node` being recorded. ``ctx.save(...)`` keeps the
+arrays the backward needs (released after backward unless ``retain_graph=True``) and
+``ctx.needs_input_grad`` tells which inputs want a gradient, so a backward can skip work.
+Non-array arguments (axes, shapes, indices) arrive as keyword ``params``.
+
+Broadcasting is undone in one place, :func:`unbroadcast`. Nothing here knows about ``Tensor``;
+``tensor.py`` wraps these into methods and records the graph.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+    """Sum ``grad`` down to ``shape``: the VJP of numpy broadcasting.
+
+    Broadcasting (1) prepends dimensions and (2) stretches dimensions of size 1, so the gradient
+    sums over (1) the leading extra axes and (2) the stretched axes, keeping them.
+    """
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    return grad.reshape(shape)
+
+
+class Function:
+    """Base of every primitive. ``name`` is what the graph and error messages show."""
+
+    name = "function"
+    n_outputs = 1
+    # Elementwise ops with numpy broadcasting get a broadcasting-specific error message.
+    broadcasts = False
+
+    @staticmethod
+    def forward(ctx, *arrays, **params):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, *grads):  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------- elementwise, two inputs
+
+class Add(Function):
+    name, broadcasts = "add", True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save(a.shape, b.shape)
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        sa, sb = ctx.saved
+        return unbroadcast(g, sa), unbroadcast(g, sb)
+
+
+class Sub(Function):
+    name, broadcasts = "sub", True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save(a.shape, b.shape)
+        return a - b
+
+    @staticmethod
+    def backward(ctx, g):
+        sa, sb = ctx.saved
+        return unbroadcast(g, sa), unbroadcast(-g, sb) if ctx.needs_input_grad[1] else None
+
+
+class Mul(Function):
+    name, broadcasts = "mul", True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        need_a, need_b = ctx.needs_input_grad
+        return (unbroadcast(g * b, a.shape) if need_a else None,
+                unbroadcast(g * a, b.shape) if need_b else None)
+
+
+class Div(Function):
+    name, broadcasts = "div", True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        need_a, need_b = ctx.needs_input_grad
+        ga = g / b if need_a else None
+        return (unbroadcast(ga, a.shape) if need_a else None,
+                unbroadcast(-g * a / (b * b), b.shape) if need_b else None)
+
+
+class Pow(Function):
+    """a ** b. d/da = b·a^(b-1); d/db = a^b·log(a) (only computed when b needs a gradient)."""
+
+    name, broadcasts = "pow", True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = a ** b
+        ctx.save(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, out = ctx.saved
+        need_a, need_b = ctx.needs_input_grad
+        ga = unbroadcast(g * b * a ** (b - 1), a.shape) if need_a else None
+        gb = None
+        if need_b:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                # PyTorch's convention: the b-gradient is 0 where a == 0 (and b >= 0).
+                gb = unbroadcast(np.where(a == 0, 0.0, g * out * np.log(a)).astype(g.dtype), b.shape)
+        return ga, gb
+
+
+class Where(Function):
+    """where(cond, a, b); ``cond`` is a boolean array parameter, not a graph input."""
+
+    name, broadcasts = "where", True
+
+    @staticmethod
+    def forward(ctx, a, b, cond):
+        ctx.save(cond, a.shape, b.shape)
+        return np.where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        cond, sa, sb = ctx.saved
+        zero = np.zeros((), dtype=g.dtype)
+        need_a, need_b = ctx.needs_input_grad
+        return (unbroadcast(np.where(cond, g, zero), sa) if need_a else None,
+                unbroadcast(np.where(cond, zero, g), sb) if need_b else None)
+
+
+# ---------------------------------------------------------------- elementwise, one input
+
+class Neg(Function):
+    name = "neg"
+
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+class Exp(Function):
+    name = "exp"
+
+    @staticmethod
+    def forward(ctx, a):
+        out = np.exp(a)
+        ctx.save(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g * out
+
+
+class Log(Function):
+    name = "log"
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save(a)
+        return np.log(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g / a
+
+
+class Tanh(Function):
+    """y = tanh(a); dy/da = 1 - y²."""
+
+    name = "tanh"
+
+    @staticmethod
+    def forward(ctx, a):
+        out = np.tanh(a)
+        ctx.save(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return g * (1 - y * y)
+
+
+class Sigmoid(Function):
+    """y = σ(a) = ½(1 + tanh(a/2)): one ufunc call, and no overflow for large |a|. dy/da = y(1-y)."""
+
+    name = "sigmoid"
+
+    @staticmethod
+    def forward(ctx, a):
+        out = np.tanh(a * 0.5)
+        out += 1
+        out *= 0.5
+        ctx.save(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved
+        return g * y * (1 - y)
+
+
+class Relu(Function):
+    """max(a, 0); the gradient at exactly 0 is 0, as in PyTorch."""
+
+    name = "relu"
+
+    @staticmethod
+    def forward(ctx, a):
+        out = np.maximum(a, 0)
+        ctx.save(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g * (out > 0)
+
+
+class Sqrt(Function):
+    name = "sqrt"
+
+    @staticmethod
+    def forward(ctx, a):
+        out = np.sqrt(a)
+        ctx.save(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved
+        return g / (2 * out)
+
+
+class Abs(Function):
+    """|a|; the gradient at 0 is 0 (sign(0) = 0), as in PyTorch."""
+
+    name = "abs"
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save(a)
+        return np.abs(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g * np.sign(a)
+
+
+class Cast(Function):
+    """Change dtype; the gradient is cast back to the input's dtype."""
+
+    name = "cast"
+
+    @staticmethod
+    def forward(ctx, a, dtype):
+        ctx.save(a.dtype)
+        return a.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (dtype,) = ctx.saved
+        return g.astype(dtype)
+
+
+# ---------------------------------------------------------------- linear algebra
+
+class MatMul(Function):
+    """a @ b with numpy's rules (1-D operands, batched leading dimensions).
+
+    For 2-D operands: dL/da = g @ bᵀ and dL/db = aᵀ @ g. 1-D operands are promoted to matrices for
+    the backward and the batch dimensions that broadcast are summed away by ``unbroadcast``.
+    """
+
+    name = "matmul"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes "
+                             f"{a.shape} and {b.shape}")
+        k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
+        if a.shape[-1] != k_b:
+            raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align "
+                             f"({a.shape[-1]} != {k_b})")
+        ctx.save(a, b)
+        return a @ b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved
+        need_a, need_b = ctx.needs_input_grad
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        if a.ndim == 1:
+            g = np.expand_dims(g, -2)
+        if b.ndim == 1:
+            g = np.expand_dims(g, -1)
+        ga = gb = None
+        if need_a:
+            ga = unbroadcast(g @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+        if need_b:
+            gb = unbroadcast(np.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape)
+        return ga, gb
+
+
+# ---------------------------------------------------------------- reductions
+
+def _expand_reduced(g, shape, axis, keepdims):
+    """Give a reduced gradient back its reduced axes (size 1) so it broadcasts against ``shape``."""
+    if axis is None:
+        return g.reshape((1,) * len(shape))
+    if not keepdims:
+        g = np.expand_dims(g, axis)
+    return g
+
+
+class Sum(Function):
+    name = "sum"
+
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        ctx.save(a.shape, axis, keepdims)
+        return np.sum(a, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, axis, keepdims = ctx.saved
+        return np.broadcast_to(_expand_reduced(g, shape, axis, keepdims), shape)
+
+
+class Max(Function):
+    """Maximum over ``axis``.
+
+    Ties: with ``split_ties=True`` the gradient is shared equally by all maximal elements (what
+    PyTorch does for ``x.max()`` and ``amax``); with ``split_ties=False`` it all goes to the first
+    arg-max (what PyTorch does for ``x.max(dim)``, whose backward scatters to the returned index).
+    """
+
+    name = "max"
+
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False, split_ties=True):
+        out = np.max(a, axis=axis, keepdims=keepdims)
+        if split_ties:
+            mask = a == _expand_reduced(out, a.shape, axis, keepdims)
+        else:
+            idx = np.argmax(a, axis=axis)
+            mask = np.zeros(a.shape, dtype=bool)
+            if axis is None:
+                mask.flat[idx] = True
+            else:
+                np.put_along_axis(mask, np.expand_dims(idx, axis), True, axis=axis)
+        ctx.save(mask, axis, keepdims)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        mask, axis, keepdims = ctx.saved
+        count = mask.sum(axis=axis, keepdims=True)
+        return mask * (_expand_reduced(g, mask.shape, axis, keepdims) / count)
+
+
+class LogSoftmax(Function):
+    """y = x - max(x) - log Σ exp(x - max(x)) along ``axis`` (stable); dL/dx = g - softmax(x)·Σg."""
+
+    name = "log_softmax"
+
+    @staticmethod
+    def forward(ctx, a, axis):
+        shifted = a - a.max(axis=axis, keepdims=True)
+        out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        ctx.save(out, axis)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        out, axis = ctx.saved
+        return g - np.exp(out) * g.sum(axis=axis, keepdims=True)
+
+
+class Softmax(Function):
+    """y = exp(x - max x) / Σ exp(x - max x) along ``axis``; dL/dx = y·(g - Σ g·y)."""
+
+    name = "softmax"
+
+    @staticmethod
+    def forward(ctx, a, axis):
+        e = np.exp(a - a.max(axis=axis, keepdims=True))
+        out = e / e.sum(axis=axis, keepdims=True)
+        ctx.save(out, axis)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        y, axis = ctx.saved
+        return y * (g - (g * y).sum(axis=axis, keepdims=True))
+
+
+# ---------------------------------------------------------------- shape and indexing
+
+class Reshape(Function):
+    name = "reshape"
+
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.save(a.shape)
+        return a.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        (shape,) = ctx.saved
+        return g.reshape(shape)
+
+
+class Permute(Function):
+    name = "permute"
+
+    @staticmethod
+    def forward(ctx, a, axes):
+        ctx.save(axes)
+        return np.transpose(a, axes)
+
+    @staticmethod
+    def backward(ctx, g):
+        (axes,) = ctx.saved
+        return np.transpose(g, np.argsort(axes))
+
+
+class GetItem(Function):
+    """a[index]. Basic indexing scatters the gradient with one assignment; advanced (integer array)
+    indexing uses ``np.add.at`` so that repeated indices accumulate."""
+
+    name = "getitem"
+
+    @staticmethod
+    def forward(ctx, a, index, advanced):
+        try:
+            out = a[index]
+        except IndexError as err:
+            raise IndexError(f"getitem: index {_show_index(index)} is out of range for a tensor "
+                             f"of shape {a.shape} ({err})") from None
+        ctx.save(a.shape, a.dtype, index, advanced)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, dtype, index, advanced = ctx.saved
+        out = np.zeros(shape, dtype=g.dtype)
+        if advanced:
+            np.add.at(out, index, g)
+        else:
+            out[index] = g
+        return out
+
+
+def _show_index(index) -> str:
+    parts = index if isinstance(index, tuple) else (index,)
+    return "[" + ", ".join(f"array{p.shape}" if isinstance(p, np.ndarray) else repr(p)
+                           for p in parts) + "]"
+
+
+class Cat(Function):
+    name = "cat"
+
+    @staticmethod
+    def forward(ctx, *arrays, axis):
+        ctx.save(np.cumsum([x.shape[axis] for x in arrays])[:-1], axis)
+        return np.concatenate(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        bounds, axis = ctx.saved
+        return tuple(np.split(g, bounds, axis=axis))
+
+
+class Stack(Function):
+    name = "stack"
+
+    @staticmethod
+    def forward(ctx, *arrays, axis):
+        ctx.save(axis)
+        return np.stack(arrays, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        (axis,) = ctx.saved
+        return tuple(np.moveaxis(g, axis, 0))
+
+
+class Split(Function):
+    """Split along ``axis`` into pieces of the given ``sizes`` (several outputs, views of the input).
+
+    The backward writes every piece's gradient into one array (zeros for pieces that got none),
+    so e.g. the four LSTM gate gradients flow back to the fused gate matmul in one piece.
+    """
+
+    name = "split"
+    n_outputs = None  # one per piece
+
+    @staticmethod
+    def forward(ctx, a, sizes, axis):
+        bounds = np.cumsum(sizes)[:-1]
+        ctx.save(a.shape, bounds, axis)
+        return tuple(np.split(a, bounds, axis=axis))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        shape, bounds, axis = ctx.saved
+        if all(g is not None for g in grads):
+            return np.concatenate(grads, axis=axis)
+        dtype = next(g.dtype for g in grads if g is not None)
+        out = np.empty(shape, dtype=dtype)
+        for piece, g in zip(np.split(out, bounds, axis=axis), grads):
+            piece[...] = 0 if g is None else g
+        return out
