@@ -338,7 +338,13 @@ class MatMul(Function):
         if need_a:
             ga = unbroadcast(g @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
         if need_b:
-            gb = unbroadcast(np.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape)
+            if b2.ndim == 2 and a2.ndim > 2:
+                # (..., m, k) @ (k, n): fold the batch into the rows instead of forming a
+                # (..., k, n) product per batch element and summing it away.
+                k, n = b2.shape
+                gb = (a2.reshape(-1, k).T @ g.reshape(-1, n)).reshape(b.shape)
+            else:
+                gb = unbroadcast(np.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape)
         return ga, gb
 
 
@@ -552,3 +558,29 @@ class Split(Function):
         for piece, g in zip(np.split(out, bounds, axis=axis), grads):
             piece[...] = 0 if g is None else g
         return out
+
+
+class Unbind(Function):
+    """Remove dimension ``axis``, returning every slice along it (several outputs, views).
+
+    The inverse of ``stack``: the backward stacks the slices' gradients (zeros where a slice got
+    none) into one array. Recurrent layers use it to hand out the time steps of the input
+    projection, so its gradient is written once, not once per step.
+    """
+
+    name = "unbind"
+    n_outputs = None  # one per slice
+
+    @staticmethod
+    def forward(ctx, a, axis):
+        ctx.save(a.shape, axis)
+        return tuple(np.moveaxis(a, axis, 0))
+
+    @staticmethod
+    def backward(ctx, *grads):
+        shape, axis = ctx.saved
+        if any(g is None for g in grads):
+            like = next(g for g in grads if g is not None)
+            zero = np.zeros_like(like)
+            grads = [zero if g is None else g for g in grads]
+        return np.stack(grads, axis=axis)

@@ -501,6 +501,10 @@ class Tensor:
             return (self,)
         return _apply(ops.Split, self, sizes=sizes, axis=axis)
 
+    def unbind(self, dim=0):
+        """All slices along ``dim`` as a tuple, that dimension removed (as PyTorch)."""
+        return _apply(ops.Unbind, self, axis=_axis(dim, self.ndim, "unbind"))
+
     def chunk(self, chunks, dim=0):
         """As PyTorch: pieces of size ceil(n / chunks) (so there may be fewer than ``chunks``)."""
         if chunks <= 0:
@@ -672,7 +676,7 @@ def _run_backward(root: Node, root_idx: int, gradient: np.ndarray, retain_graph:
                     _accumulate_leaf(t, grads[t._idx])
         node.grad_norm = float(np.sqrt(sum(np.vdot(g, g).real for g in grads if g is not None)))
         input_grads = node.fn.backward(node, *grads)
-        if len(node.parents) == 1:
+        if not isinstance(input_grads, (tuple, list)):
             input_grads = (input_grads,)
         if anomaly:
             _check_finite(node.fn, node, [g for g in grads if g is not None],
