@@ -165,8 +165,8 @@ class LSTMCell(_CellBase):
     (its weights then have 3·H rows: i, g, o)."""
 
     def __init__(self, input_size, hidden_size, bias=True, forget_gate=True):
-        self.forget_gate = forget_gate
         super().__init__(input_size, hidden_size, bias, 4 if forget_gate else 3)
+        self.forget_gate = forget_gate
 
     def forward(self, input, hx=None):
         h0, c0 = (None, None) if hx is None else hx
