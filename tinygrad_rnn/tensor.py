@@ -11,7 +11,9 @@ of its outputs, adds leaf gradients into ``.grad`` (PyTorch semantics) and frees
 """
 from __future__ import annotations
 
+import heapq
 import itertools
+import math
 import weakref
 from collections import namedtuple
 from contextlib import contextmanager
@@ -158,8 +160,13 @@ def _forward_error(fn, arrays, err):
 def _apply(fn, *inputs, **params):
     """Run primitive ``fn`` on Tensors ``inputs`` and record a Node if a gradient may flow."""
     arrays = [t.data for t in inputs]
-    record = _state["grad"] and any(t.requires_grad for t in inputs)
-    ctx = Node(fn, inputs, tuple(t.requires_grad for t in inputs)) if record else _DISCARD
+    record = False
+    if _state["grad"]:
+        for t in inputs:
+            if t.requires_grad:
+                record = True
+                break
+    ctx = Node(fn, inputs, tuple([t.requires_grad for t in inputs])) if record else _DISCARD
     try:
         out = fn.forward(ctx, *arrays, **params)
     except (ValueError, IndexError, TypeError) as err:
@@ -631,50 +638,41 @@ def _accumulate_leaf(t: Tensor, g: np.ndarray):
         t.grad += g
 
 
-def _topological_order(root: Node) -> list:
-    """Nodes reachable from ``root`` through inputs that require grad, root first.
-
-    Iterative depth-first search: a node is emitted after everything it depends on, and the
-    list is reversed, so every node comes before the nodes that produced its inputs.
-    """
-    order, expanded = [], set()
-    stack = [(root, False)]
-    while stack:
-        node, children_done = stack.pop()
-        if children_done:
-            order.append(node)
-            continue
-        if node in expanded:
-            continue
-        expanded.add(node)
-        stack.append((node, True))
-        for p in node.parents:
-            if p._node is not None and p.requires_grad and p._node not in expanded:
-                stack.append((p._node, False))
-    order.reverse()
-    return order
-
-
 def _run_backward(root: Node, root_idx: int, gradient: np.ndarray, retain_graph: bool):
+    """Reverse-mode sweep from ``root``.
+
+    Order: a node is always created after the nodes that made its inputs, so its id is larger
+    than theirs. Taking nodes from a max-heap of ids therefore reaches each node only after
+    every node that uses its outputs has sent it a gradient: a reverse topological order with
+    no recursion and no separate sort. Only nodes that actually receive a gradient are visited.
+    """
     anomaly = _state["anomaly"]
-    # pending[node] holds the summed gradient of each of the node's outputs so far
+    # pending[node]: the summed gradient of each of the node's outputs so far
     pending = {root: [None] * root.n_outputs}
     pending[root][root_idx] = gradient
-    for node in _topological_order(root):
-        grads = pending.pop(node, None)
-        if grads is None:
-            continue
+    heap = [(-root.id, root)]
+    owned = set()  # ids of sums allocated here: safe to add into in place
+    while heap:
+        node = heapq.heappop(heap)[1]
+        grads = pending.pop(node)
         if node.released:
             raise RuntimeError(
                 f"backward: trying to backward through the graph a second time (node "
                 f"{node.name} in scope {'/'.join(node.scope) or '-'}): its saved arrays were "
                 f"freed; call backward(retain_graph=True) the first time")
+        if owned:
+            for g in grads:
+                owned.discard(id(g))
         if node.retained:
             for ref in node.retained:
                 t = ref()
                 if t is not None and grads[t._idx] is not None:
                     _accumulate_leaf(t, grads[t._idx])
-        node.grad_norm = float(np.sqrt(sum(np.vdot(g, g).real for g in grads if g is not None)))
+        if node.n_outputs == 1:
+            g = grads[0]
+            node.grad_norm = math.sqrt(abs(np.vdot(g, g)))
+        else:
+            node.grad_norm = math.sqrt(sum(abs(np.vdot(g, g)) for g in grads if g is not None))
         input_grads = node.fn.backward(node, *grads)
         if not isinstance(input_grads, (tuple, list)):
             input_grads = (input_grads,)
@@ -689,14 +687,22 @@ def _run_backward(root: Node, root_idx: int, gradient: np.ndarray, retain_graph:
                                    f"for an input of shape {p.data.shape}")
             if gp.dtype != p.data.dtype:
                 gp = gp.astype(p.data.dtype)
-            if p._node is None:
+            parent = p._node
+            if parent is None:
                 _accumulate_leaf(p, gp)
                 continue
-            slot = pending.get(p._node)
+            slot = pending.get(parent)
             if slot is None:
-                slot = pending[p._node] = [None] * p._node.n_outputs
+                slot = pending[parent] = [None] * parent.n_outputs
+                heapq.heappush(heap, (-parent.id, parent))
             prev = slot[p._idx]
-            slot[p._idx] = gp if prev is None else prev + gp
+            if prev is None:
+                slot[p._idx] = gp  # may alias another array: never written into
+            elif id(prev) in owned:
+                prev += gp
+            else:
+                total = slot[p._idx] = prev + gp
+                owned.add(id(total))
         if not retain_graph:
             node.saved = None
             node.released = True
