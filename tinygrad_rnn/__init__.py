@@ -7,6 +7,7 @@ time really works.
     >>> x.grad
     array([2., 4.], dtype=float32)
 """
+from .checkpoint import load, save
 from .gradcheck import GradcheckError, gradcheck
 from .random import get_rng, manual_seed
 from .tensor import (AnomalyError, Node, Tensor, arange, cat, current_scope, detect_anomaly,

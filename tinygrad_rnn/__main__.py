@@ -1,31 +1,189 @@
-"""Command line: ``python -m tinygrad_rnn demo``."""
+"""Command line: ``python -m tinygrad_rnn demo | train | sample | render | bench``.
+
+Bad arguments print a message and exit with code 2; Ctrl-C during training saves a checkpoint
+first (exit code 130).
+"""
 from __future__ import annotations
 
+import argparse
+import json
+import pathlib
+import runpy
 import sys
+import time
+
+import numpy as np
 
 
-def demo() -> int:
-    import numpy as np
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
 
-    import tinygrad_rnn as tg
 
-    tg.manual_seed(0)
-    w = tg.randn(3, 4, requires_grad=True)
-    x = tg.Tensor(np.linspace(-1, 1, 8).reshape(2, 4))
-    h = (x @ w.T).tanh()
-    loss = (h * h).mean()
-    loss.backward()
-    print("loss", loss.item())
-    print("dloss/dw", w.grad)
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="python -m tinygrad_rnn",
+                                description="tinygrad_rnn: autograd and recurrent nets on numpy")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="train a tanh RNN, an LSTM and a GRU on the adding problem")
+    d.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
+    d.add_argument("--steps", type=_positive_int, default=1500, help="training steps per model")
+    d.add_argument("--seq-len", type=_positive_int, default=30, help="sequence length T")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    t = sub.add_parser("train", help="train a model on a task, with checkpoints and metrics")
+    t.add_argument("--task", choices=["adding", "copy", "text"], default="adding")
+    t.add_argument("--model", choices=["rnn", "lstm", "gru"], default="lstm")
+    t.add_argument("--layers", type=_positive_int, default=1)
+    t.add_argument("--bidirectional", action="store_true")
+    t.add_argument("--hidden", type=_positive_int, default=64)
+    t.add_argument("--seq-len", type=_positive_int, default=30)
+    t.add_argument("--batch", type=_positive_int, default=32)
+    t.add_argument("--steps", type=_positive_int, default=1000)
+    t.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop", "adagrad"],
+                   default="adam")
+    t.add_argument("--lr", type=_positive_float, default=1e-2)
+    t.add_argument("--clip", type=_positive_float, default=1.0,
+                   help="max global gradient norm (default 1.0)")
+    t.add_argument("--no-clip", action="store_true", help="disable gradient clipping")
+    t.add_argument("--tbptt", type=_positive_int, default=None,
+                   help="truncated BPTT window (steps); default: full BPTT")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", default="out/train")
+    t.add_argument("--resume", default=None, metavar="CKPT",
+                   help="continue from a checkpoint (its configuration is used; --steps may "
+                        "extend the run)")
+    t.add_argument("--log-every", type=_positive_int, default=50)
+
+    s = sub.add_parser("sample", help="generate text from a character-model checkpoint")
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--prompt", default="")
+    s.add_argument("--length", type=_positive_int, default=300)
+    s.add_argument("--temperature", type=_positive_float, default=0.8)
+    s.add_argument("--seed", type=int, default=0)
+
+    r = sub.add_parser("render", help="render the unrolled graph of a recurrent cell")
+    r.add_argument("--cell", choices=["rnn", "lstm", "gru"], default="lstm")
+    r.add_argument("--steps", type=_positive_int, default=4, help="time steps T")
+    r.add_argument("--layers", type=_positive_int, default=1)
+    r.add_argument("--hidden", type=_positive_int, default=8)
+    r.add_argument("--collapse", choices=["none", "time"], default="none")
+    r.add_argument("--format", choices=["svg", "png", "pdf", "dot"], default="svg")
+    r.add_argument("--out", default="out/graph")
+
+    b = sub.add_parser("bench", help="run benchmarks/bench.py (needs a source checkout)")
+    b.add_argument("args", nargs=argparse.REMAINDER)
+    return p
+
+
+# ---------------------------------------------------------------- commands
+
+def cmd_train(args):
+    from .train import TrainConfig, load_config, train
+
+    if args.resume:
+        cfg = load_config(args.resume)
+        cfg.steps = max(cfg.steps, args.steps) if args.steps != 1000 else cfg.steps
+        cfg.out = args.out if args.out != "out/train" else cfg.out
+    else:
+        cfg = TrainConfig(task=args.task, model=args.model, layers=args.layers,
+                          bidirectional=args.bidirectional, hidden=args.hidden,
+                          seq_len=args.seq_len, batch=args.batch, steps=args.steps,
+                          optimizer=args.optimizer, lr=args.lr,
+                          clip=None if args.no_clip else args.clip, tbptt=args.tbptt,
+                          seed=args.seed, out=args.out, log_every=args.log_every)
+    metrics = train(cfg, resume=args.resume)
+    summary = {k: v for k, v in metrics.items() if k not in ("log", "config")}
+    print(json.dumps(summary, indent=1))
+    print(f"checkpoint and metrics in {cfg.out}")
     return 0
 
 
+def cmd_sample(args):
+    from . import checkpoint, data
+    from .models import SequenceModel, sample
+    from .train import TrainConfig
+
+    saved = checkpoint.load(args.checkpoint)
+    cfg = TrainConfig(**json.loads(saved["config"]))
+    if cfg.task != "text":
+        raise ValueError(f"sample: {args.checkpoint} is a {cfg.task!r} model; sampling needs a "
+                         f"character model (train --task text)")
+    vocab = data.CharVocab(saved["task"]["vocab"])
+    model = SequenceModel(cfg.model, cfg.hidden, vocab.size, vocab_size=vocab.size,
+                          num_layers=cfg.layers)
+    model.load_state_dict(saved["model"])
+    print(sample(model, vocab, args.prompt, args.length, args.temperature, rng=args.seed))
+    return 0
+
+
+def cmd_render(args):
+    from . import viz
+    from .demo import render_unrolled
+
+    graph = render_unrolled(args.cell, args.steps, args.layers, args.hidden,
+                            collapse=None if args.collapse == "none" else args.collapse)
+    out = pathlib.Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.format == "dot":
+        path = out.with_suffix(".dot")
+        path.write_text(graph.source)
+    else:
+        path = viz.render(graph, out, format=args.format)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_bench(args):
+    script = pathlib.Path.cwd() / "benchmarks" / "bench.py"
+    if not script.exists():
+        raise ValueError("bench: benchmarks/bench.py not found; run from a source checkout")
+    sys.argv = [str(script), *args.args]
+    runpy.run_path(str(script), run_name="__main__")
+    return 0
+
+
+def cmd_demo(args):
+    from .demo import run_demo
+
+    run_demo(out=args.out, steps=args.steps, seq_len=args.seq_len, seed=args.seed,
+             quiet=args.quiet)
+    return 0
+
+
+COMMANDS = {"demo": cmd_demo, "train": cmd_train, "sample": cmd_sample,
+            "render": cmd_render, "bench": cmd_bench}
+
+
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] != "demo":
-        print("usage: python -m tinygrad_rnn demo", file=sys.stderr)
+    args = _parser().parse_args(argv)
+    start = time.perf_counter()
+    try:
+        code = COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
-    return demo()
+    if args.command == "demo":
+        print(f"done in {time.perf_counter() - start:.1f} s")
+    return code
 
 
 if __name__ == "__main__":
