@@ -1,0 +1,276 @@
+"""Every primitive and composite op, checked by central differences in float64 over generated
+shapes (with broadcasting), including reused and aliased inputs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygrad_rnn as tg
+from tinygrad_rnn.ops import unbroadcast
+
+SETTINGS = settings(max_examples=25, deadline=None)
+
+
+def T(a, grad=True):
+    return tg.Tensor(np.asarray(a, dtype=np.float64), requires_grad=grad)
+
+
+@st.composite
+def broadcast_pair(draw, max_dims=3):
+    """Two shapes that broadcast together: some dims of one side set to 1 or dropped."""
+    shape = draw(st.lists(st.integers(1, 4), min_size=0, max_size=max_dims))
+    a = [n if draw(st.booleans()) else 1 for n in shape]
+    b = [n if draw(st.booleans()) else 1 for n in shape]
+    cut = draw(st.integers(0, len(b)))
+    return tuple(a), tuple(b[cut:])
+
+
+def arrays(shape, seed, low=-2.0, high=2.0):
+    return np.random.default_rng(seed).uniform(low, high, shape)
+
+
+# ---------------------------------------------------------------- binary, with broadcasting
+
+@pytest.mark.parametrize("op", [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b,
+                                lambda a, b: a / b, lambda a, b: a ** b,
+                                lambda a, b: tg.where(a.data > 0, a, b)],
+                         ids=["add", "sub", "mul", "div", "pow", "where"])
+@SETTINGS
+@given(shapes=broadcast_pair(), seed=st.integers(0, 10_000))
+def test_binary_ops_gradcheck_with_broadcasting(op, shapes, seed):
+    sa, sb = shapes
+    a = T(arrays(sa, seed, 0.5, 2.0))  # positive: valid for pow's base and div's divisor
+    b = T(arrays(sb, seed + 1, 0.5, 2.0))
+    assert tg.gradcheck(op, [a, b])
+
+
+@pytest.mark.parametrize("op", [lambda x: x + 1.5, lambda x: 2.0 - x, lambda x: x * 3,
+                                lambda x: 1 / x, lambda x: x ** 2, lambda x: 2 ** x,
+                                lambda x: x / 4, lambda x: -x],
+                         ids=["radd", "rsub", "mul-scalar", "rdiv", "pow-scalar", "rpow",
+                              "div-scalar", "neg"])
+def test_scalar_operands_gradcheck(op):
+    assert tg.gradcheck(op, [T(arrays((3, 2), 0, 0.5, 2.0))])
+
+
+# ---------------------------------------------------------------- unary
+
+UNARY = {
+    "exp": (lambda x: x.exp(), (-2, 2)),
+    "log": (lambda x: x.log(), (0.2, 3)),
+    "tanh": (lambda x: x.tanh(), (-3, 3)),
+    "sigmoid": (lambda x: x.sigmoid(), (-6, 6)),
+    "relu": (lambda x: x.relu(), (-2, 2)),
+    "sqrt": (lambda x: x.sqrt(), (0.2, 3)),
+    "abs": (lambda x: x.abs(), (-2, 2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+@SETTINGS
+@given(shape=st.lists(st.integers(1, 4), max_size=3).map(tuple), seed=st.integers(0, 10_000))
+def test_unary_ops_gradcheck(name, shape, seed):
+    fn, (lo, hi) = UNARY[name]
+    x = arrays(shape, seed, lo, hi)
+    if name in ("relu", "abs"):  # keep away from the kink at 0
+        x = np.where(np.abs(x) < 0.1, 0.5, x)
+    assert tg.gradcheck(fn, [T(x)])
+
+
+def test_sigmoid_is_stable_for_large_inputs():
+    x = tg.Tensor(np.array([-1000.0, 0.0, 1000.0]), requires_grad=True)
+    y = x.sigmoid()
+    np.testing.assert_allclose(y.data, [0.0, 0.5, 1.0])
+    y.sum().backward()
+    assert np.isfinite(x.grad).all()
+
+
+def test_relu_and_abs_gradient_at_zero_is_zero():
+    x = T([0.0, 0.0])
+    (x.relu().sum() + x.abs().sum()).backward()
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0])
+
+
+# ---------------------------------------------------------------- matmul
+
+@pytest.mark.parametrize("sa, sb", [((3, 4), (4, 2)), ((4,), (4, 2)), ((3, 4), (4,)),
+                                    ((4,), (4,)), ((2, 3, 4), (4, 5)), ((2, 3, 4), (2, 4, 5)),
+                                    ((1, 3, 4), (2, 4, 5)), ((3, 4), (2, 4, 5))])
+def test_matmul_gradcheck(sa, sb):
+    assert tg.gradcheck(lambda a, b: a @ b, [T(arrays(sa, 1)), T(arrays(sb, 2))])
+
+
+# ---------------------------------------------------------------- reductions
+
+@pytest.mark.parametrize("dim", [None, 0, 1, -1, (0, 2)])
+@pytest.mark.parametrize("keepdim", [False, True])
+@pytest.mark.parametrize("op", ["sum", "mean", "var"])
+def test_reductions_gradcheck(op, dim, keepdim):
+    x = T(arrays((3, 4, 2), 3))
+    assert tg.gradcheck(lambda x: getattr(x, op)(dim, keepdim=keepdim), [x])
+
+
+def test_reductions_accept_dim_positionally_and_by_keyword():
+    x = T(arrays((3, 4), 4), grad=False)
+    np.testing.assert_allclose(x.sum(1).data, x.data.sum(1))
+    np.testing.assert_allclose(x.mean(dim=0, keepdim=True).data, x.data.mean(0, keepdims=True))
+
+
+def test_max_gradcheck_without_ties():
+    x = T(arrays((3, 4), 5))
+    assert tg.gradcheck(lambda x: x.max(), [x])
+    assert tg.gradcheck(lambda x: x.max(1).values, [x])
+    assert tg.gradcheck(lambda x: x.max(0, keepdim=True)[0], [x])
+    assert tg.gradcheck(lambda x: x.amax((0, 1)), [x])
+    assert tg.gradcheck(lambda x: x.min(1).values, [x])
+
+
+def test_max_ties_full_reduction_splits_the_gradient():
+    x = T([1.0, 3.0, 3.0, 2.0])
+    x.max().backward()
+    np.testing.assert_array_equal(x.grad, [0, 0.5, 0.5, 0])
+
+
+def test_max_ties_along_dim_go_to_the_first_argmax():
+    x = T([[3.0, 1.0, 3.0], [0.0, 2.0, 2.0]])
+    values, indices = x.max(1)
+    values.sum().backward()
+    np.testing.assert_array_equal(indices.data, [0, 1])
+    np.testing.assert_array_equal(x.grad, [[1, 0, 0], [0, 1, 0]])
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_softmax_and_log_softmax_gradcheck(dim):
+    x = T(arrays((3, 4), 6, -3, 3))
+    assert tg.gradcheck(lambda x: x.softmax(dim), [x])
+    assert tg.gradcheck(lambda x: x.log_softmax(dim), [x])
+
+
+def test_log_softmax_is_stable_for_huge_logits():
+    x = tg.Tensor(np.array([[1000.0, 0.0, -1000.0]]))
+    out = x.log_softmax(1).data
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out[0, 0], 0.0, atol=1e-12)
+
+
+# ---------------------------------------------------------------- shape and indexing
+
+def test_reshape_permute_transpose_gradcheck():
+    x = T(arrays((2, 3, 4), 7))
+    assert tg.gradcheck(lambda x: x.reshape(4, 6) * 2, [x])
+    assert tg.gradcheck(lambda x: x.reshape((3, -1)) * 2, [x])
+    assert tg.gradcheck(lambda x: x.permute(2, 0, 1) * 2, [x])
+    assert tg.gradcheck(lambda x: x.permute((1, 2, 0)) * 2, [x])
+    assert tg.gradcheck(lambda x: x.transpose(0, 2) * 2, [x])
+    assert tg.gradcheck(lambda x: x.T * 2, [x])
+    assert tg.gradcheck(lambda x: x.unsqueeze(1).squeeze(1).flatten() * 2, [x])
+
+
+@pytest.mark.parametrize("index", [1, -1, slice(1, 3), (slice(None), 2), (Ellipsis, 1),
+                                   (None, 0), (slice(None, None, -1),),
+                                   np.array([0, 2, 0]), ([1, 1, 0], [3, 3, 2]),
+                                   np.array([True, False, True])],
+                         ids=["int", "neg-int", "slice", "tuple", "ellipsis", "none",
+                              "neg-step", "int-array-repeated", "pairs-repeated", "bool-mask"])
+def test_getitem_gradcheck(index):
+    x = T(arrays((3, 4), 8))
+    assert tg.gradcheck(lambda x: x[index] * 1.0, [x])
+
+
+def test_getitem_repeated_indices_accumulate():
+    x = T([1.0, 2.0, 3.0])
+    x[np.array([0, 0, 2, 0])].sum().backward()
+    np.testing.assert_array_equal(x.grad, [3, 0, 1])
+
+
+def test_getitem_with_tensor_index():
+    x = T([1.0, 2.0, 3.0])
+    idx = tg.Tensor(np.array([2, 1]))
+    np.testing.assert_array_equal(x[idx].data, [3.0, 2.0])
+
+
+@pytest.mark.parametrize("how", ["chunk", "split-int", "split-list", "unbind"])
+def test_split_family_gradcheck_with_unused_outputs(how):
+    x = T(arrays((4, 6), 9))
+
+    def fn(x):
+        if how == "chunk":
+            parts = x.chunk(3, 1)
+        elif how == "split-int":
+            parts = x.split(4, 1)  # sizes 4 and 2
+        elif how == "split-list":
+            parts = x.split([1, 3, 2], 1)
+        else:
+            parts = x.unbind(0)
+        return parts[0] * 2 + parts[-1].sum() if how != "unbind" else parts[1] * parts[3]
+    assert tg.gradcheck(fn, [x])
+
+
+def test_split_sizes_follow_pytorch():
+    x = tg.Tensor(np.zeros((7, 2)))
+    assert [p.shape[0] for p in x.split(3)] == [3, 3, 1]
+    assert [p.shape[0] for p in x.chunk(3)] == [3, 3, 1]
+    assert [p.shape[0] for p in tg.Tensor(np.zeros(6)).chunk(4)] == [2, 2, 2]
+
+
+def test_unused_split_outputs_get_zero_gradient():
+    x = T(np.ones((2, 4)))
+    a, b = x.chunk(2, 1)
+    (a * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad, [[3, 3, 0, 0], [3, 3, 0, 0]])
+
+
+def test_cat_stack_gradcheck():
+    a, b = T(arrays((2, 3), 10)), T(arrays((2, 1), 11))
+    assert tg.gradcheck(lambda a, b: tg.cat([a, b, a], 1), [a, b])
+    c = T(arrays((2, 3), 12))
+    assert tg.gradcheck(lambda a, c: tg.stack([a, c, a], 0), [a, c])
+    assert tg.gradcheck(lambda a, c: tg.stack([a, c], -1), [a, c])
+
+
+def test_cast_gradient_returns_in_the_input_dtype():
+    x = tg.Tensor(np.ones(3, np.float32), requires_grad=True)
+    (x.double() * 2.0).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad, [2, 2, 2])
+    # through float32 and back: finite differences need a step float32 can resolve
+    assert tg.gradcheck(lambda x: x.float().double() * 3.0, [T([0.5, 1.0])], eps=1e-2,
+                        atol=1e-3)
+
+
+# ---------------------------------------------------------------- reuse and aliasing
+
+def test_reused_inputs_gradcheck():
+    x = T(arrays((3,), 13))
+    assert tg.gradcheck(lambda x: x * x, [x])
+    assert tg.gradcheck(lambda x: (x * 2).tanh() + x.exp() * x, [x])
+    assert tg.gradcheck(lambda x: x @ x, [x])
+
+
+def test_aliasing_views_gradcheck():
+    x = T(arrays((5,), 14))
+    assert tg.gradcheck(lambda x: x[0:3] * x[2:5], [x])
+    assert tg.gradcheck(lambda x: tg.cat([x[1:], x[:-1]], 0) * tg.cat([x[::-1][:4], x[:4]], 0),
+                        [x])
+
+
+def test_a_value_used_twice_gets_both_contributions():
+    x = T([2.0])
+    y = x * 3
+    (y + y * y).backward()  # d/dx (3x + 9x²) = 3 + 18x
+    np.testing.assert_allclose(x.grad, [3 + 18 * 2.0])
+
+
+# ---------------------------------------------------------------- unbroadcast
+
+@SETTINGS
+@given(shapes=broadcast_pair())
+def test_unbroadcast_sums_back_to_the_shape(shapes):
+    sa, sb = shapes
+    out_shape = np.broadcast_shapes(sa, sb)
+    g = np.ones(out_shape)
+    reduced = unbroadcast(g, sb)
+    assert reduced.shape == sb
+    assert reduced.sum() == g.sum()
