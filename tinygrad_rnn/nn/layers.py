@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from ..tensor import Tensor, no_grad
+from ..tensor import Tensor, no_grad, where
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -44,6 +44,7 @@ class Embedding(Module):
     """A lookup table: integer indices (...) → rows of ``weight`` (..., embedding_dim), N(0, 1)
     initialised. The row ``padding_idx`` starts at zero and gets no gradient."""
 
+
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None):
         super().__init__()
         self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
@@ -64,8 +65,8 @@ class Embedding(Module):
                              f"min {idx.min()} and max {idx.max()}")
         out = self.weight[idx]
         if self.padding_idx is not None:
-            keep = (idx != self.padding_idx)[..., None].astype(out.dtype)
-            out = out * Tensor(keep)
+            # same values, but no gradient flows to the padding row (as PyTorch)
+            out = where((idx != self.padding_idx)[..., None], out, out.detach())
         return out
 
     def extra_repr(self):
@@ -156,8 +157,10 @@ class BatchNorm1d(Module):
                 with no_grad():
                     m = self.momentum
                     unbiased = var.data.reshape(-1) * (n / max(n - 1, 1))
-                    self.running_mean = (1 - m) * self.running_mean + m * mean.data.reshape(-1)
-                    self.running_var = (1 - m) * self.running_var + m * unbiased
+                    dt = x.dtype
+                    self.running_mean = ((1 - m) * self.running_mean.astype(dt)
+                                         + m * mean.data.reshape(-1))
+                    self.running_var = (1 - m) * self.running_var.astype(dt) + m * unbiased
                     self.num_batches_tracked = self.num_batches_tracked + 1
         else:
             centred = x - Tensor(self.running_mean.reshape(shape).astype(x.dtype))

@@ -1,0 +1,301 @@
+"""nn: Module mechanics, layers and losses against PyTorch, dropout, init, errors."""
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+import pytest
+
+import tinygrad_rnn as tg
+from tinygrad_rnn import nn
+from tinygrad_rnn.nn import functional as F
+from tinygrad_rnn.nn import init
+from nn_module_cases import CASES, make_arrays
+
+FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+
+
+def run_ours(name, arrays):
+    leaves = {k: tg.Tensor(v, requires_grad=v.dtype.kind == "f") for k, v in arrays.items()}
+    outputs = CASES[name](tg, nn, F, leaves)
+    rng = np.random.default_rng(1)
+    loss = None
+    for out in outputs.values():
+        if out.requires_grad:
+            term = (out * tg.Tensor(rng.standard_normal(out.shape))).sum()
+            loss = term if loss is None else loss + term
+    loss.backward()
+    return ({k: v.data for k, v in outputs.items()},
+            {k: v.grad for k, v in leaves.items() if v.grad is not None})
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_module_matches_pytorch_fixture(name):
+    ref = np.load(FIXTURES / "nn_modules.npz")
+    values, grads = run_ours(name, make_arrays(name))
+    ref_values = {k.split("/")[2]: ref[k] for k in ref.files if k.startswith(f"{name}/value/")}
+    ref_grads = {k.split("/")[2]: ref[k] for k in ref.files if k.startswith(f"{name}/grad/")}
+    assert set(values) == set(ref_values)
+    for k, v in ref_values.items():
+        np.testing.assert_allclose(values[k], v, rtol=1e-10, atol=1e-12, err_msg=f"{name}: {k}")
+    assert set(grads) == set(ref_grads), name
+    for k, v in ref_grads.items():
+        np.testing.assert_allclose(grads[k], v, rtol=1e-10, atol=1e-12, err_msg=f"{name}: d/d{k}")
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_module_matches_live_pytorch(name):
+    torch = pytest.importorskip("torch")
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("mk", FIXTURES / "make_nn_module_fixtures.py")
+    mk = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mk)
+    arrays = make_arrays(name, seed=5)
+    ref_values, ref_grads = mk.run_torch(torch, name, arrays)
+    values, grads = run_ours(name, arrays)
+    for k in ref_values:
+        np.testing.assert_allclose(values[k], ref_values[k], rtol=1e-10, atol=1e-12)
+    for k in ref_grads:
+        np.testing.assert_allclose(grads[k], ref_grads[k], rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------- Module mechanics
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(3, 4)
+        self.norm = nn.LayerNorm(4)
+        self.decoder = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
+        self.scale = nn.Parameter(np.ones(1, np.float32))
+
+    def forward(self, x):
+        return self.decoder(self.norm(self.encoder(x)).tanh()) * self.scale
+
+
+def test_named_parameters_use_dotted_pytorch_names():
+    names = [n for n, _ in Block().named_parameters()]
+    assert names == ["scale", "encoder.weight", "encoder.bias", "norm.weight", "norm.bias",
+                     "decoder.0.weight", "decoder.0.bias", "decoder.1.weight", "decoder.1.bias"]
+    assert [n for n, _ in Block().named_children()] == ["encoder", "norm", "decoder"]
+
+
+def test_shared_parameters_are_listed_once():
+    block = Block()
+    block.decoder[1].weight = block.decoder[0].weight
+    assert len(list(block.parameters())) == 8
+
+
+def test_calling_a_module_records_its_scope_path():
+    out = Block()(tg.Tensor(np.ones((2, 3), np.float32), requires_grad=True))
+    scopes, seen, stack = set(), set(), [out.node]
+    while stack:
+        node = stack.pop()
+        if node is None or node.id in seen:
+            continue
+        seen.add(node.id)
+        scopes.add(node.scope)
+        stack += [p.node for p in node.parents]
+    assert ("block", "encoder") in scopes
+    assert ("block", "decoder", "1") in scopes
+    assert ("block",) in scopes
+
+
+def test_zero_grad_train_eval():
+    block = Block()
+    block(tg.Tensor(np.ones((2, 3), np.float32))).sum().backward()
+    assert all(p.grad is not None for p in block.parameters())
+    block.zero_grad()
+    assert all(p.grad is None for p in block.parameters())
+    block.eval()
+    assert not any(m.training for m in block.modules())
+    block.train()
+    assert all(m.training for m in block.modules())
+
+
+def test_double_and_float_convert_parameters_and_buffers():
+    model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)).double()
+    assert all(p.dtype == np.float64 for p in model.parameters())
+    assert model[1].running_mean.dtype == np.float64
+    model.float()
+    assert all(p.dtype == np.float32 for p in model.parameters())
+
+
+def test_state_dict_is_a_copy_with_buffers():
+    model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    sd = model.state_dict()
+    assert list(sd) == ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean",
+                        "1.running_var", "1.num_batches_tracked"]
+    sd["0.weight"][...] = 99
+    assert not (model[0].weight.data == 99).any()
+
+
+def test_load_state_dict_round_trip():
+    a, b = Block(), Block()
+    b.load_state_dict(a.state_dict())
+    for (n, p), q in zip(a.named_parameters(), b.parameters()):
+        np.testing.assert_array_equal(p.data, q.data, err_msg=n)
+
+
+def test_load_state_dict_reports_every_problem_at_once():
+    sd = Block().state_dict()
+    del sd["scale"]
+    sd["extra.weight"] = np.zeros(2)
+    sd["encoder.weight"] = np.zeros((5, 5))
+    with pytest.raises(ValueError) as err:
+        Block().load_state_dict(sd)
+    msg = str(err.value)
+    assert "missing key 'scale'" in msg and "unexpected key 'extra.weight'" in msg
+    assert "'encoder.weight': shape (5, 5) in the state dict, (4, 3) in the model" in msg
+
+
+def test_load_state_dict_non_strict_ignores_names_but_not_shapes():
+    sd = Block().state_dict()
+    del sd["scale"]
+    sd["extra"] = np.zeros(1)
+    missing = Block().load_state_dict(sd, strict=False)
+    assert missing == ["scale"]
+    sd["encoder.bias"] = np.zeros(7)
+    with pytest.raises(ValueError, match="encoder.bias"):
+        Block().load_state_dict(sd, strict=False)
+
+
+def test_load_pytorch_state_dict_directly():
+    torch = pytest.importorskip("torch")
+    theirs = torch.nn.Linear(3, 2)
+    ours = nn.Linear(3, 2)
+    ours.load_state_dict(theirs.state_dict())
+    np.testing.assert_array_equal(ours.weight.data, theirs.weight.detach().numpy())
+
+
+def test_repr_is_nested_like_pytorch():
+    text = repr(Block())
+    assert text.startswith("Block(\n  (encoder): Linear(in_features=3, out_features=4, bias=True)")
+    assert "(decoder): Sequential(\n    (0): Linear" in text
+    assert repr(nn.LSTM(3, 4, num_layers=2)) == "LSTM(3, 4, num_layers=2)"
+
+
+# ---------------------------------------------------------------- gradchecks
+
+def test_gradcheck_through_layers():
+    rng = np.random.default_rng(0)
+    x = tg.Tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    lin, ln, bn = nn.Linear(3, 3).double(), nn.LayerNorm(3).double(), nn.BatchNorm1d(3).double()
+    assert tg.gradcheck(lambda x, *p: lin(x), [x, *lin.parameters()])
+    assert tg.gradcheck(lambda x, *p: ln(x), [x, *ln.parameters()])
+    bn.train(); bn.track_running_stats = False  # noqa: E702 - running stats don't matter here
+    assert tg.gradcheck(lambda x, *p: bn(x), [x, *bn.parameters()])
+    target = np.array([0, 2, 1, 1])
+    assert tg.gradcheck(lambda x: F.cross_entropy(x, target), [x])
+
+
+# ---------------------------------------------------------------- dropout
+
+def test_dropout_is_reproducible_with_manual_seed():
+    x = tg.Tensor(np.ones((50, 50), np.float32))
+    tg.manual_seed(3)
+    a = F.dropout(x, 0.3).data
+    tg.manual_seed(3)
+    b = F.dropout(x, 0.3).data
+    np.testing.assert_array_equal(a, b)
+
+
+def test_dropout_statistics_and_scaling():
+    tg.manual_seed(0)
+    x = tg.Tensor(np.ones((200, 200)), requires_grad=True)
+    y = nn.Dropout(0.25)(x)
+    zero_fraction = (y.data == 0).mean()
+    assert abs(zero_fraction - 0.25) < 0.01  # 40,000 draws: std ≈ 0.002
+    np.testing.assert_allclose(np.unique(y.data), [0.0, 1 / 0.75])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad == 0, y.data == 0)
+
+
+def test_dropout_in_eval_mode_and_edge_probabilities():
+    x = tg.Tensor(np.ones(10))
+    d = nn.Dropout(0.5).eval()
+    assert d(x) is x
+    assert F.dropout(x, 0.0) is x
+    np.testing.assert_array_equal(F.dropout(x, 1.0).data, np.zeros(10))
+    with pytest.raises(ValueError, match=r"Dropout: probability must be in \[0, 1\], got 1.5"):
+        nn.Dropout(1.5)
+
+
+# ---------------------------------------------------------------- init
+
+def _param(*shape):
+    return nn.Parameter(np.zeros(shape))
+
+
+def test_uniform_and_normal_statistics():
+    tg.manual_seed(0)
+    w = init.uniform_(_param(300, 300), -2, 3)
+    assert w.data.min() >= -2 and w.data.max() < 3 and abs(w.data.mean() - 0.5) < 0.05
+    w = init.normal_(_param(300, 300), 1.0, 0.5)
+    assert abs(w.data.mean() - 1.0) < 0.01 and abs(w.data.std() - 0.5) < 0.01
+
+
+def test_xavier_bounds_and_variance():
+    tg.manual_seed(0)
+    w = init.xavier_uniform_(_param(200, 300))
+    bound = np.sqrt(6 / 500)
+    assert np.abs(w.data).max() <= bound
+    assert abs(w.data.var() - 2 / 500) < 2 / 500 * 0.05
+    w = init.xavier_normal_(_param(200, 300), gain=2.0)
+    assert abs(w.data.std() - 2 * np.sqrt(2 / 500)) < 0.005
+
+
+@pytest.mark.parametrize("shape", [(6, 6), (8, 3), (3, 8)])
+def test_orthogonal_rows_or_columns_are_orthonormal(shape):
+    tg.manual_seed(1)
+    q = init.orthogonal_(_param(*shape)).data
+    small = min(shape)
+    gram = q.T @ q if shape[0] >= shape[1] else q @ q.T
+    np.testing.assert_allclose(gram, np.eye(small), atol=1e-10)
+    if shape[0] == shape[1]:
+        np.testing.assert_allclose(np.abs(np.linalg.eigvals(q)), 1.0, atol=1e-10)
+
+
+def test_eye_zeros_and_gain():
+    np.testing.assert_array_equal(init.eye_(_param(3, 3)).data, np.eye(3))
+    assert not init.zeros_(init.ones_(_param(2, 2))).data.any()
+    assert init.calculate_gain("tanh") == pytest.approx(5 / 3)
+    assert init.calculate_gain("relu") == pytest.approx(np.sqrt(2))
+    with pytest.raises(ValueError, match="calculate_gain: unknown nonlinearity 'swish'"):
+        init.calculate_gain("swish")
+
+
+def test_init_is_reproducible_and_linear_default_bound():
+    tg.manual_seed(5)
+    a = nn.Linear(20, 10).weight.data.copy()
+    tg.manual_seed(5)
+    layer = nn.Linear(20, 10)
+    np.testing.assert_array_equal(a, layer.weight.data)
+    assert np.abs(layer.weight.data).max() <= 1 / np.sqrt(20)
+    assert np.abs(layer.bias.data).max() <= 1 / np.sqrt(20)
+
+
+# ---------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("fn, err, match", [
+    (lambda: nn.Linear(3, 2)(tg.Tensor(np.ones((4, 5), np.float32))), ValueError,
+     r"linear: input of shape \(4, 5\) has 5 features, the weight \(2, 3\) expects 3"),
+    (lambda: nn.Embedding(5, 2)(np.array([0, 5])), IndexError,
+     r"Embedding: indices must lie in \[0, 5\), got min 0 and max 5"),
+    (lambda: nn.Embedding(5, 2)(np.array([0.5])), TypeError, r"Embedding: indices must be integers"),
+    (lambda: nn.LayerNorm(4)(tg.Tensor(np.ones((2, 3)))), ValueError,
+     r"LayerNorm: input of shape \(2, 3\) does not end in the normalized shape \(4,\)"),
+    (lambda: nn.BatchNorm1d(4)(tg.Tensor(np.ones((2, 3)))), ValueError,
+     r"BatchNorm1d: expected input \(N, 4\) or \(N, 4, L\), got \(2, 3\)"),
+    (lambda: F.cross_entropy(tg.Tensor(np.ones((2, 3))), np.array([0.0, 1.0])), TypeError,
+     r"nll_loss: target must hold integer class indices"),
+    (lambda: F.cross_entropy(tg.Tensor(np.ones((2, 3))), np.array([0, 3])), IndexError,
+     r"nll_loss: target 3 is out of range for 3 classes"),
+    (lambda: F.cross_entropy(tg.Tensor(np.ones((2, 3))), np.array([0, 1]), reduction="avg"),
+     ValueError, r"reduction must be one of"),
+    (lambda: F.mse_loss(tg.Tensor(np.ones(3)), np.ones(4)), ValueError,
+     r"mse_loss: input shape \(3,\) and target shape \(4,\) differ"),
+])
+def test_bad_input_errors(fn, err, match):
+    with pytest.raises(err, match=match):
+        fn()
