@@ -1,0 +1,229 @@
+"""Optimizers and schedulers step by step against PyTorch; clipping; bad input."""
+from __future__ import annotations
+
+import math
+import pathlib
+
+import numpy as np
+import pytest
+
+import optim_cases as C
+import tinygrad_rnn as tg
+from tinygrad_rnn import optim
+from tinygrad_rnn.optim import lr_scheduler
+
+FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+REF = np.load(FIXTURES / "optim_trajectories.npz")
+
+
+def our_trajectory(name, kwargs, dtype):
+    params, grads = C.make_problem(dtype)
+    ps = [tg.Tensor(p.copy(), requires_grad=True) for p in params]
+    opt = getattr(optim, name)(ps, max_grad_norm=C.MAX_NORM, **kwargs)
+    out, norms = [], []
+    for step_grads in grads:
+        for p, g in zip(ps, step_grads):
+            p.grad = g.copy()
+        opt.step()
+        norms.append(opt.last_grad_norm)
+        out.append([p.data.copy() for p in ps])
+        assert opt.last_clipped == (norms[-1] > C.MAX_NORM)
+    return out, norms
+
+
+CASE_IDS = [(i, name, kwargs, dtype) for i, (name, kwargs) in enumerate(C.OPTIMIZERS)
+            for dtype in ("float64", "float32")]
+
+
+@pytest.mark.parametrize("i, name, kwargs, dtype", CASE_IDS,
+                         ids=[C.case_name(i, n, d) for i, n, _, d in CASE_IDS])
+def test_optimizer_matches_pytorch_step_by_step(i, name, kwargs, dtype):
+    traj, norms = our_trajectory(name, kwargs, dtype)
+    key = C.case_name(i, name, dtype)
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == "float64" else dict(rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(norms, REF[f"{key}/norms"], **tol)
+    for step, params in enumerate(traj):
+        assert params[0].dtype == np.dtype(dtype)
+        np.testing.assert_allclose(params[0], REF[f"{key}/p0"][step], **tol, err_msg=f"step {step}")
+        np.testing.assert_allclose(params[1], REF[f"{key}/p1"][step], **tol, err_msg=f"step {step}")
+
+
+@pytest.mark.parametrize("name, kwargs", C.OPTIMIZERS[::2])
+def test_optimizer_matches_live_pytorch(name, kwargs):
+    torch = pytest.importorskip("torch")
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("mk", FIXTURES / "make_optim_fixtures.py")
+    mk = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mk)
+    theirs, _ = mk.torch_trajectory(torch, name, kwargs, "float64")
+    ours, _ = our_trajectory(name, kwargs, "float64")
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a[0], b[0], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name, kwargs", C.SCHEDULERS)
+def test_scheduler_matches_pytorch(name, kwargs):
+    p = tg.Tensor(np.zeros(1), requires_grad=True)
+    opt = optim.SGD([p], lr=0.1)
+    kw = dict(kwargs)
+    if kw.get("lr_lambda") == "warmup":
+        kw["lr_lambda"] = C.warmup
+    sched = getattr(lr_scheduler, name)(opt, **kw)
+    lrs = [sched.get_last_lr()[0]]
+    for _ in range(30):
+        p.grad = np.zeros(1)
+        opt.step()
+        sched.step()
+        lrs.append(sched.get_last_lr()[0])
+    np.testing.assert_allclose(lrs, REF[f"sched/{name}"], rtol=1e-12, atol=1e-15)
+    assert opt.param_groups[0]["lr"] == lrs[-1]
+
+
+def test_scheduler_state_dict_round_trip():
+    p = tg.Tensor(np.zeros(1), requires_grad=True)
+    opt = optim.SGD([p], lr=0.1)
+    sched = lr_scheduler.StepLR(opt, 3, 0.5)
+    for _ in range(4):
+        sched.step()
+    state = sched.state_dict()
+    other = lr_scheduler.StepLR(optim.SGD([tg.Tensor(np.zeros(1), requires_grad=True)], lr=0.1), 3)
+    other.load_state_dict(state)
+    assert other.last_epoch == 4 and other.gamma == 0.5
+
+
+def test_param_groups_with_their_own_options():
+    a = tg.Tensor(np.ones(2), requires_grad=True)
+    b = tg.Tensor(np.ones(2), requires_grad=True)
+    opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 1.0}], lr=0.1)
+    a.grad, b.grad = np.ones(2), np.ones(2)
+    opt.step()
+    np.testing.assert_allclose(a.data, 0.9)
+    np.testing.assert_allclose(b.data, 0.0)
+    opt.zero_grad()
+    assert a.grad is None and b.grad is None
+
+
+def test_parameters_without_grad_are_skipped():
+    a = tg.Tensor(np.ones(2), requires_grad=True)
+    b = tg.Tensor(np.ones(2), requires_grad=True)
+    opt = optim.Adam([a, b], lr=0.1, max_grad_norm=1.0)
+    a.grad = np.ones(2)
+    opt.step()
+    np.testing.assert_array_equal(b.data, 1.0)
+    assert not np.allclose(a.data, 1.0)
+
+
+def test_optimizer_state_dict_round_trip_continues_identically():
+    def run(steps, resume_at=None):
+        p = tg.Tensor(np.linspace(-1, 1, 4), requires_grad=True)
+        opt = optim.Adam([p], lr=0.1, amsgrad=True)
+        for k in range(steps):
+            if k == resume_at:
+                state = opt.state_dict()
+                q = tg.Tensor(p.data.copy(), requires_grad=True)
+                opt = optim.Adam([q], lr=0.5)
+                opt.load_state_dict(state)
+                p = q
+            p.grad = np.sin(p.data * (k + 1))
+            opt.step()
+        return p.data
+    np.testing.assert_array_equal(run(10), run(10, resume_at=5))
+
+
+# ---------------------------------------------------------------- clipping
+
+def grads_of(*arrays):
+    ps = [tg.Tensor(np.zeros_like(a), requires_grad=True) for a in arrays]
+    for p, a in zip(ps, arrays):
+        p.grad = np.array(a, dtype=np.float64)
+    return ps
+
+
+def test_clip_below_threshold_leaves_grads_unchanged():
+    ps = grads_of([3.0, 0.0], [0.0, 4.0])
+    assert optim.clip_grad_norm_(ps, 10.0) == pytest.approx(5.0)
+    np.testing.assert_array_equal(ps[0].grad, [3.0, 0.0])
+
+
+def test_clip_above_threshold_scales_to_the_threshold():
+    ps = grads_of([3.0, 0.0], [0.0, 4.0])
+    assert optim.clip_grad_norm_(ps, 1.0) == pytest.approx(5.0)
+    np.testing.assert_allclose(ps[0].grad, [3.0 / (5 + 1e-6), 0.0])
+    total = np.sqrt(sum((p.grad ** 2).sum() for p in ps))
+    assert total == pytest.approx(1.0, abs=1e-6)
+
+
+def test_clip_at_threshold_barely_changes():
+    ps = grads_of([3.0, 4.0])
+    optim.clip_grad_norm_(ps, 5.0)
+    np.testing.assert_allclose(ps[0].grad, [3.0, 4.0], rtol=1e-6)
+
+
+def test_clip_inf_and_one_norms():
+    ps = grads_of([3.0, -7.0], [2.0])
+    assert optim.clip_grad_norm_(ps, 100.0, norm_type=float("inf")) == 7.0
+    assert optim.clip_grad_norm_(ps, 100.0, norm_type=1) == 12.0
+    optim.clip_grad_norm_(ps, 3.5, norm_type="inf")
+    np.testing.assert_allclose(ps[0].grad, [1.5, -3.5], rtol=1e-6)
+
+
+def test_clip_nan_norm_with_and_without_error():
+    ps = grads_of([np.nan, 1.0])
+    with pytest.raises(RuntimeError, match="total norm of order 2.0 .* is nan"):
+        optim.clip_grad_norm_(ps, 1.0, error_if_nonfinite=True)
+    assert math.isnan(optim.clip_grad_norm_(ps, 1.0))
+    assert np.isnan(ps[0].grad).all()
+
+
+def test_clip_with_no_grads_and_single_tensor():
+    p = tg.Tensor(np.zeros(2), requires_grad=True)
+    assert optim.clip_grad_norm_([p], 1.0) == 0.0
+    p.grad = np.array([6.0, 8.0])
+    assert optim.clip_grad_norm_(p, 1.0) == pytest.approx(10.0)
+
+
+def test_clip_grad_value():
+    ps = grads_of([-3.0, 0.5, 2.0])
+    optim.clip_grad_value_(ps, 1.0)
+    np.testing.assert_array_equal(ps[0].grad, [-1.0, 0.5, 1.0])
+
+
+def test_optimizer_clipping_reports_norm_and_whether_it_clipped():
+    p = tg.Tensor(np.zeros(2), requires_grad=True)
+    opt = optim.SGD([p], lr=1.0, max_grad_norm=1.0)
+    p.grad = np.array([0.3, 0.4])
+    opt.step()
+    assert opt.last_grad_norm == pytest.approx(0.5) and not opt.last_clipped
+    p.grad = np.array([3.0, 4.0])
+    opt.step()
+    assert opt.last_grad_norm == pytest.approx(5.0) and opt.last_clipped
+    np.testing.assert_allclose(p.data, [-0.3 - 0.6, -0.4 - 0.8], rtol=1e-6)
+
+
+# ---------------------------------------------------------------- bad input
+
+def _p():
+    return tg.Tensor(np.zeros(2), requires_grad=True)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: optim.SGD([_p()], lr=-0.1), r"SGD: lr must be non-negative, got -0.1"),
+    (lambda: optim.Adam([_p()], betas=(0.9, 1.0)), r"Adam: betas must lie in \[0, 1\)"),
+    (lambda: optim.Adam([_p()], betas=(-0.1, 0.9)), r"Adam: betas must lie in \[0, 1\)"),
+    (lambda: optim.RMSprop([_p()], eps=-1), r"RMSprop: eps must be non-negative"),
+    (lambda: optim.Adagrad([], lr=0.1), r"Adagrad: got an empty parameter list"),
+    (lambda: optim.SGD([_p()] * 2, lr=0.1), r"SGD: a parameter of shape \(2,\) appears more than once"),
+    (lambda: optim.Adam([_p()], max_grad_norm=0), r"Adam: max_grad_norm must be positive"),
+    (lambda: optim.SGD([tg.Tensor(np.zeros(2))], lr=0.1), r"SGD: can only optimize leaf Tensors "
+                                                           r"that require grad"),
+    (lambda: optim.SGD([_p()], lr=0.1, nesterov=True), r"SGD: Nesterov momentum needs momentum"),
+])
+def test_bad_arguments_raise_clear_errors(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_same_parameter_in_two_groups_is_rejected():
+    p = _p()
+    with pytest.raises(ValueError, match="appears more than once"):
+        optim.SGD([{"params": [p]}, {"params": [p]}], lr=0.1)
