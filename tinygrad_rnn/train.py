@@ -212,8 +212,11 @@ def build(cfg: TrainConfig):
     return task, model, opt
 
 
-def _checkpoint(path, cfg, step, task, model, opt, metrics_log):
+def _checkpoint(path, cfg, step, task, model, opt, metrics_log, state=None):
+    carried = [] if state is None else [s.data for s in (state if isinstance(state, tuple)
+                                                         else (state,))]
     checkpoint.save({
+        "carried_state": carried,
         "config": json.dumps(dataclasses.asdict(cfg)),
         "step": step,
         "model": model.state_dict(),
@@ -234,7 +237,7 @@ def train(cfg: TrainConfig, resume=None, quiet=False, progress_prefix=""):
     task, model, opt = build(cfg)
     out = pathlib.Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    start, log = 0, []
+    start, log, state = 0, [], None
     if resume is not None:
         saved = checkpoint.load(resume)
         model.load_state_dict(saved["model"])
@@ -242,10 +245,11 @@ def train(cfg: TrainConfig, resume=None, quiet=False, progress_prefix=""):
         task.load_state_dict(saved["task"])
         tg_random.get_rng().bit_generator.state = json.loads(saved["package_rng"])
         start, log = int(saved["step"]), json.loads(saved["log"])
+        carried = [Tensor(a) for a in saved.get("carried_state", [])]
+        state = None if not carried else carried[0] if len(carried) == 1 else tuple(carried)
     progress = Progress(total=cfg.steps, every=cfg.log_every, prefix=progress_prefix, quiet=quiet)
     progress.step = start
     batches = task.batches()
-    state = None
     t0 = time.perf_counter()
     step = start
     try:
@@ -271,12 +275,12 @@ def train(cfg: TrainConfig, resume=None, quiet=False, progress_prefix=""):
                 log[-1].update(task.evaluate(model))
     except KeyboardInterrupt:
         path = out / "interrupted.npz"
-        _checkpoint(path, cfg, step, task, model, opt, log)
+        _checkpoint(path, cfg, step, task, model, opt, log, state)
         print(f"\ninterrupted at step {step}: checkpoint saved to {path}; resume with "
               f"--resume {path}", flush=True)
         raise
     seconds = time.perf_counter() - t0
-    _checkpoint(out / "checkpoint.npz", cfg, step, task, model, opt, log)
+    _checkpoint(out / "checkpoint.npz", cfg, step, task, model, opt, log, state)
     metrics = {"config": dataclasses.asdict(cfg), "steps": step, "seconds": seconds,
                "final_loss": log[-1]["loss"] if log else None,
                "clip_rate": float(np.mean([r["clipped"] for r in log])) if log else 0.0,

@@ -127,15 +127,21 @@ def _group_key(scope, collapse):
     return scope[:depth] if len(scope) >= depth > 0 else None
 
 
-def _count_drawn(g, collapse):
-    groups, singles = set(), 0
+def _count_drawn(g, collapse, hub_limit=8):
+    """How many nodes a drawing would have: ops or groups, leaf copies and hub references."""
+    key = {}
     for node in g.order:
-        key = _group_key(node.scope, collapse)
-        if key is None:
-            singles += 1
-        else:
-            groups.add(key)
-    return singles + len(groups) + len(g.leaves)
+        k = _group_key(node.scope, collapse)
+        key[node] = node if k is None else k
+    leaf_uses, fan_out = defaultdict(set), defaultdict(set)
+    for p, consumer, _ in g.uses:
+        dst = key[consumer]
+        if p.node is None:
+            leaf_uses[id(p)].add(dst)
+        elif key[p.node] != dst:
+            fan_out[key[p.node]].add(dst)
+    refs = sum(len(d) for d in fan_out.values() if len(d) > hub_limit)
+    return len(set(key.values())) + sum(len(d) for d in leaf_uses.values()) + refs
 
 
 # ---------------------------------------------------------------- drawing
@@ -160,10 +166,10 @@ def draw_graph(root, params=None, show_values=False, show_grads=True, collapse=N
     g = _Graph(roots)
     notes = []
     total = len(g.order)
-    if max_nodes and collapse is None and _count_drawn(g, None) > max_nodes:
+    if max_nodes and collapse is None and _count_drawn(g, None, share_threshold) > max_nodes:
         depths = sorted({len(n.scope) for n in g.order}, reverse=True)
         for candidate in ["time", *[d for d in depths if d > 0]]:
-            if _count_drawn(g, candidate) <= max_nodes:
+            if _count_drawn(g, candidate, share_threshold) <= max_nodes:
                 collapse = candidate
                 break
         else:
@@ -172,7 +178,7 @@ def draw_graph(root, params=None, show_values=False, show_grads=True, collapse=N
             how = "by time step" if collapse == "time" else f"to scope depth {collapse}"
             notes.append(f"collapsed {how}: {total:,} ops > max_nodes={max_nodes}")
     keep = None
-    if max_nodes and _count_drawn(g, collapse) > max_nodes:
+    if max_nodes and _count_drawn(g, collapse, share_threshold) > max_nodes:
         keep = set(_nearest_ops(g, roots, max_nodes))
         notes.append(f"showing the {len(keep):,} ops nearest the output of {total:,}")
 

@@ -1,0 +1,113 @@
+"""The command line: train, resume bit for bit, sample, render, demo, bad arguments, Ctrl-C."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import tinygrad_rnn as tg
+from tinygrad_rnn import train as train_module
+from tinygrad_rnn.__main__ import main
+
+
+def run(*args):
+    return main([str(a) for a in args])
+
+
+def test_train_writes_checkpoint_and_metrics(tmp_path, capsys):
+    assert run("train", "--steps", 6, "--seq-len", 6, "--hidden", 8, "--batch", 4,
+               "--log-every", 3, "--out", tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "step 3/6" in out and "|g|" in out and "steps/s" in out
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["steps"] == 6 and len(metrics["log"]) == 6 and "eval_mse" in metrics
+    assert tg.load(tmp_path / "checkpoint.npz")["step"] == 6
+
+
+@pytest.mark.parametrize("task, extra", [("adding", ["--model", "gru"]),
+                                         ("copy", ["--model", "rnn", "--tbptt", "4"]),
+                                         ("text", ["--tbptt", "8"])])
+def test_resume_continues_bit_for_bit(tmp_path, task, extra):
+    common = ["train", "--task", task, "--seq-len", 6, "--hidden", 8, "--batch", 4,
+              "--log-every", 100, *extra]
+    run(*common, "--steps", 8, "--out", tmp_path / "straight")
+    run(*common, "--steps", 4, "--out", tmp_path / "half")
+    run("train", "--resume", tmp_path / "half" / "checkpoint.npz", "--steps", 8,
+        "--out", tmp_path / "resumed")
+    a = tg.load(tmp_path / "straight" / "checkpoint.npz")
+    b = tg.load(tmp_path / "resumed" / "checkpoint.npz")
+    assert a["step"] == b["step"] == 8
+    for k in a["model"]:
+        np.testing.assert_array_equal(a["model"][k], b["model"][k], err_msg=k)
+
+
+def test_sample_from_a_character_model(tmp_path, capsys):
+    run("train", "--task", "text", "--steps", 3, "--hidden", 8, "--batch", 4, "--seq-len", 8,
+        "--out", tmp_path)
+    capsys.readouterr()
+    assert run("sample", "--checkpoint", tmp_path / "checkpoint.npz", "--prompt", "The",
+               "--length", 40) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("The") and len(text.rstrip("\n")) == 43
+
+
+def test_sample_refuses_a_non_text_checkpoint(tmp_path, capsys):
+    run("train", "--steps", 2, "--hidden", 4, "--seq-len", 4, "--out", tmp_path)
+    assert run("sample", "--checkpoint", tmp_path / "checkpoint.npz") == 2
+    assert "sampling needs a character model" in capsys.readouterr().err
+
+
+def test_render_writes_an_svg(tmp_path):
+    assert run("render", "--cell", "gru", "--steps", 3, "--out", tmp_path / "g") == 0
+    assert (tmp_path / "g.svg").read_text().startswith("<?xml")
+    assert run("render", "--steps", 20, "--layers", 2, "--collapse", "time", "--format", "dot",
+               "--out", tmp_path / "c") == 0
+    assert "l1 t19" in (tmp_path / "c.dot").read_text()
+
+
+def test_demo_in_a_fast_mode_writes_every_output(tmp_path, capsys):
+    assert run("demo", "--steps", 4, "--seq-len", 5, "--out", tmp_path, "--quiet") == 0
+    out = capsys.readouterr().out
+    assert "held-out MSE" in out and "lstm" in out
+    for name in ("bptt_graph.svg", "grad_flow.png", "loss_curves.png", "metrics.json"):
+        assert (tmp_path / name).exists(), name
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics) == {"rnn", "lstm", "gru"}
+    assert len(metrics["gru"]["grad_flow_trained"]) == 5
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--model", "transformer"], "invalid choice: 'transformer'"),
+    (["train", "--lr", "-1"], "expected a positive number"),
+    (["train", "--steps", "0"], "expected a positive integer"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_arguments_exit_2_with_a_message(args, message):
+    proc = subprocess.run([sys.executable, "-m", "tinygrad_rnn", *args], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
+    assert run("train", "--resume", tmp_path / "nope.npz") == 2
+    assert "no checkpoint at" in capsys.readouterr().err
+
+
+def test_ctrl_c_saves_a_checkpoint_first(tmp_path, monkeypatch, capsys):
+    calls = {"n": 0}
+    original = train_module._forward_backward
+
+    def interrupted(*args):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(*args)
+    monkeypatch.setattr(train_module, "_forward_backward", interrupted)
+    assert run("train", "--steps", 10, "--hidden", 4, "--seq-len", 4, "--out", tmp_path) == 130
+    saved = tg.load(tmp_path / "interrupted.npz")
+    assert saved["step"] == 2
+    assert "checkpoint saved" in capsys.readouterr().out

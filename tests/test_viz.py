@@ -1,0 +1,195 @@
+"""The graph renderer: clusters, collapsing, gradient heat, determinism, big graphs, no dot."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import tinygrad_rnn as tg
+from tinygrad_rnn import nn, viz
+from tinygrad_rnn.nn import functional as F
+
+
+def lstm_loss(steps=3, layers=1, hidden=4, backward=True, seed=0):
+    tg.manual_seed(seed)
+    lstm, head = nn.LSTM(2, hidden, num_layers=layers), nn.Linear(hidden, 1)
+    x = tg.Tensor(np.random.default_rng(seed).standard_normal((steps, 2, 2)).astype(np.float32))
+    out, _ = lstm(x)
+    loss = F.mse_loss(head(out[-1]), tg.Tensor(np.ones((2, 1), np.float32)))
+    if backward:
+        loss.backward()
+    params = {**{f"lstm.{k}": v for k, v in lstm.named_parameters()},
+              **{f"head.{k}": v for k, v in head.named_parameters()}}
+    return loss, params
+
+
+def clusters(source):
+    return re.findall(r"subgraph (cluster_\w+)", source)
+
+
+def node_count(source):
+    return len(re.findall(r"^\s*\w+ \[label=", source, flags=re.M))
+
+
+def test_three_step_lstm_has_one_cluster_per_time_step_and_renders():
+    loss, params = lstm_loss(3)
+    g = viz.draw_graph(loss, params=params)
+    names = clusters(g.source)
+    for t in range(3):
+        assert f"cluster_lstm_l0_t{t}" in names
+    assert "cluster_lstm_l0_t3" not in names
+    svg = g.pipe(format="svg").decode()
+    assert svg.startswith("<?xml") and "t2" in svg
+
+
+def test_parameter_names_label_the_leaves():
+    loss, params = lstm_loss(2)
+    src = viz.draw_graph(loss, params=params).source
+    for name in ("lstm.weight_ih_l0", "lstm.weight_hh_l0", "head.weight", "head.bias"):
+        assert name in src
+
+
+def test_edges_carry_argument_indices_where_order_matters():
+    a = tg.Tensor(np.ones((2, 2)), requires_grad=True)
+    b = tg.Tensor(np.ones((2, 2)), requires_grad=True)
+    src = viz.draw_graph(((a - b) @ b).sum()).source
+    assert re.search(r"leaf\w+ -> op\d+ \[label=0\]", src)
+    assert re.search(r"leaf\w+ -> op\d+ \[label=1\]", src)
+    assert not re.search(r"-> op\d+ \[label=\d\].*\n.*sum", src)
+    mul = viz.draw_graph((a * b).sum()).source
+    assert "label=0]" not in mul and "label=1]" not in mul
+
+
+def test_collapsed_50_step_two_layer_lstm_stays_under_budget_and_renders():
+    loss, params = lstm_loss(50, layers=2, hidden=8)
+    g = viz.draw_graph(loss, params=params, collapse="time")
+    assert node_count(g.source) < 450
+    assert re.search(r"l0 t49\\n\d+ ops", g.source) and re.search(r"l1 t0\\n\d+ ops", g.source)
+    assert g.pipe(format="svg")
+
+
+def test_collapse_by_depth():
+    loss, params = lstm_loss(4)
+    g = viz.draw_graph(loss, params=params, collapse=2)
+    assert "lstm l0" in g.source and "cluster_lstm_l0_t" not in g.source
+
+
+def test_gradient_colours_appear_only_after_backward():
+    before, params = lstm_loss(3, backward=False)
+    src = viz.draw_graph(before, params=params).source
+    assert "‖g" not in src and "cluster_legend" not in src
+    assert set(re.findall(r'fillcolor="(#[0-9a-f]{6})"', src)) <= {"#ffffff", "#e8f0fe", "#f4f4f4"}
+    after, params = lstm_loss(3)
+    src = viz.draw_graph(after, params=params).source
+    assert "‖g‖" in src and "cluster_legend" in src
+
+
+def _lightness(hex_color):
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return 0.299 * r + 0.587 * g + 0.114 * b
+
+
+def test_heat_colour_darkens_with_the_gradient_norm():
+    norms = [1e-9, 1e-7, 1e-5, 1e-3, 1e-1, 10.0, 1e3]
+    light = [_lightness(viz.heat_color(n)) for n in norms]
+    assert light == sorted(light, reverse=True)
+    assert light[0] > light[-1] + 100
+    assert viz.heat_color(float("nan")) == viz.heat_color(float("inf")) == viz.NONFINITE_COLOR
+    assert viz.heat_color(None) == "#ffffff"
+
+
+def test_vanishing_gradient_fades_across_time_in_the_drawing():
+    tg.manual_seed(0)
+    rnn = nn.RNN(1, 4)
+    with tg.no_grad():
+        rnn.weight_hh_l0.data *= 0.3
+    x = tg.Tensor(np.ones((6, 1, 1), np.float32))
+    out, _ = rnn(x)
+    out[-1].sum().backward()
+    src = viz.draw_graph(out, collapse="time").source
+    colours = {}
+    for t in range(6):
+        m = re.search(rf'label="l0 t{t}\\n[^"]*" [^\]]*fillcolor="(#[0-9a-f]{{6}})"', src)
+        colours[t] = _lightness(m.group(1))
+    assert colours[0] > colours[5]  # early steps got smaller gradients: paler
+    norms = viz.time_step_grad_norms(out)["rnn/l0"]
+    assert len(norms) == 6 and norms[0] < norms[-1]
+
+
+def test_non_finite_gradients_get_their_own_colour():
+    x = tg.Tensor(np.array([0.0, 1.0]), requires_grad=True)
+    y = x.sqrt().sum()
+    with np.errstate(all="ignore"):
+        y.backward()
+    assert viz.NONFINITE_COLOR in viz.draw_graph(y).source
+
+
+def test_dot_source_is_deterministic():
+    a = viz.draw_graph(*lstm_loss(3)[:1]).source
+    b = viz.draw_graph(*lstm_loss(3)[:1]).source
+    assert a == b
+
+
+def test_big_graph_auto_collapses_and_renders():
+    loss, params = lstm_loss(150, layers=2, hidden=4)  # ~5,000 ops
+    g = viz.draw_graph(loss, params=params, max_nodes=400)
+    assert "collapsed" in g.source and "ops > max_nodes=400" in g.source
+    assert node_count(g.source) <= 400 + 20  # + the legend
+    assert g.pipe(format="svg")
+
+
+def test_long_chain_without_scopes_keeps_the_ops_nearest_the_output():
+    x = tg.Tensor(np.ones(1), requires_grad=True)
+    y = x
+    for _ in range(20_000):
+        y = y * 1.0
+    g = viz.draw_graph(y, max_nodes=300)
+    assert "showing the 300 ops nearest the output" in g.source
+    assert node_count(g.source) < 700
+
+
+def test_highlight_bolds_paths_to_the_chosen_parameters():
+    loss, params = lstm_loss(2)
+    src = viz.draw_graph(loss, params=params, highlight=[params["head.weight"]]).source
+    bold = re.findall(r"(\w+) -> (\w+) \[[^\]]*penwidth", src)
+    assert bold, "some edges are highlighted"
+    names = dict(re.findall(r"(\w+) \[label=\"([^\"\\]+)", src))
+    assert any(names.get(a, "").startswith("head.weight") for a, _ in bold)
+    assert not any(names.get(a, "").startswith("lstm.") for a, _ in bold)
+
+
+def test_dim_unused_greys_branches_without_parameters():
+    w = tg.Tensor(np.ones(2), requires_grad=True)
+    c = tg.Tensor(np.ones(2))
+    out = (w * 2).sum() + (c.exp() * 3).sum()
+    src = viz.draw_graph(out, dim_unused=True).source
+    assert "#cccccc" in src
+
+
+def test_show_values_summarises_arrays():
+    x = tg.Tensor(np.arange(20.0).reshape(4, 5), requires_grad=True)
+    src = viz.draw_graph((x * 2).sum(), show_values=True).source
+    assert "mean 9.5" in src and "[0, 19]" in src
+
+
+def test_without_dot_the_source_still_comes_back(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    loss, params = lstm_loss(2)
+    g = viz.draw_graph(loss, params=params)
+    assert "digraph" in g.source
+    with pytest.raises(RuntimeError, match="Graphviz's 'dot' program was not found.*apt-get install "
+                                           "graphviz"):
+        viz.render(g, tmp_path / "out.svg")
+
+
+def test_render_writes_a_file(tmp_path):
+    loss, params = lstm_loss(2)
+    path = viz.render(viz.draw_graph(loss, params=params), tmp_path / "g.svg")
+    assert path.exists() and path.suffix == ".svg" and path.read_text().startswith("<?xml")
+
+
+def test_grad_norms_by_scope():
+    loss, _ = lstm_loss(3)
+    norms = viz.grad_norms_by_scope(loss, depth=2)
+    assert "lstm/l0" in norms and all(v >= 0 for v in norms.values())
