@@ -41,6 +41,8 @@ def _args(argv=None):
                    "benchmarks/results/bench-<time>.json)")
     p.add_argument("--smoke", action="store_true",
                    help="tiny sizes and one repetition: checks that every path runs")
+    p.add_argument("--worker", nargs=3, metavar=("BACKEND", "SIZE", "REPS"),
+                   help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -268,30 +270,65 @@ BACKENDS = {
 }
 
 
-def bench_lstm(sizes, reps, results):
+def _time_backend(name, size, reps, threads):
+    """Time one backend in a fresh process, so no library's thread pool (PyTorch's OpenMP
+    threads keep spinning after each op) slows down another's. Returns seconds or None."""
+    import subprocess
+    cmd = [sys.executable, __file__, "--worker", name, size, str(reps), "--threads", str(threads)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["failed"])[-1]
+        return None, last
+    return json.loads(proc.stdout.strip().splitlines()[-1])["seconds"], None
+
+
+def _worker(name, size, reps, threads):
+    if name.startswith("torch"):  # only then: loading PyTorch alone slows numpy's BLAS here
+        try:
+            import torch
+            torch.set_num_threads(threads)
+        except ImportError:
+            pass
+    cfg = SIZES[size]
+    try:
+        step = BACKENDS[name](**cfg)
+    except ImportError as err:
+        print(f"{err.name or err} not installed", file=sys.stderr)
+        sys.exit(3)
+    n = reps if "autograd" not in name or size != "work" else max(2, reps // 2)
+    print(json.dumps({"seconds": median_time(step, n)}))
+
+
+def bench_lstm(sizes, reps, results, threads):
     for size in sizes:
         cfg = SIZES[size]
         print(f"\nLSTM language-model training step, {size} size "
-              f"(B={cfg['B']}, T={cfg['T']}, H={cfg['H']}, V={V}); median of {reps}")
+              f"(B={cfg['B']}, T={cfg['T']}, H={cfg['H']}, V={V}); median of {reps}, "
+              f"each backend in its own process")
         row = {}
-        for name, make in BACKENDS.items():
-            try:
-                step = make(**cfg)
-            except ImportError as err:
-                print(f"  {name:<28} skipped ({err.name or err} not installed)")
+        for name in BACKENDS:
+            seconds, why = _time_backend(name, size, reps, threads)
+            if seconds is None:
+                print(f"  {name:<28} skipped ({why})")
                 continue
-            n = reps if "autograd" not in name or size != "work" else max(1, reps // 2)
-            row[name] = median_time(step, n)
+            row[name] = seconds
             print(f"  {name:<28} {row[name] * 1e3:9.2f} ms")
         results["lstm"][size] = row
-        ours = row.get("ours nn.LSTM")
-        for other in row:
-            if ours and other != "ours nn.LSTM":
-                print(f"  ours nn.LSTM / {other:<28} {ours / row[other]:6.2f}×")
-        if "ours LSTMCell loop" in row and "torch primitive-op loop" in row:
-            print(f"  ours LSTMCell loop / torch primitive-op loop {row['ours LSTMCell loop'] / row['torch primitive-op loop']:6.2f}×")
-        if "ours LSTMCell loop" in row and "autograd primitive-op loop" in row:
-            print(f"  autograd / ours LSTMCell loop (speed-up)     {row['autograd primitive-op loop'] / row['ours LSTMCell loop']:6.2f}×")
+        ratios = {}
+        ours, cell = row.get("ours nn.LSTM"), row.get("ours LSTMCell loop")
+        pairs = [("ours nn.LSTM / torch nn.LSTM", ours, row.get("torch nn.LSTM")),
+                 ("ours nn.LSTM / numpy matmul floor", ours, row.get("numpy matmul floor")),
+                 ("ours LSTMCell loop / torch primitive-op loop", cell,
+                  row.get("torch primitive-op loop")),
+                 ("autograd / ours LSTMCell loop (speed-up)",
+                  row.get("autograd primitive-op loop"), cell),
+                 ("autograd / ours nn.LSTM (speed-up)", row.get("autograd primitive-op loop"),
+                  ours)]
+        for label, a, b in pairs:
+            if a and b:
+                ratios[label] = a / b
+                print(f"  {label:<46} {a / b:6.2f}×")
+        results["lstm"][size + "_ratios"] = ratios
 
 
 def bench_overhead(reps, results):
@@ -412,15 +449,14 @@ def main(args):
                            "cpu": platform.processor() or platform.machine(),
                            "cores": os.cpu_count(), "threads": args.threads},
                "time": time.strftime("%Y-%m-%d %H:%M:%S"), "lstm": {}}
+    import importlib.metadata
     try:
-        import torch
-        torch.set_num_threads(args.threads)
-        results["machine"]["torch"] = torch.__version__
-    except ImportError:
+        results["machine"]["torch"] = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
         print("note: PyTorch is not installed; its rows are skipped (make bench installs it)")
     print(f"machine: {results['machine']}")
     if "lstm" in sections:
-        bench_lstm(sizes, reps, results)
+        bench_lstm(sizes, reps, results, args.threads)
     if "overhead" in sections:
         bench_overhead(reps, results)
     if "depth" in sections:
@@ -438,4 +474,7 @@ def main(args):
 
 
 if __name__ == "__main__":
-    main(ARGS)
+    if ARGS.worker:
+        _worker(ARGS.worker[0], ARGS.worker[1], int(ARGS.worker[2]), ARGS.threads)
+    else:
+        main(ARGS)

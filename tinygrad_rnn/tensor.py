@@ -26,6 +26,7 @@ from .random import get_rng
 # ---------------------------------------------------------------- global modes
 
 _state = {"grad": True, "anomaly": False, "scope": ()}
+_new_object = object.__new__
 _node_ids = itertools.count()
 _DEFAULT_FLOAT = np.dtype(np.float32)
 
@@ -158,26 +159,28 @@ def _forward_error(fn, arrays, err):
 
 
 def _apply(fn, *inputs, **params):
-    """Run primitive ``fn`` on Tensors ``inputs`` and record a Node if a gradient may flow."""
+    """Run primitive ``fn`` on Tensors ``inputs`` and record a Node if a gradient may flow.
+
+    This runs for every op, so it is kept lean: one pass over the inputs, no work for the graph
+    when nothing needs a gradient.
+    """
     arrays = [t.data for t in inputs]
-    record = False
+    node = None
     if _state["grad"]:
-        for t in inputs:
-            if t.requires_grad:
-                record = True
-                break
-    ctx = Node(fn, inputs, tuple([t.requires_grad for t in inputs])) if record else _DISCARD
+        needs = tuple([t.requires_grad for t in inputs])
+        if True in needs:
+            node = Node(fn, inputs, needs)
     try:
-        out = fn.forward(ctx, *arrays, **params)
+        out = fn.forward(node or _DISCARD, *arrays, **params)
     except (ValueError, IndexError, TypeError) as err:
         raise _forward_error(fn, arrays, err) from None
     if _state["anomaly"]:
-        _check_finite(fn, ctx, arrays, out if isinstance(out, tuple) else (out,), "forward")
-    if isinstance(out, tuple):
-        if record:
-            ctx.n_outputs = len(out)
-        return tuple(Tensor._make(o, ctx if record else None, i) for i, o in enumerate(out))
-    return Tensor._make(out, ctx if record else None, 0)
+        _check_finite(fn, node, arrays, out if isinstance(out, tuple) else (out,), "forward")
+    if type(out) is tuple:
+        if node is not None:
+            node.n_outputs = len(out)
+        return tuple([Tensor._make(o, node, i) for i, o in enumerate(out)])
+    return Tensor._make(out, node, 0)
 
 
 def _check_finite(fn, ctx, inputs, outputs, phase):
@@ -229,9 +232,9 @@ class Tensor:
 
     @classmethod
     def _make(cls, data, node, idx):
-        t = object.__new__(cls)
-        t.data, t.grad, t._node, t._idx = data, None, node, idx
-        t.requires_grad = node is not None
+        """Fast internal constructor: ``data`` is already an array; a node means a gradient."""
+        t = _new_object(cls)
+        t.data, t.grad, t._node, t._idx, t.requires_grad = data, None, node, idx, node is not None
         return t
 
     # ------------------------------------------------------------ basic attributes
