@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import tinygrad_rnn as tg
+from conftest import fixture_script
 from tinygrad_rnn import nn
 from tinygrad_rnn.nn import functional as F
 from tinygrad_rnn.nn import init
@@ -46,10 +47,7 @@ def test_module_matches_pytorch_fixture(name):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_module_matches_live_pytorch(name):
     torch = pytest.importorskip("torch")
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("mk", FIXTURES / "make_nn_module_fixtures.py")
-    mk = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mk)
+    mk = fixture_script("make_nn_module_fixtures")
     arrays = make_arrays(name, seed=5)
     ref_values, ref_grads = mk.run_torch(torch, name, arrays)
     values, grads = run_ours(name, arrays)
@@ -88,14 +86,7 @@ def test_shared_parameters_are_listed_once():
 
 def test_calling_a_module_records_its_scope_path():
     out = Block()(tg.Tensor(np.ones((2, 3), np.float32), requires_grad=True))
-    scopes, seen, stack = set(), set(), [out.node]
-    while stack:
-        node = stack.pop()
-        if node is None or node.id in seen:
-            continue
-        seen.add(node.id)
-        scopes.add(node.scope)
-        stack += [p.node for p in node.parents]
+    scopes = {node.scope for node in tg.graph_nodes(out)}
     assert ("block", "encoder") in scopes
     assert ("block", "decoder", "1") in scopes
     assert ("block",) in scopes

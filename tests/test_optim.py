@@ -9,6 +9,7 @@ import pytest
 
 import optim_cases as C
 import tinygrad_rnn as tg
+from conftest import fixture_script
 from tinygrad_rnn import optim
 from tinygrad_rnn.optim import lr_scheduler
 
@@ -51,10 +52,7 @@ def test_optimizer_matches_pytorch_step_by_step(i, name, kwargs, dtype):
 @pytest.mark.parametrize("name, kwargs", C.OPTIMIZERS[::2])
 def test_optimizer_matches_live_pytorch(name, kwargs):
     torch = pytest.importorskip("torch")
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("mk", FIXTURES / "make_optim_fixtures.py")
-    mk = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mk)
+    mk = fixture_script("make_optim_fixtures")
     theirs, _ = mk.torch_trajectory(torch, name, kwargs, "float64")
     ours, _ = our_trajectory(name, kwargs, "float64")
     for a, b in zip(ours, theirs):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import tinygrad_rnn as tg
+from conftest import fixture_script
 from tinygrad_rnn import nn
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
@@ -92,10 +93,7 @@ def test_matches_pytorch_fixture(name):
 @pytest.mark.parametrize("name", [c for c in CASES if "f32" not in c][::3])
 def test_matches_live_pytorch(name):
     torch = pytest.importorskip("torch")
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("make_nn_fixtures", FIXTURES / "make_nn_fixtures.py")
-    fixtures = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fixtures)
+    fixtures = fixture_script("make_nn_fixtures")
     config, g = load_case(name)
     rng = np.random.default_rng(123)
     # fresh weights and inputs, not the stored ones
@@ -182,16 +180,7 @@ def test_lstm_layer_without_forget_gate_matches_its_cell():
 def test_unrolled_loop_scopes_name_layer_and_time_step():
     lstm = nn.LSTM(2, 3, num_layers=2, bidirectional=True)
     out, _ = lstm(tg.Tensor(np.ones((3, 1, 2), np.float32), requires_grad=True))
-    scopes = set()
-    stack = [out.node]
-    seen = set()
-    while stack:
-        node = stack.pop()
-        if node is None or node.id in seen:
-            continue
-        seen.add(node.id)
-        scopes.add(node.scope)
-        stack.extend(p.node for p in node.parents)
+    scopes = {node.scope for node in tg.graph_nodes(out)}
     for layer in ("l0", "l1", "l0_reverse", "l1_reverse"):
         for t in range(3):
             assert ("lstm", layer, f"t{t}") in scopes

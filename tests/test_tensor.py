@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import tinygrad_rnn as tg
+from conftest import fixture_script
 from tinygrad_rnn import ops
 from tinygrad_rnn.tensor import _apply
 from engine_expressions import EXPRESSIONS, make_inputs
@@ -43,10 +44,7 @@ def test_expression_matches_pytorch_fixture(name):
 @pytest.mark.parametrize("name", sorted(EXPRESSIONS))
 def test_expression_matches_live_pytorch(name):
     torch = pytest.importorskip("torch")
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("mk", FIXTURES / "make_engine_fixtures.py")
-    mk = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mk)
+    mk = fixture_script("make_engine_fixtures")
     inputs = make_inputs(seed=7)  # other inputs than the stored ones
     ref_value, ref_grads = mk.run_torch(torch, name, inputs)
     value, grads = run_ours(name, inputs)
@@ -346,3 +344,17 @@ def test_custom_function_with_wrong_gradient_shape_is_caught():
     with pytest.raises(RuntimeError, match=r"bad backward returned a gradient of shape \(\) for an "
                                            r"input of shape \(2,\)"):
         _apply(Bad, x).sum().backward()
+
+
+def test_grad_norm_tracking_can_be_switched_off():
+    x = T([3.0, 4.0])
+    y = x * 1.0
+    y.sum().backward()
+    assert y.node.grad_norm == pytest.approx(np.sqrt(2))
+    with tg.track_grad_norms(False):
+        z = x * 1.0
+        z.sum().backward()
+    assert z.node.grad_norm is None
+    w = x * 1.0
+    w.sum().backward()
+    assert w.node.grad_norm == pytest.approx(np.sqrt(2))

@@ -11,9 +11,8 @@ from .checkpoint import load, save
 from .gradcheck import GradcheckError, gradcheck
 from .random import get_rng, manual_seed
 from .tensor import (AnomalyError, Node, Tensor, arange, cat, current_scope, detect_anomaly,
-                     enable_grad, is_grad_enabled, no_grad, ones, ones_like, rand, randn, scope,
-                     stack, tensor, where, zeros, zeros_like)
+                     enable_grad, graph_nodes, is_grad_enabled, no_grad, ones, ones_like, rand,
+                     randn, scope, stack, tensor, track_grad_norms, where, zeros, zeros_like)
+from numpy import float32, float64, int64  # dtypes, as torch.float32 etc.
 
 __version__ = "0.1.0"
-
-from numpy import float32, float64, int64  # dtypes, as torch.float32 etc.

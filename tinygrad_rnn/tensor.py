@@ -25,7 +25,7 @@ from .random import get_rng
 
 # ---------------------------------------------------------------- global modes
 
-_state = {"grad": True, "anomaly": False, "scope": ()}
+_state = {"grad": True, "anomaly": False, "scope": (), "grad_norms": True}
 _new_object = object.__new__
 _node_ids = itertools.count()
 _DEFAULT_FLOAT = np.dtype(np.float32)
@@ -61,6 +61,27 @@ class enable_grad(no_grad):
 
 def is_grad_enabled() -> bool:
     return _state["grad"]
+
+
+class track_grad_norms:
+    """Whether ``backward()`` records ‖dL/d(output)‖ on every node (``node.grad_norm``), which the
+    renderer's gradient heat and ``viz.time_step_grad_norms`` read. On by default; it costs about
+    a microsecond per node, so long training loops may turn it off:
+
+        tg.track_grad_norms(False)          # from now on
+        with tg.track_grad_norms(False):    # or only inside the block
+            ...
+    """
+
+    def __init__(self, enabled=True):
+        self.prev = _state["grad_norms"]
+        _state["grad_norms"] = bool(enabled)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _state["grad_norms"] = self.prev
 
 
 class AnomalyError(RuntimeError):
@@ -564,6 +585,20 @@ def where(condition, x, y) -> Tensor:
 
 # ---------------------------------------------------------------- helpers
 
+def graph_nodes(root) -> list:
+    """Every Node that ``root`` (a Tensor or a list of them) was computed from, oldest first.
+    Iterative, so it works on graphs of any depth."""
+    roots = root if isinstance(root, (list, tuple)) else [root]
+    seen, stack = {}, [t._node for t in roots if t._node is not None]
+    while stack:
+        node = stack.pop()
+        if node.id in seen:
+            continue
+        seen[node.id] = node
+        stack.extend(p._node for p in node.parents if p._node is not None)
+    return [seen[k] for k in sorted(seen)]
+
+
 def _raw(x):
     return x.data if isinstance(x, Tensor) else x
 
@@ -649,7 +684,7 @@ def _run_backward(root: Node, root_idx: int, gradient: np.ndarray, retain_graph:
     every node that uses its outputs has sent it a gradient: a reverse topological order with
     no recursion and no separate sort. Only nodes that actually receive a gradient are visited.
     """
-    anomaly = _state["anomaly"]
+    anomaly, norms = _state["anomaly"], _state["grad_norms"]
     # pending[node]: the summed gradient of each of the node's outputs so far
     pending = {root: [None] * root.n_outputs}
     pending[root][root_idx] = gradient
@@ -671,11 +706,12 @@ def _run_backward(root: Node, root_idx: int, gradient: np.ndarray, retain_graph:
                 t = ref()
                 if t is not None and grads[t._idx] is not None:
                     _accumulate_leaf(t, grads[t._idx])
-        if node.n_outputs == 1:
-            g = grads[0]
-            node.grad_norm = math.sqrt(abs(np.vdot(g, g)))
-        else:
-            node.grad_norm = math.sqrt(sum(abs(np.vdot(g, g)) for g in grads if g is not None))
+        if norms:
+            total = 0.0
+            for g in grads:
+                if g is not None:
+                    total += abs(np.vdot(g, g))
+            node.grad_norm = math.sqrt(total)
         input_grads = node.fn.backward(node, *grads)
         if not isinstance(input_grads, (tuple, list)):
             input_grads = (input_grads,)

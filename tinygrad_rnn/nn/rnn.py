@@ -79,6 +79,19 @@ def _as_tensor(x):
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
+def _check_input(name, x, ndims, layout, input_size, weight):
+    """Rank, feature count and dtype of a cell's or layer's input; returns it as a Tensor."""
+    x = _as_tensor(x)
+    if x.ndim not in ndims:
+        raise ValueError(f"{name}: expected input of shape {layout}, got a {x.ndim}-d input of "
+                         f"shape {x.shape}")
+    if x.shape[-1] != input_size:
+        raise ValueError(f"{name}: input has {x.shape[-1]} features, expected input_size="
+                         f"{input_size} (input shape {x.shape})")
+    _check_dtype(name, x, weight)
+    return x
+
+
 # ---------------------------------------------------------------- cells
 
 class _CellBase(Module):
@@ -108,14 +121,8 @@ class _CellBase(Module):
     def _prepare(self, x, states):
         """Check shapes; give unbatched input (I,) a batch of one. Returns x, states, batched."""
         name = type(self).__name__
-        x = _as_tensor(x)
-        if x.ndim not in (1, 2):
-            raise ValueError(f"{name}: expected input of shape (batch, {self.input_size}) or "
-                             f"({self.input_size},), got {x.shape}")
-        if x.shape[-1] != self.input_size:
-            raise ValueError(f"{name}: input has {x.shape[-1]} features, expected input_size="
-                             f"{self.input_size} (input shape {x.shape})")
-        _check_dtype(name, x, self.weight_ih)
+        x = _check_input(name, x, (1, 2), f"(batch, {self.input_size}) or ({self.input_size},)",
+                         self.input_size, self.weight_ih)
         batched = x.ndim == 2
         if not batched:
             x = x.reshape(1, -1)
@@ -251,15 +258,9 @@ class RNNBase(Module):
     # ------------------------------------------------------------ input checking
     def _check_input(self, x, hx):
         name = type(self).__name__
-        x = _as_tensor(x)
-        if x.ndim not in (2, 3):
-            layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
-            raise ValueError(f"{name}: expected input of shape {layout} or unbatched (T, I), "
-                             f"got a {x.ndim}-d input of shape {x.shape}")
-        if x.shape[-1] != self.input_size:
-            raise ValueError(f"{name}: input has {x.shape[-1]} features, expected input_size="
-                             f"{self.input_size} (input shape {x.shape})")
-        _check_dtype(name, x, self.weight_ih_l0)
+        layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
+        x = _check_input(name, x, (2, 3), f"{layout} or unbatched (T, I)", self.input_size,
+                         self.weight_ih_l0)
         batched = x.ndim == 3
         if not batched:
             x = x.unsqueeze(1)
