@@ -328,6 +328,8 @@ class MatMul(Function):
     def backward(ctx, g):
         a, b = ctx.saved
         need_a, need_b = ctx.needs_input_grad
+        if a.ndim == 2 and b.ndim == 2:  # the common case, kept free of extra numpy calls
+            return (g @ b.T if need_a else None), (a.T @ g if need_b else None)
         if a.ndim == 1 and b.ndim == 1:  # a dot product
             return (g * b if need_a else None), (g * a if need_b else None)
         a2 = a[None, :] if a.ndim == 1 else a
@@ -465,12 +467,15 @@ class Permute(Function):
     @staticmethod
     def forward(ctx, a, axes):
         ctx.save(axes)
-        return np.transpose(a, axes)
+        return a.transpose(axes)
 
     @staticmethod
     def backward(ctx, g):
         (axes,) = ctx.saved
-        return np.transpose(g, np.argsort(axes))
+        inverse = [0] * len(axes)
+        for i, axis in enumerate(axes):
+            inverse[axis] = i
+        return g.transpose(inverse)
 
 
 class GetItem(Function):
