@@ -50,6 +50,13 @@ def test_parameter_names_label_the_leaves():
         assert name in src
 
 
+def test_unnamed_parameters_are_labelled_with_the_module_that_used_them():
+    tg.manual_seed(0)
+    layer = nn.Linear(2, 1)
+    loss = layer(tg.Tensor(np.ones((1, 2), np.float32))).sum()
+    assert "linear param" in viz.draw_graph(loss).source
+
+
 def test_edges_carry_argument_indices_where_order_matters():
     a = tg.Tensor(np.ones((2, 2)), requires_grad=True)
     b = tg.Tensor(np.ones((2, 2)), requires_grad=True)

@@ -272,7 +272,8 @@ def draw_graph(root, params=None, show_values=False, show_grads=True, collapse=N
             if src not in drawn_extra:
                 drawn_extra.add(src)
                 scope = _scope_beside(consumer.scope, collapse) if shared else ()
-                text, attrs = _leaf_label(p, names, show_values, show_grads, shared)
+                text, attrs = _leaf_label(p, names, show_values, show_grads, shared,
+                                          consumer.scope)
                 if p.requires_grad:
                     attrs.update(fill_attrs(_leaf_norm(p)))
                 elif useful is not None:
@@ -345,11 +346,11 @@ def _leaf_norm(t):
     return float(np.linalg.norm(t.grad))
 
 
-def _leaf_label(t, names, show_values, show_grads, small):
+def _leaf_label(t, names, show_values, show_grads, small, scope=()):
     name = names.get(id(t))
     if name is None:
-        if t.requires_grad:
-            name = "leaf"
+        if t.requires_grad:  # no name given: say which module used it
+            name = f"{'/'.join(scope)} param" if scope else "leaf"
         elif t.data.size == 1:
             name = _fmt(float(t.data.reshape(-1)[0])) if t.dtype.kind in "fiu" else "const"
         else:
