@@ -352,6 +352,42 @@ class MatMul(Function):
         return ga, gb
 
 
+class Linear(Function):
+    """y = x Wᵀ + b for x of shape (..., in), W (out, in), b (out,) or no bias — PyTorch's
+    ``F.linear``. One node instead of three (transpose, matmul, add):
+
+        dL/dx = g W        dL/dW = gᵀ x (leading dims folded into rows)        dL/db = Σ g
+    """
+
+    name = "linear"
+
+    @staticmethod
+    def forward(ctx, x, w, b=None):
+        if x.ndim == 0 or w.ndim != 2 or x.shape[-1] != w.shape[1]:
+            raise ValueError(f"linear: input of shape {x.shape} does not fit a weight of shape "
+                             f"{w.shape} (expected (..., {w.shape[1] if w.ndim == 2 else '?'}))")
+        if b is not None and b.shape != (w.shape[0],):
+            raise ValueError(f"linear: bias of shape {b.shape} does not fit a weight of shape "
+                             f"{w.shape} (expected ({w.shape[0]},))")
+        ctx.save(x, w)
+        y = x @ w.T
+        if b is not None:
+            y += b
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved
+        need = ctx.needs_input_grad
+        gx = g @ w if need[0] else None
+        gw = gb = None
+        if need[1]:
+            gw = g.T @ x if g.ndim == 2 else g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
+        if len(need) > 2 and need[2]:
+            gb = g.sum(axis=tuple(range(g.ndim - 1))) if g.ndim > 1 else g
+        return (gx, gw, gb)[:len(need)]
+
+
 # ---------------------------------------------------------------- reductions
 
 def _expand_reduced(g, shape, axis, keepdims):

@@ -33,7 +33,7 @@ import numpy as np
 
 from .tensor import Tensor
 
-ORDERED_OPS = {"sub", "div", "matmul", "pow", "where", "cat", "stack"}
+ORDERED_OPS = {"sub", "div", "matmul", "linear", "pow", "where", "cat", "stack"}
 HEAT_RANGE = (-8.0, 2.0)  # log10 ‖grad‖ from pale to dark
 NONFINITE_COLOR = "#ff00ff"
 _TIME = re.compile(r"t\d+$")
@@ -374,6 +374,8 @@ def _ref_label(p, names):
     base = names.get(id(src)) if src is not None and src.node is None else None
     if node.name == "permute" and base:
         return f"{base}ᵀ"
+    if node.name == "add" and base:  # b_ih + b_hh folded once per layer
+        return f"{base} + …"
     return f"{node.name} {'/'.join(node.scope[-2:])}".strip() + (f" ({base})" if base else "")
 
 

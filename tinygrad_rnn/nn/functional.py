@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..random import get_rng
-from ..tensor import Tensor, where
+from .. import ops
+from ..tensor import Tensor, _apply, where
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -34,15 +35,11 @@ def log_softmax(x: Tensor, dim: int) -> Tensor:
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """y = x Wᵀ + b, for x of shape (..., in) and W of shape (out, in)."""
-    if x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input of shape {x.shape} has {x.shape[-1]} features, the weight "
-                         f"{weight.shape} expects {weight.shape[1]}")
-    lead = x.shape[:-1]
-    y = x.reshape(-1, x.shape[-1]) @ weight.T if x.ndim > 2 else x @ weight.T
-    if bias is not None:
-        y = y + bias
-    return y.reshape(*lead, weight.shape[0]) if x.ndim > 2 else y
+    """y = x Wᵀ + b, for x of shape (..., in) and W of shape (out, in): one primitive op."""
+    if x.shape[-1:] != weight.shape[1:]:
+        raise ValueError(f"linear: input of shape {x.shape} has {x.shape[-1] if x.ndim else 0} "
+                         f"features, the weight {weight.shape} expects {weight.shape[1]}")
+    return _apply(ops.Linear, x, weight) if bias is None else _apply(ops.Linear, x, weight, bias)
 
 
 def dropout(x: Tensor, p=0.5, training=True) -> Tensor:

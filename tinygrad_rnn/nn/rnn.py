@@ -15,8 +15,8 @@ GRU    r = σ(x W_irᵀ + b_ir + h W_hrᵀ + b_hr)      z = σ(x W_izᵀ + b_iz 
        n = tanh(x W_inᵀ + b_in + r·(h W_hnᵀ + b_hn))              h' = (1 - z)·n + z·h
 
 For speed the layers compute the input projection x W_ihᵀ + b of *all* time steps in one
-matmul before the loop, and all gates of a step come from one matmul followed by a ``split``
-whose backward writes the gate gradients back in one piece.
+``linear`` op before the loop, and all gates of a step come from one ``linear`` op followed by a
+``split`` whose backward writes the gate gradients back in one piece.
 """
 from __future__ import annotations
 
@@ -30,20 +30,17 @@ from . import init
 from .module import Module, Parameter
 
 # ---------------------------------------------------------------- one step of each cell
-# ``gi`` is the input projection x W_ihᵀ (+ biases already folded in); ``w_hh_t`` is W_hhᵀ.
+# ``gi`` is the input projection x W_ihᵀ (+ biases already folded in); ``w_hh`` is W_hh, used
+# through ``linear`` (h W_hhᵀ + b_hh in one op).
 
 
-def rnn_step(gi, h, w_hh_t, b_hh, nonlinearity):
-    pre = gi + h @ w_hh_t
-    if b_hh is not None:
-        pre = pre + b_hh
+def rnn_step(gi, h, w_hh, b_hh, nonlinearity):
+    pre = gi + F.linear(h, w_hh, b_hh)
     return pre.tanh() if nonlinearity == "tanh" else pre.relu()
 
 
-def lstm_step(gi, h, c, w_hh_t, b_hh, forget_gate=True):
-    gates = gi + h @ w_hh_t
-    if b_hh is not None:
-        gates = gates + b_hh
+def lstm_step(gi, h, c, w_hh, b_hh, forget_gate=True):
+    gates = gi + F.linear(h, w_hh, b_hh)
     if forget_gate:
         i, f, g, o = gates.chunk(4, -1)
         c = f.sigmoid() * c + i.sigmoid() * g.tanh()
@@ -53,10 +50,8 @@ def lstm_step(gi, h, c, w_hh_t, b_hh, forget_gate=True):
     return o.sigmoid() * c.tanh(), c
 
 
-def gru_step(gi, h, w_hh_t, b_hh):
-    gh = h @ w_hh_t
-    if b_hh is not None:
-        gh = gh + b_hh
+def gru_step(gi, h, w_hh, b_hh):
+    gh = F.linear(h, w_hh, b_hh)
     i_r, i_z, i_n = gi.chunk(3, -1)
     h_r, h_z, h_n = gh.chunk(3, -1)
     r = (i_r + h_r).sigmoid()
@@ -144,8 +139,7 @@ class _CellBase(Module):
         return x, fixed, batched
 
     def _gi(self, x):
-        gi = x @ self.weight_ih.T
-        return gi + self.bias_ih if self.bias else gi
+        return F.linear(x, self.weight_ih, self.bias_ih)
 
     def extra_repr(self):
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
@@ -163,7 +157,7 @@ class RNNCell(_CellBase):
 
     def forward(self, input, hx=None):
         x, (h,), batched = self._prepare(input, [hx])
-        h = rnn_step(self._gi(x), h, self.weight_hh.T, self.bias_hh, self.nonlinearity)
+        h = rnn_step(self._gi(x), h, self.weight_hh, self.bias_hh, self.nonlinearity)
         return h if batched else h.reshape(-1)
 
 
@@ -178,7 +172,7 @@ class LSTMCell(_CellBase):
     def forward(self, input, hx=None):
         h0, c0 = (None, None) if hx is None else hx
         x, (h, c), batched = self._prepare(input, [h0, c0])
-        h, c = lstm_step(self._gi(x), h, c, self.weight_hh.T, self.bias_hh, self.forget_gate)
+        h, c = lstm_step(self._gi(x), h, c, self.weight_hh, self.bias_hh, self.forget_gate)
         return (h, c) if batched else (h.reshape(-1), c.reshape(-1))
 
     def extra_repr(self):
@@ -193,7 +187,7 @@ class GRUCell(_CellBase):
 
     def forward(self, input, hx=None):
         x, (h,), batched = self._prepare(input, [hx])
-        h = gru_step(self._gi(x), h, self.weight_hh.T, self.bias_hh)
+        h = gru_step(self._gi(x), h, self.weight_hh, self.bias_hh)
         return h if batched else h.reshape(-1)
 
 
@@ -295,17 +289,16 @@ class RNNBase(Module):
         """Run one direction of one layer over time; returns the list of h_t (in time order)
         and the final (h, c)."""
         steps = x_steps_proj.unbind(0)
-        w_hh_t = w_hh.T
         order = range(len(steps) - 1, -1, -1) if reverse else range(len(steps))
         outputs = [None] * len(steps)
         for t in order:
             with scope(f"t{t}"):
                 if self.mode == "LSTM":
-                    h, c = lstm_step(steps[t], h, c, w_hh_t, None, self.forget_gate)
+                    h, c = lstm_step(steps[t], h, c, w_hh, None, self.forget_gate)
                 elif self.mode == "GRU":
-                    h = gru_step(steps[t], h, w_hh_t, b_hh)
+                    h = gru_step(steps[t], h, w_hh, b_hh)
                 else:
-                    h = rnn_step(steps[t], h, w_hh_t, None, self.nonlinearity)
+                    h = rnn_step(steps[t], h, w_hh, None, self.nonlinearity)
             outputs[t] = h
         return outputs, h, c
 
@@ -324,12 +317,10 @@ class RNNBase(Module):
                 k = layer * self.num_directions + d
                 w_ih, w_hh, b_ih, b_hh = self._weights(layer, suffix)
                 with scope(f"l{layer}{suffix}"):
-                    # Input projection of all T steps in one matmul; for RNN and LSTM both
+                    # Input projection of all T steps in one op; for RNN and LSTM both
                     # biases fold in here, for GRU b_hh must stay inside r·(h W_hnᵀ + b_hn).
-                    proj = layer_input.reshape(T * B, -1) @ w_ih.T
-                    if b_ih is not None:
-                        proj = proj + (b_ih if self.mode == "GRU" else b_ih + b_hh)
-                    proj = proj.reshape(T, B, -1)
+                    bias = None if b_ih is None else b_ih if self.mode == "GRU" else b_ih + b_hh
+                    proj = F.linear(layer_input.reshape(T * B, -1), w_ih, bias).reshape(T, B, -1)
                     h = h0s[k] if h0s is not None else zeros
                     c = (c0s[k] if c0s is not None else zeros) if self.mode == "LSTM" else None
                     seq, h, c = self._run_direction(proj, h, c, w_hh, b_hh, reverse=d == 1)
