@@ -1,7 +1,7 @@
 """Side-by-side benchmarks: this project vs PyTorch (CPU) vs HIPS autograd, on the same work.
 
     make bench                      # installs the optional backends, then runs this
-    .venv/bin/python benchmarks/bench.py [--reps 5] [--threads 2] [--only lstm,overhead,...]
+    .venv/bin/python benchmarks/bench.py [--rounds 5] [--reps 3] [--threads 2] [--only lstm,...]
 
 Every backend does the same LSTM language-model training step: one-hot characters (V=65) →
 1-layer LSTM → linear → cross-entropy over B×T → backward → global-norm clipping at 1.0 → one
@@ -31,7 +31,8 @@ def _pin_threads(n):
 
 def _args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--reps", type=int, default=5, help="repetitions per measurement (median)")
+    p.add_argument("--reps", type=int, default=3, help="training steps timed per process (median)")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds over the backends")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                    help="BLAS/torch threads for every backend")
     p.add_argument("--only", default="lstm,overhead,depth,memory,leak",
@@ -302,24 +303,34 @@ def _worker(name, size, reps, threads):
     except ImportError as err:
         print(f"{err.name or err} not installed", file=sys.stderr)
         sys.exit(3)
-    n = reps if "autograd" not in name or size != "work" else max(2, reps // 2)
-    print(json.dumps({"seconds": median_time(step, n)}))
+    print(json.dumps({"seconds": median_time(step, reps)}))
 
 
-def bench_lstm(sizes, reps, results, threads):
+def bench_lstm(sizes, reps, results, threads, rounds):
     for size in sizes:
         cfg = SIZES[size]
         print(f"\nLSTM language-model training step, {size} size "
-              f"(B={cfg['B']}, T={cfg['T']}, H={cfg['H']}, V={V}); median of {reps}, "
-              f"each backend in its own process")
+              f"(B={cfg['B']}, T={cfg['T']}, H={cfg['H']}, V={V}); each backend in its own "
+              f"process, {rounds} interleaved rounds of {reps} steps, median")
+        samples, skipped = {name: [] for name in BACKENDS}, {}
+        # Rounds interleave the backends, so a slow spell of the machine hits all of them.
+        for _ in range(rounds):
+            for name in BACKENDS:
+                if name in skipped:
+                    continue
+                seconds, why = _time_backend(name, size, reps, threads)
+                if seconds is None:
+                    skipped[name] = why
+                else:
+                    samples[name].append(seconds)
         row = {}
         for name in BACKENDS:
-            seconds, why = _time_backend(name, size, reps, threads)
-            if seconds is None:
-                print(f"  {name:<28} skipped ({why})")
+            if name in skipped:
+                print(f"  {name:<32} skipped ({skipped[name]})")
                 continue
-            row[name] = seconds
-            print(f"  {name:<28} {row[name] * 1e3:9.2f} ms")
+            row[name] = float(np.median(samples[name]))
+            spread = (max(samples[name]) - min(samples[name])) / row[name]
+            print(f"  {name:<32} {row[name] * 1e3:9.2f} ms  (spread {spread:.0%})")
         results["lstm"][size] = row
         ratios = {}
         ours, cell = row.get("ours nn.LSTM"), row.get("ours LSTMCell loop")
@@ -463,7 +474,7 @@ def main(args):
         print("note: PyTorch is not installed; its rows are skipped (make bench installs it)")
     print(f"machine: {results['machine']}")
     if "lstm" in sections:
-        bench_lstm(sizes, reps, results, args.threads)
+        bench_lstm(sizes, reps, results, args.threads, 1 if args.smoke else args.rounds)
     if "overhead" in sections:
         bench_overhead(reps, results)
     if "depth" in sections:
