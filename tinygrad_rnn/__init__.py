@@ -16,3 +16,9 @@ from .tensor import (AnomalyError, Node, Tensor, arange, cat, current_scope, det
 from numpy import float32, float64, int64  # dtypes, as torch.float32 etc.
 
 __version__ = "0.1.0"
+
+__all__ = ["Tensor", "Node", "tensor", "zeros", "ones", "zeros_like", "ones_like", "randn", "rand",
+           "arange", "cat", "stack", "where", "no_grad", "enable_grad", "is_grad_enabled",
+           "detect_anomaly", "AnomalyError", "scope", "current_scope", "graph_nodes",
+           "track_grad_norms", "gradcheck", "GradcheckError", "manual_seed", "get_rng", "save",
+           "load", "float32", "float64", "int64"]

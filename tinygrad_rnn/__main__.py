@@ -12,7 +12,6 @@ import runpy
 import sys
 import time
 
-import numpy as np
 
 
 def _positive_int(text):
