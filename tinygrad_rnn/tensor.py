@@ -124,7 +124,7 @@ class Node:
     """One recorded op. ``parents`` are the input Tensors, in argument order."""
 
     __slots__ = ("id", "fn", "parents", "saved", "needs_input_grad", "scope", "n_outputs",
-                 "released", "retained", "grad_norm", "__weakref__")
+                 "released", "retained", "grad_norm", "label", "__weakref__")
 
     def __init__(self, fn, parents, needs_input_grad):
         self.id = next(_node_ids)
@@ -137,6 +137,7 @@ class Node:
         self.released = False
         self.retained = None
         self.grad_norm = None  # ‖dL/d(outputs)‖ of the last backward, for diagnostics and viz
+        self.label = None  # a name for the renderer (Tensor.name of an op's output)
 
     def save(self, *values):
         """Keep what the backward needs (ctx.save_for_backward in PyTorch)."""
@@ -239,11 +240,12 @@ class Tensor:
     floats become float32 (as PyTorch); numpy arrays keep their dtype (float64 stays float64).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_idx", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_node", "_idx", "_name", "__weakref__")
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
 
     def __init__(self, data, requires_grad=False, dtype=None):
         self.data = _to_array(data, None if dtype is None else np.dtype(dtype))
+        self._name = None
         self.grad = None
         self._node = None
         self._idx = 0
@@ -256,7 +258,26 @@ class Tensor:
         """Fast internal constructor: ``data`` is already an array; a node means a gradient."""
         t = _new_object(cls)
         t.data, t.grad, t._node, t._idx, t.requires_grad = data, None, node, idx, node is not None
+        t._name = None
         return t
+
+    @property
+    def name(self):
+        """A name the renderer shows (micrograd's ``label``): ``x_t``, ``h_0``, ``forget gate``.
+        On an op's output it names the op's node, so it outlives this Tensor object."""
+        return self._node.label if self._node is not None else self._name
+
+    @name.setter
+    def name(self, value):
+        if self._node is not None:
+            self._node.label = value
+        else:
+            self._name = value
+
+    def named(self, name):
+        """Set ``name`` and return self, for chaining: ``f = gates[1].sigmoid().named("forget gate")``."""
+        self.name = name
+        return self
 
     # ------------------------------------------------------------ basic attributes
     @property
