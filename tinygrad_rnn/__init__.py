@@ -12,7 +12,7 @@ from .gradcheck import GradcheckError, gradcheck
 from .random import get_rng, manual_seed
 from .tensor import (AnomalyError, Node, Tensor, arange, cat, current_scope, detect_anomaly,
                      enable_grad, graph_nodes, is_grad_enabled, no_grad, ones, ones_like, rand,
-                     randn, scope, stack, tensor, track_grad_norms, where, zeros, zeros_like)
+                     randn, register_backward_hook, scope, stack, tensor, track_grad_norms, where, zeros, zeros_like)
 from numpy import float32, float64, int64  # dtypes, as torch.float32 etc.
 
 __version__ = "0.1.0"
@@ -20,5 +20,5 @@ __version__ = "0.1.0"
 __all__ = ["Tensor", "Node", "tensor", "zeros", "ones", "zeros_like", "ones_like", "randn", "rand",
            "arange", "cat", "stack", "where", "no_grad", "enable_grad", "is_grad_enabled",
            "detect_anomaly", "AnomalyError", "scope", "current_scope", "graph_nodes",
-           "track_grad_norms", "gradcheck", "GradcheckError", "manual_seed", "get_rng", "save",
+           "track_grad_norms", "register_backward_hook", "gradcheck", "GradcheckError", "manual_seed", "get_rng", "save",
            "load", "float32", "float64", "int64"]

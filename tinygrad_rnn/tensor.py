@@ -84,6 +84,28 @@ class track_grad_norms:
         _state["grad_norms"] = self.prev
 
 
+_backward_hooks = []
+
+
+class _HookHandle:
+    def __init__(self, hooks, fn):
+        self.hooks, self.fn = hooks, fn
+
+    def remove(self):
+        if self.fn in self.hooks:
+            self.hooks.remove(self.fn)
+
+
+def register_backward_hook(fn):
+    """Call ``fn(node, grad_outputs, grad_inputs)`` for every node each ``backward()`` visits, in
+    visit order, right after the node's VJP ran. ``grad_outputs``: the summed gradient of each of
+    the node's outputs (None where none arrived); ``grad_inputs``: what the VJP returned per input
+    (None where the input needs no gradient). Returns a handle; ``handle.remove()`` uninstalls it.
+    Renderers and diagnostics use this; the hooks must not modify the arrays."""
+    _backward_hooks.append(fn)
+    return _HookHandle(_backward_hooks, fn)
+
+
 class AnomalyError(RuntimeError):
     """Raised under :func:`detect_anomaly` by the first op whose result is NaN or Inf."""
 
@@ -739,6 +761,8 @@ def _run_backward(root: Node, root_idx: int, gradient: np.ndarray, retain_graph:
         if anomaly:
             _check_finite(node.fn, node, [g for g in grads if g is not None],
                           input_grads, "backward")
+        for hook in _backward_hooks:
+            hook(node, grads, input_grads)
         for p, gp, need in zip(node.parents, input_grads, node.needs_input_grad):
             if gp is None or not need:
                 continue
