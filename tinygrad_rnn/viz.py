@@ -31,7 +31,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from .tensor import Tensor
+from .engine import Tensor
 
 ORDERED_OPS = {"sub", "div", "matmul", "linear", "pow", "where", "cat", "stack"}
 HEAT_RANGE = (-8.0, 2.0)  # log10 ‖grad‖ from pale to dark

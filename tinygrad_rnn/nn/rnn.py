@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from ..tensor import Tensor, cat, scope, stack
+from ..engine import Tensor, cat, scope, stack
 from . import functional as F
 from . import init
 from .module import Module, Parameter
