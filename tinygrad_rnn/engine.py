@@ -237,6 +237,7 @@ def backward(root, gradient, retain_graph=False):
     pending[start][root._idx] = gradient
     heap = [(-start.id, start)]
     owned = set()  # ids of gradient sums made here: safe to add into in place
+    deferred = {}  # leaf -> its gradient products not computed yet (ops.Deferred)
     while heap:
         node = heapq.heappop(heap)[1]
         grads = pending.pop(node)
@@ -249,11 +250,16 @@ def backward(root, gradient, retain_graph=False):
         if mode.anomaly:
             _check_finite(node.fn, node, [g for g in grads if g is not None], input_grads,
                           "backward")
-        for hook in _backward_hooks:
-            hook(node, grads, input_grads)
+        if _backward_hooks:
+            input_grads = tuple([_value(g) for g in input_grads])  # hooks see arrays
+            for hook in _backward_hooks:
+                hook(node, grads, input_grads)
         for i, ((source, index), g, need) in enumerate(zip(node.edges, input_grads,
                                                              node.needs_input_grad)):
             if g is None or not need:
+                continue
+            if type(g) is ops.Deferred and type(source) is not Node and not source._hooks:
+                deferred.setdefault(source, []).append(g)  # summed as one product at the end
                 continue
             shape, dtype = node.input_meta[i]
             if type(g) is not np.ndarray or g.shape != shape or g.dtype != dtype:
@@ -269,6 +275,8 @@ def backward(root, gradient, retain_graph=False):
             owned.discard(id(g))
         if not retain_graph:
             node.saved = None
+    for leaf, products in deferred.items():
+        _accumulate_leaf(leaf, ops.Deferred.total(products))
 
 
 def _add_into(slot, index, g, owned):
@@ -285,11 +293,15 @@ def _add_into(slot, index, g, owned):
         owned.add(id(total))
 
 
+def _value(g):
+    return g.value() if type(g) is ops.Deferred else g
+
+
 def _conform(g, node, i):
     """A VJP's result for input ``i`` as an ndarray of that input's shape and dtype."""
     shape, dtype = node.input_meta[i]
     if type(g) is not np.ndarray:
-        g = np.asarray(g)
+        g = np.asarray(_value(g))
     if g.shape != shape:
         raise RuntimeError(f"{node.name} backward returned a gradient of shape {g.shape} for "
                            f"input {i} of shape {shape}")
@@ -297,6 +309,9 @@ def _conform(g, node, i):
 
 
 def _accumulate_leaf(t, g):
+    if g.shape != t.data.shape:
+        raise RuntimeError(f"backward: a gradient of shape {g.shape} reached a leaf of shape "
+                           f"{t.data.shape}")
     if t._hooks:
         for fn in t._hooks:
             g = _hook_result(fn(g), g)

@@ -35,6 +35,37 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     return grad.reshape(shape)
 
 
+class Deferred:
+    """The product ``aᵀ @ b`` (a: (r, m), b: (r, n)), returned by a VJP but not yet computed.
+
+    A VJP returns one where its gradient is such a product — a weight's gradient gᵀx. If it goes
+    to an op's input, the engine computes it at once (:meth:`value`). If it goes to a *leaf*, the
+    engine keeps it until backward ends and sums all of that leaf's products as one product of
+    the stacked rows: W_hh, used at every time step, gets Σ_t g_tᵀ h_t as one big matrix product
+    instead of T small ones (the work is the same; large products run several times faster).
+    """
+
+    __slots__ = ("a", "b")
+
+    def __init__(self, a, b):
+        self.a, self.b = a, b
+
+    @property
+    def shape(self):
+        return (self.a.shape[1], self.b.shape[1])
+
+    def value(self):
+        return self.a.T @ self.b
+
+    @staticmethod
+    def total(products):
+        """Σ aᵢᵀ bᵢ as one product: [a₁; a₂; …]ᵀ [b₁; b₂; …]."""
+        if len(products) == 1:
+            return products[0].value()
+        return (np.concatenate([p.a for p in products]).T
+                @ np.concatenate([p.b for p in products]))
+
+
 class Function:
     """Base of every primitive. ``name`` is what the graph and error messages show."""
 
@@ -404,7 +435,7 @@ class MatMul(Function):
         a, b = ctx.saved
         need_a, need_b = ctx.needs_input_grad
         if a.ndim == 2 and b.ndim == 2:  # the common case, kept free of extra numpy calls
-            return (g @ b.T if need_a else None), (a.T @ g if need_b else None)
+            return (g @ b.T if need_a else None), (Deferred(a, g) if need_b else None)
         if a.ndim == 1 and b.ndim == 1:  # a dot product
             return (g * b if need_a else None), (g * a if need_b else None)
         a2 = a[None, :] if a.ndim == 1 else a
@@ -432,6 +463,8 @@ class Linear(Function):
     ``F.linear``. One node instead of three (transpose, matmul, add):
 
         dL/dx = g W        dL/dW = gᵀ x (leading dims folded into rows)        dL/db = Σ g
+
+    dL/dW is returned :class:`Deferred`: a weight used at every time step gets one product.
     """
 
     name = "linear"
@@ -457,7 +490,8 @@ class Linear(Function):
         gx = g @ w if need[0] else None
         gw = gb = None
         if need[1]:
-            gw = g.T @ x if g.ndim == 2 else g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
+            gw = Deferred(g, x) if g.ndim == 2 else Deferred(g.reshape(-1, g.shape[-1]),
+                                                              x.reshape(-1, x.shape[-1]))
         if len(need) > 2 and need[2]:
             gb = g.sum(axis=tuple(range(g.ndim - 1))) if g.ndim > 1 else g
         return (gx, gw, gb)[:len(need)]
