@@ -17,6 +17,13 @@ GRU    r = σ(x W_irᵀ + b_ir + h W_hrᵀ + b_hr)      z = σ(x W_izᵀ + b_iz 
 For speed the layers compute the input projection x W_ihᵀ + b of *all* time steps in one
 ``linear`` op before the loop, and all gates of a step come from one ``linear`` op followed by a
 ``split`` whose backward writes the gate gradients back in one piece.
+
+The parts of a step are named (``Tensor.named``: "forget gate", "c_t", "h_t" …) so the graph
+renderer can label them; a name is a label on the node, not an extra op.
+
+Variable-length batches come as a :class:`~tinygrad_rnn.nn.utils.rnn.PackedSequence`: at step t
+only the ``batch_sizes[t]`` sequences still running take part (they come first, sorted by
+length), so a sequence's last state is its own and padding never enters the computation.
 """
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ import math
 import numpy as np
 
 from ..engine import Tensor, cat, scope, stack
+from .utils.rnn import PackedSequence
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -36,38 +44,45 @@ from .module import Module, Parameter
 
 def rnn_step(gi, h, w_hh, b_hh, nonlinearity):
     pre = gi + F.linear(h, w_hh, b_hh)
-    return pre.tanh() if nonlinearity == "tanh" else pre.relu()
+    return (pre.tanh() if nonlinearity == "tanh" else pre.relu()).named("h_t")
 
 
 def lstm_step(gi, h, c, w_hh, b_hh, forget_gate=True):
     gates = gi + F.linear(h, w_hh, b_hh)
     if forget_gate:
         i, f, g, o = gates.chunk(4, -1)
-        c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+        c = f.sigmoid().named("forget gate") * c + \
+            i.sigmoid().named("input gate") * g.tanh().named("cell candidate")
     else:
         i, g, o = gates.chunk(3, -1)
-        c = c + i.sigmoid() * g.tanh()
-    return o.sigmoid() * c.tanh(), c
+        c = c + i.sigmoid().named("input gate") * g.tanh().named("cell candidate")
+    c.named("c_t")
+    return (o.sigmoid().named("output gate") * c.tanh()).named("h_t"), c
 
 
 def gru_step(gi, h, w_hh, b_hh):
     gh = F.linear(h, w_hh, b_hh)
     i_r, i_z, i_n = gi.chunk(3, -1)
     h_r, h_z, h_n = gh.chunk(3, -1)
-    r = (i_r + h_r).sigmoid()
-    z = (i_z + h_z).sigmoid()
-    n = (i_n + r * h_n).tanh()
-    return n + z * (h - n)  # = (1 - z)·n + z·h, with one op fewer
+    r = (i_r + h_r).sigmoid().named("reset gate")
+    z = (i_z + h_z).sigmoid().named("update gate")
+    n = (i_n + r * h_n).tanh().named("candidate n")
+    return (n + z * (h - n)).named("h_t")  # = (1 - z)·n + z·h, with one op fewer
 
 
-_GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
-
+# ---------------------------------------------------------------- checks shared by cells and layers
 
 def _check_dtype(layer, x, weight):
     if x.dtype != weight.dtype:
         raise TypeError(f"{layer}: input dtype {x.dtype} does not match the weights' dtype "
                         f"{weight.dtype}; convert the model with .double() / .float() (or the "
                         f"input with .double() / .float())")
+
+
+def _check_nonlinearity(layer, nonlinearity):
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"{layer}: unknown nonlinearity {nonlinearity!r} (expected 'tanh' or "
+                         f"'relu')")
 
 
 def _as_tensor(x):
@@ -87,31 +102,38 @@ def _check_input(name, x, ndims, layout, input_size, weight):
     return x
 
 
-# ---------------------------------------------------------------- cells
+class _Recurrent(Module):
+    """Parameters in PyTorch's layout and initialisation, shared by cells and layers."""
 
-class _CellBase(Module):
-    mode = "RNN"
-
-    def __init__(self, input_size, hidden_size, bias, n_gates):
-        super().__init__()
-        if input_size <= 0 or hidden_size <= 0:
-            raise ValueError(f"{type(self).__name__}: input_size and hidden_size must be positive, "
-                             f"got {input_size} and {hidden_size}")
-        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
-        self.weight_ih = Parameter(np.zeros((n_gates * hidden_size, input_size), np.float32))
-        self.weight_hh = Parameter(np.zeros((n_gates * hidden_size, hidden_size), np.float32))
+    def _add_weights(self, suffix, gates, input_size, bias):
+        H = self.hidden_size
+        setattr(self, f"weight_ih{suffix}", Parameter(np.zeros((gates * H, input_size), np.float32)))
+        setattr(self, f"weight_hh{suffix}", Parameter(np.zeros((gates * H, H), np.float32)))
         if bias:
-            self.bias_ih = Parameter(np.zeros(n_gates * hidden_size, np.float32))
-            self.bias_hh = Parameter(np.zeros(n_gates * hidden_size, np.float32))
+            setattr(self, f"bias_ih{suffix}", Parameter(np.zeros(gates * H, np.float32)))
+            setattr(self, f"bias_hh{suffix}", Parameter(np.zeros(gates * H, np.float32)))
         else:
-            self.bias_ih = self.bias_hh = None
-        self.reset_parameters()
+            setattr(self, f"bias_ih{suffix}", None)
+            setattr(self, f"bias_hh{suffix}", None)
 
     def reset_parameters(self):
         """Every weight and bias U(-1/√hidden_size, 1/√hidden_size), as PyTorch."""
         bound = 1.0 / math.sqrt(self.hidden_size)
         for p in self.parameters():
             init.uniform_(p, -bound, bound)
+
+
+# ---------------------------------------------------------------- cells
+
+class _CellBase(_Recurrent):
+    def __init__(self, input_size, hidden_size, bias, n_gates):
+        super().__init__()
+        if input_size <= 0 or hidden_size <= 0:
+            raise ValueError(f"{type(self).__name__}: input_size and hidden_size must be positive, "
+                             f"got {input_size} and {hidden_size}")
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        self._add_weights("", n_gates, input_size, bias)
+        self.reset_parameters()
 
     def _prepare(self, x, states):
         """Check shapes; give unbatched input (I,) a batch of one. Returns x, states, batched."""
@@ -149,9 +171,7 @@ class RNNCell(_CellBase):
     """h' = act(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh). Input (B, I) or (I,); state (B, H) or (H,)."""
 
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh"):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNNCell: unknown nonlinearity {nonlinearity!r} "
-                             f"(expected 'tanh' or 'relu')")
+        _check_nonlinearity("RNNCell", nonlinearity)
         super().__init__(input_size, hidden_size, bias, 1)
         self.nonlinearity = nonlinearity
 
@@ -193,78 +213,79 @@ class GRUCell(_CellBase):
 
 # ---------------------------------------------------------------- multi-layer, multi-step
 
-class RNNBase(Module):
-    """Shared machinery of ``RNN``, ``LSTM`` and ``GRU``.
+class RNNBase(_Recurrent):
+    """The unrolled loop shared by ``RNN``, ``LSTM`` and ``GRU``; each subclass says how many gate
+    blocks it has, how many states it carries, and how one step goes (:meth:`step`).
 
-    Input (T, B, I) (or (B, T, I) with ``batch_first``, or unbatched (T, I)); states
-    (num_layers·D, B, H) with D = 2 if bidirectional. Output (T, B, D·H): the last layer's h at
-    every step, the two directions concatenated.
+    Input (T, B, I) (or (B, T, I) with ``batch_first``, or unbatched (T, I), or a
+    ``PackedSequence``); states (num_layers·D, B, H) with D = 2 if bidirectional. Output
+    (T, B, D·H): the last layer's h at every step, the two directions concatenated.
     """
 
-    mode = "RNN"
+    n_gates = 1     # blocks of hidden_size rows in weight_ih / weight_hh
+    n_states = 1    # (h,) or, for the LSTM, (h, c)
+    fold_b_hh = True  # b_hh can join b_ih in the input projection (not for the GRU)
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, nonlinearity="tanh", forget_gate=True):
+                 dropout=0.0, bidirectional=False, n_gates=None):
         super().__init__()
         name = type(self).__name__
+        self.n_gates = n_gates or type(self).n_gates
         if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
             raise ValueError(f"{name}: input_size, hidden_size and num_layers must be positive, "
                              f"got {input_size}, {hidden_size}, {num_layers}")
         if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
             raise ValueError(f"{name}: dropout must be a number in [0, 1), got {dropout!r}")
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"{name}: unknown nonlinearity {nonlinearity!r} "
-                             f"(expected 'tanh' or 'relu')")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
-        self.bidirectional, self.nonlinearity = bidirectional, nonlinearity
-        self.forget_gate = forget_gate
-        gates = _GATES[self.mode] - (self.mode == "LSTM" and not forget_gate)
-        directions = 2 if bidirectional else 1
+        self.bidirectional = bidirectional
         for layer in range(num_layers):
-            layer_in = input_size if layer == 0 else hidden_size * directions
-            for suffix in ("", "_reverse")[:directions]:
-                setattr(self, f"weight_ih_l{layer}{suffix}",
-                        Parameter(np.zeros((gates * hidden_size, layer_in), np.float32)))
-                setattr(self, f"weight_hh_l{layer}{suffix}",
-                        Parameter(np.zeros((gates * hidden_size, hidden_size), np.float32)))
-                if bias:
-                    setattr(self, f"bias_ih_l{layer}{suffix}",
-                            Parameter(np.zeros(gates * hidden_size, np.float32)))
-                    setattr(self, f"bias_hh_l{layer}{suffix}",
-                            Parameter(np.zeros(gates * hidden_size, np.float32)))
+            layer_in = input_size if layer == 0 else hidden_size * self.num_directions
+            for suffix in ("", "_reverse")[:self.num_directions]:
+                self._add_weights(f"_l{layer}{suffix}", self.n_gates, layer_in, bias)
         self.reset_parameters()
-
-    def reset_parameters(self):
-        """Every weight and bias U(-1/√hidden_size, 1/√hidden_size), as PyTorch."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            init.uniform_(p, -bound, bound)
 
     @property
     def num_directions(self):
         return 2 if self.bidirectional else 1
 
+    def step(self, gi, state, w_hh, b_hh):
+        """One time step: the new state tuple from the input projection ``gi`` and ``state``."""
+        raise NotImplementedError
+
     def _weights(self, layer, suffix):
-        get = lambda n: self._parameters.get(f"{n}_l{layer}{suffix}")  # noqa: E731
+        get = lambda n: getattr(self, f"{n}_l{layer}{suffix}")  # noqa: E731
         return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
 
     # ------------------------------------------------------------ input checking
-    def _check_input(self, x, hx):
+    def _check_input(self, input, hx):
+        """Returns (x as (T, B, I) Tensor or packed data (N, I), batch_sizes, initial states
+        (one (L·D, B, H) Tensor or None per state, in sorted order for packed input), how to
+        give the results back)."""
         name = type(self).__name__
-        layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
-        x = _check_input(name, x, (2, 3), f"{layout} or unbatched (T, I)", self.input_size,
-                         self.weight_ih_l0)
-        batched = x.ndim == 3
-        if not batched:
-            x = x.unsqueeze(1)
-        elif self.batch_first:
-            x = x.transpose(0, 1)
-        batch = x.shape[1]
-        n_states = 2 if self.mode == "LSTM" else 1
+        packed = input if isinstance(input, PackedSequence) else None
+        if packed is not None:
+            x = _check_input(name, packed.data, (2,), "(N, I) packed data", self.input_size,
+                             self.weight_ih_l0)
+            batch_sizes = [int(b) for b in packed.batch_sizes.data]
+            batch, batched = batch_sizes[0], True
+        else:
+            layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
+            x = _check_input(name, input, (2, 3), f"{layout} or unbatched (T, I)",
+                             self.input_size, self.weight_ih_l0)
+            batched = x.ndim == 3
+            if not batched:
+                x = x.unsqueeze(1)
+            elif self.batch_first:
+                x = x.transpose(0, 1)
+            if x.shape[0] == 0:
+                raise ValueError(f"{name}: the input has no time steps (shape {tuple(input.shape)}"
+                                 f"); a sequence needs at least one")
+            batch = x.shape[1]
+            batch_sizes = [batch] * x.shape[0]
         if hx is None:
-            states = [None] * n_states
-        elif n_states == 2:
+            states = [None] * self.n_states
+        elif self.n_states == 2:
             if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
                 raise ValueError(f"{name}: expected hx to be a tuple (h_0, c_0)")
             states = list(hx)
@@ -274,70 +295,87 @@ class RNNBase(Module):
         expect = full if batched else (full[0], full[2])
         out = []
         for which, s in zip(("h_0", "c_0"), states):
-            if s is None:
-                out.append(None)
-                continue
-            s = _as_tensor(s)
-            if s.shape != expect:
-                raise ValueError(f"{name}: expected {which} of shape {expect}, got {s.shape}")
-            _check_dtype(name, s, self.weight_hh_l0)
-            out.append(s if batched else s.unsqueeze(1))
-        return x, out, batched
+            if s is not None:
+                s = _as_tensor(s)
+                if s.shape != expect:
+                    raise ValueError(f"{name}: expected {which} of shape {expect}, got {s.shape}")
+                _check_dtype(name, s, self.weight_hh_l0)
+                s = s if batched else s.unsqueeze(1)
+                if packed is not None and packed.sorted_indices is not None:
+                    s = s[:, packed.sorted_indices.data]  # the batch runs sorted by length
+            out.append(s)
+        return x, batch_sizes, out, (packed, batched)
 
     # ------------------------------------------------------------ the unrolled loop
-    def _run_direction(self, x_steps_proj, h, c, w_hh, b_hh, reverse):
-        """Run one direction of one layer over time; returns the list of h_t (in time order)
-        and the final (h, c)."""
-        steps = x_steps_proj.unbind(0)
-        order = range(len(steps) - 1, -1, -1) if reverse else range(len(steps))
-        outputs = [None] * len(steps)
-        for t in order:
+    def _run_direction(self, steps, state, w_hh, b_hh, batch_sizes, reverse):
+        """Run one direction of one layer over time. ``steps[t]``: the input projection of the
+        ``batch_sizes[t]`` sequences running at step t. Returns the h of every step (in time
+        order) and the final state, each sequence's from its own last step."""
+        T = len(steps)
+        outputs, finished = [None] * T, []
+        if not reverse:
+            for t in range(T):
+                n = batch_sizes[t]
+                if n < state[0].shape[0]:  # the longest-but-shorter sequences end here
+                    finished.append(tuple(s[n:] for s in state))
+                    state = tuple(s[:n] for s in state)
+                with scope(f"t{t}"):
+                    state = self.step(steps[t], state, w_hh, b_hh)
+                outputs[t] = state[0]
+            if finished:  # rows that ended earlier come after, in order
+                state = tuple(cat([s, *[f[k] for f in reversed(finished)]], 0)
+                              for k, s in enumerate(state))
+            return outputs, state
+        initial, running = state, None
+        for t in range(T - 1, -1, -1):
+            n = batch_sizes[t]
+            if running is None:
+                running = tuple(s[:n] for s in initial) if n < initial[0].shape[0] else initial
+            elif n > running[0].shape[0]:  # shorter sequences start at their own last step
+                m = running[0].shape[0]
+                running = tuple(cat([r, s[m:n]], 0) for r, s in zip(running, initial))
             with scope(f"t{t}"):
-                if self.mode == "LSTM":
-                    h, c = lstm_step(steps[t], h, c, w_hh, None, self.forget_gate)
-                elif self.mode == "GRU":
-                    h = gru_step(steps[t], h, w_hh, b_hh)
-                else:
-                    h = rnn_step(steps[t], h, w_hh, None, self.nonlinearity)
-            outputs[t] = h
-        return outputs, h, c
+                running = self.step(steps[t], running, w_hh, b_hh)
+            outputs[t] = running[0]
+        return outputs, running
 
     def forward(self, input, hx=None):
-        x, (h0, *rest), batched = self._check_input(input, hx)
-        c0 = rest[0] if rest else None
-        T, B = x.shape[0], x.shape[1]
+        x, batch_sizes, initial, (packed, batched) = self._check_input(input, hx)
+        B = batch_sizes[0]
         zeros = Tensor(np.zeros((B, self.hidden_size), dtype=x.dtype))
-        h0s = h0.unbind(0) if h0 is not None else None
-        c0s = c0.unbind(0) if c0 is not None else None
-        h_n, c_n = [], []
+        initial = [None if s is None else s.unbind(0) for s in initial]
+        finals = []
         layer_input = x
         for layer in range(self.num_layers):
             outs = []
             for d, suffix in enumerate(("", "_reverse")[:self.num_directions]):
                 k = layer * self.num_directions + d
                 w_ih, w_hh, b_ih, b_hh = self._weights(layer, suffix)
+                state = tuple(zeros if s is None else s[k] for s in initial)
                 with scope(f"l{layer}{suffix}"):
                     # Input projection of all T steps in one op; for RNN and LSTM both
                     # biases fold in here, for GRU b_hh must stay inside r·(h W_hnᵀ + b_hn).
-                    bias = None if b_ih is None else b_ih if self.mode == "GRU" else b_ih + b_hh
-                    proj = F.linear(layer_input.reshape(T * B, -1), w_ih, bias).reshape(T, B, -1)
-                    h = h0s[k] if h0s is not None else zeros
-                    c = (c0s[k] if c0s is not None else zeros) if self.mode == "LSTM" else None
-                    seq, h, c = self._run_direction(proj, h, c, w_hh, b_hh, reverse=d == 1)
-                    outs.append(stack(seq, 0))
-                h_n.append(h)
-                c_n.append(c)
+                    fold = self.fold_b_hh and b_ih is not None
+                    proj = F.linear(layer_input, w_ih, b_ih + b_hh if fold else b_ih)
+                    steps = proj.split(batch_sizes, 0) if packed is not None else proj.unbind(0)
+                    seq, state = self._run_direction(steps, state, w_hh, None if fold else b_hh,
+                                                     batch_sizes, reverse=d == 1)
+                    outs.append(cat(seq, 0) if packed is not None else stack(seq, 0))
+                finals.append(state)
             layer_input = outs[0] if len(outs) == 1 else cat(outs, -1)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, True)
-        output, h_n = layer_input, stack(h_n, 0)
-        c_n = stack(c_n, 0) if self.mode == "LSTM" else None
-        if not batched:
-            output, h_n = output.squeeze(1), h_n.squeeze(1)
-            c_n = c_n.squeeze(1) if c_n is not None else None
-        elif self.batch_first:
-            output = output.transpose(0, 1)
-        return (output, (h_n, c_n)) if self.mode == "LSTM" else (output, h_n)
+        states = [stack([f[i] for f in finals], 0) for i in range(self.n_states)]
+        if packed is not None:
+            if packed.unsorted_indices is not None:
+                states = [s[:, packed.unsorted_indices.data] for s in states]
+            output = PackedSequence(layer_input, packed.batch_sizes, packed.sorted_indices,
+                                    packed.unsorted_indices)
+        elif not batched:
+            output, states = layer_input.squeeze(1), [s.squeeze(1) for s in states]
+        else:
+            output = layer_input.transpose(0, 1) if self.batch_first else layer_input
+        return output, (states[0] if self.n_states == 1 else tuple(states))
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
@@ -353,12 +391,15 @@ class RNNBase(Module):
 class RNN(RNNBase):
     """Elman RNN: h_t = act(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh). Returns (output, h_n)."""
 
-    mode = "RNN"
-
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
                  batch_first=False, dropout=0.0, bidirectional=False):
+        _check_nonlinearity("RNN", nonlinearity)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, nonlinearity=nonlinearity)
+                         bidirectional)
+        self.nonlinearity = nonlinearity
+
+    def step(self, gi, state, w_hh, b_hh):
+        return (rnn_step(gi, state[0], w_hh, b_hh, self.nonlinearity),)
 
     def extra_repr(self):
         s = super().extra_repr()
@@ -368,20 +409,26 @@ class RNN(RNNBase):
 class LSTM(RNNBase):
     """Returns (output, (h_n, c_n)). ``forget_gate=False``: the 1997 LSTM (3·H gate rows)."""
 
-    mode = "LSTM"
+    n_states = 2
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, forget_gate=True):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, forget_gate=forget_gate)
+                         bidirectional, n_gates=4 if forget_gate else 3)
+        self.forget_gate = forget_gate
+
+    def step(self, gi, state, w_hh, b_hh):
+        return lstm_step(gi, state[0], state[1], w_hh, b_hh, self.forget_gate)
+
+    def extra_repr(self):
+        return super().extra_repr() + ("" if self.forget_gate else ", forget_gate=False")
 
 
 class GRU(RNNBase):
     """Returns (output, h_n)."""
 
-    mode = "GRU"
+    n_gates = 3
+    fold_b_hh = False
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional)
+    def step(self, gi, state, w_hh, b_hh):
+        return (gru_step(gi, state[0], w_hh, b_hh),)
