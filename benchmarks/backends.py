@@ -142,11 +142,12 @@ def numpy_loss_and_grads(w, x, y):
     T, B, _ = x.shape
     H = w["w_hh"].shape[1]
     N = T * B
+    dt = x.dtype
     gx = (x.reshape(N, V) @ w["w_ih"].T + (w["b_ih"] + w["b_hh"])).reshape(T, B, 4 * H)
-    hs = np.zeros((T + 1, B, H), np.float32)  # hs[0] = h_0 = 0
-    cs = np.zeros((T + 1, B, H), np.float32)
-    acts = np.empty((T, B, 4 * H), np.float32)  # σ(i), σ(f), tanh(g), σ(o)
-    tcs = np.empty((T, B, H), np.float32)
+    hs = np.zeros((T + 1, B, H), dt)  # hs[0] = h_0 = 0
+    cs = np.zeros((T + 1, B, H), dt)
+    acts = np.empty((T, B, 4 * H), dt)  # σ(i), σ(f), tanh(g), σ(o)
+    tcs = np.empty((T, B, H), dt)
     w_hh_t = w["w_hh"].T
     for t in range(T):
         a = acts[t]
@@ -171,9 +172,9 @@ def numpy_loss_and_grads(w, x, y):
     dlogits /= N
     grads = {"w_out": dlogits.T @ Hs, "b_out": dlogits.sum(0)}
     dHs = (dlogits @ w["w_out"]).reshape(T, B, H)
-    dG = np.empty((T, B, 4 * H), np.float32)
-    dh_next = np.zeros((B, H), np.float32)
-    dc_next = np.zeros((B, H), np.float32)
+    dG = np.empty((T, B, 4 * H), dt)
+    dh_next = np.zeros((B, H), dt)
+    dc_next = np.zeros((B, H), dt)
     for t in range(T - 1, -1, -1):
         a = acts[t]
         i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
