@@ -1,7 +1,7 @@
 """Expressions evaluated both here and in PyTorch (``lib`` is ``tinygrad_rnn`` or ``torch``).
 
 Shared by ``tests/fixtures/make_engine_fixtures.py`` (which stores PyTorch's values and
-gradients) and ``tests/test_tensor.py`` (which compares ours to them).
+gradients) and ``tests/test_engine.py`` (which compares ours to them).
 """
 import numpy as np
 

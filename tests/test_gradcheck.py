@@ -6,7 +6,7 @@ import pytest
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import ops
-from tinygrad_rnn.tensor import _apply
+from tinygrad_rnn.engine import apply as _apply
 
 
 class WrongSquare(ops.Function):

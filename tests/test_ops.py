@@ -274,3 +274,133 @@ def test_unbroadcast_sums_back_to_the_shape(shapes):
     reduced = unbroadcast(g, sb)
     assert reduced.shape == sb
     assert reduced.sum() == g.sum()
+
+
+# ---------------------------------------------------------------- the pieces PyTorch users reach for
+# Shapes from the shared strategies (0-d included) and values drawn by hypothesis.
+
+from strategies import tensor_pairs, tensors  # noqa: E402
+
+
+@pytest.mark.parametrize("op", [tg.maximum, tg.minimum], ids=["maximum", "minimum"])
+@SETTINGS
+@given(pair=tensor_pairs())
+def test_maximum_minimum_gradcheck(op, pair):
+    a, b = pair
+    a.data = a.data + 0.01 * np.arange(a.data.size).reshape(a.shape)  # no exact ties here
+    b.data = b.data + 0.5 + 0.013 * np.arange(b.data.size).reshape(b.shape)
+    if np.isclose(np.subtract.outer(a.data.ravel(), b.data.ravel()), 0, atol=1e-4).any():
+        return  # a tie within the finite-difference step: the gradient jumps there
+    assert tg.gradcheck(op, [a, b])
+
+
+def test_maximum_ties_split_the_gradient_as_pytorch():
+    a, b = T([1.0, 2.0, 3.0]), T([1.0, 5.0, 0.0])
+    tg.maximum(a, b).sum().backward()
+    np.testing.assert_array_equal(a.grad, [0.5, 0, 1])
+    np.testing.assert_array_equal(b.grad, [0.5, 1, 0])
+    x = T([2.0])
+    tg.minimum(x, x).sum().backward()
+    np.testing.assert_array_equal(x.grad, [1.0])
+
+
+@SETTINGS
+@given(x=tensors(avoid_zero=True))
+def test_clamp_gradcheck_and_boundaries(x):
+    x.data = np.where(np.abs(np.abs(x.data) - 0.5) < 0.01, 0.3, x.data)  # off the corners
+    assert tg.gradcheck(lambda t: t.clamp(-0.5, 0.5), [x])
+    assert tg.gradcheck(lambda t: t.clamp(min=0.0), [x])
+
+
+def test_clamp_passes_the_gradient_at_the_boundary_like_pytorch():
+    x = T([-1.0, -0.5, 0.0, 0.5, 1.0])
+    x.clamp(-0.5, 0.5).sum().backward()
+    np.testing.assert_array_equal(x.grad, [0, 1, 1, 1, 0])
+    with pytest.raises(ValueError, match="clamp: at least one of min and max"):
+        x.clamp()
+
+
+@SETTINGS
+@given(x=tensors(), data=st.data())
+def test_norm_std_expand_gradcheck(x, data):
+    if np.linalg.norm(x.data) > 1e-3:
+        assert tg.gradcheck(lambda t: t.norm(), [x])
+    if x.ndim:
+        dim = data.draw(st.integers(-x.ndim, x.ndim - 1))
+        if (np.linalg.norm(x.data, axis=dim) > 1e-3).all():
+            assert tg.gradcheck(lambda t: t.norm(dim=dim, keepdim=True), [x])
+        if x.shape[dim] > 1 and (x.data.std(axis=dim) > 1e-3).all():  # std's kink: constant rows
+            assert tg.gradcheck(lambda t: t.std(dim), [x])
+    assert tg.gradcheck(lambda t: t.expand(2, *t.shape) * 1.5, [x])
+
+
+def test_norm_at_zero_has_zero_gradient_and_p_norms():
+    x = T([0.0, 0.0])
+    x.norm().backward()
+    np.testing.assert_array_equal(x.grad, [0, 0])
+    y = T([3.0, -4.0])
+    assert y.norm().item() == 5.0 and y.norm(1).item() == pytest.approx(7.0)
+    assert tg.gradcheck(lambda t: t.norm(3), [T([1.0, -2.0, 0.5])])
+
+
+@SETTINGS
+@given(x=tensors(shape=(3, 4)), seed=st.integers(0, 1000), dim=st.integers(-2, 1))
+def test_gather_gradcheck_with_repeated_indices(x, seed, dim):
+    n = x.shape[dim]
+    index = np.random.default_rng(seed).integers(0, n, size=(3, 4) if dim % 2 == 0 else (3, 6))
+    index = index[:, :4] if dim % 2 == 0 else index
+    assert tg.gradcheck(lambda t: t.gather(dim, index), [x])
+
+
+def test_gather_matches_the_definition_and_checks_its_index():
+    x = T(np.arange(6.0).reshape(2, 3))
+    out = x.gather(1, np.array([[2, 2], [0, 1]]))
+    np.testing.assert_array_equal(out.data, [[2, 2], [3, 4]])
+    out.sum().backward()
+    np.testing.assert_array_equal(x.grad, [[0, 0, 2], [1, 1, 0]])
+    with pytest.raises(IndexError, match="gather: index out of range for dim 1 of size 3"):
+        x.gather(1, np.array([[3]]))
+    with pytest.raises(ValueError, match="gather: index must be an integer tensor with 2 dims"):
+        x.gather(1, np.array([1]))
+
+
+def test_small_shape_and_selection_helpers():
+    x = T(np.arange(6.0).reshape(1, 2, 1, 3))
+    assert x.squeeze((0, 2)).shape == (2, 3) and x.squeeze(1).shape == (1, 2, 1, 3)
+    m = T(np.arange(6.0).reshape(2, 3))
+    assert m.t().shape == (3, 2) and m.contiguous() is m
+    assert m.argmin().item() == 0 and m.argmin(1).tolist() == [0, 0] and m.argmax(0).dtype == np.int64
+    filled = m.masked_fill(m.data > 3, -1.0)
+    filled.sum().backward()
+    np.testing.assert_array_equal(filled.data, [[0, 1, 2], [3, -1, -1]])
+    np.testing.assert_array_equal(m.grad, [[1, 1, 1], [1, 0, 0]])
+    with pytest.raises(ValueError, match="expand: cannot expand shape"):
+        m.expand(3, 3)
+    c = m.clone()
+    assert c.data is not m.data and tg.gradcheck(lambda t: t.clone() * t, [T([1.0, 2.0])])
+
+
+def test_new_pieces_match_live_pytorch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((4,))
+    cases = {
+        "clamp": (lambda lib, x, y: x.clamp(-0.3, 0.4) * y),
+        "maximum": (lambda lib, x, y: lib.maximum(x, y) + lib.minimum(x, y * 2)),
+        "norm": (lambda lib, x, y: x.norm(dim=1) * 2 + x.norm()),
+        "std": (lambda lib, x, y: x.std(0) * y + x.std()),
+        "expand": (lambda lib, x, y: y.expand(3, 4) * x),
+        "gather": (lambda lib, x, y: x.gather(1, lib.tensor([[0, 0], [3, 1], [2, 2]])) * 3),
+        "masked_fill": (lambda lib, x, y: x.masked_fill(x > 0, 0.5) * y),
+    }
+    for name, fn in cases.items():
+        ours = [T(a), T(b)]
+        theirs = [torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)]
+        o, t = fn(tg, *ours), fn(torch, *theirs)
+        np.testing.assert_allclose(o.data, t.detach().numpy(), rtol=1e-12, err_msg=name)
+        o.sum().backward()
+        t.sum().backward()
+        for x, y in zip(ours, theirs):
+            expected = np.zeros(x.shape) if y.grad is None else y.grad.numpy()
+            got = np.zeros(x.shape) if x.grad is None else x.grad
+            np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-14, err_msg=name)

@@ -200,3 +200,59 @@ def test_grad_norms_by_scope():
     loss, _ = lstm_loss(3)
     norms = viz.grad_norms_by_scope(loss, depth=2)
     assert "lstm/l0" in norms and all(v >= 0 for v in norms.values())
+
+
+# ---------------------------------------------------------------- a graph that keeps no intermediates
+
+def test_a_graph_whose_intermediates_are_gone_still_draws_shapes_scopes_and_heat():
+    import gc
+    import weakref
+    loss, params = lstm_loss(3)  # every intermediate Tensor was local to lstm_loss
+    gc.collect()
+    kept = [n for n in tg.graph_nodes(loss) if n.values is not None]
+    assert kept == []  # nothing recorded their values
+    source = viz.draw_graph(loss, params=params).source
+    assert "cluster_lstm_l0_t2" in source and "(2, 16)" in source  # scopes and gate shapes
+    fills = set(re.findall(r'fillcolor="(#[0-9a-f]{6})"', source)) - {"#ffffff", "#e8f0fe",
+                                                                       "#f4f4f4"}
+    assert len(fills) >= 3  # gradient heat on the op nodes
+    assert viz.draw_graph(loss, show_values=True).source.count("value not kept") > 3
+    weak = weakref.ref(loss)
+    del loss
+    gc.collect()
+    assert weak() is None
+
+
+def test_keep_values_lets_the_renderer_show_intermediate_numbers():
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    with tg.keep_values():
+        y = (x * 3).exp()
+    z = y * 1.0  # recorded outside keep_values, and not held below
+    source = viz.draw_graph(z.sum(), show_values=True).source
+    assert "[3., 6.]" in source and "[ 20.086, 403.429]" in source  # x * 3 and its exp
+    assert source.count("value not kept") == 1  # the product z, made outside keep_values
+
+
+def test_draw_graph_of_a_leaf_draws_the_leaf():
+    w = tg.Tensor(np.ones((2, 3)), requires_grad=True).named("w")
+    source = viz.draw_graph(w).source
+    assert node_count(source) == 1 and "w\\n(2, 3)" in source
+
+
+def test_highlight_takes_one_tensor_or_an_intermediate():
+    x = tg.Tensor([1.0, 2.0], requires_grad=True).named("x")
+    y = tg.Tensor([3.0, 4.0], requires_grad=True).named("y")
+    a = x * 2
+    loss = (a + y).sum()
+    one = viz.draw_graph(loss, highlight=x).source
+    assert one.count("penwidth=2.5") == 3  # x→mul, mul→add, add→sum
+    mid = viz.draw_graph(loss, highlight=[a]).source
+    assert mid.count("penwidth=2.5") == 2  # mul→add, add→sum
+
+
+def test_tensor_names_label_leaves_and_ops():
+    x = tg.Tensor(np.ones((1, 2)), requires_grad=False).named("x_t")
+    w = tg.Tensor(np.ones((3, 2)), requires_grad=True)
+    h = F.linear(x, w).tanh().named("h_t")
+    source = viz.draw_graph(h.sum()).source
+    assert "x_t\\n(1, 2)" in source and "h_t\\ntanh (1, 3)" in source

@@ -10,15 +10,17 @@ time really works.
 from .checkpoint import load, save
 from .gradcheck import GradcheckError, gradcheck
 from .random import get_rng, manual_seed
-from .tensor import (AnomalyError, Node, Tensor, arange, cat, current_scope, detect_anomaly,
-                     enable_grad, graph_nodes, is_grad_enabled, no_grad, ones, ones_like, rand,
-                     randn, register_backward_hook, scope, stack, tensor, track_grad_norms, where, zeros, zeros_like)
-from numpy import float32, float64, int64  # dtypes, as torch.float32 etc.
+from .engine import (AnomalyError, Node, Tensor, arange, cat, current_scope, detect_anomaly,
+                     enable_grad, from_numpy, graph_nodes, is_grad_enabled, keep_values, maximum,
+                     minimum, no_grad, ones, ones_like, rand, randn, register_backward_hook,
+                     result_type, scope, stack, tensor, track_grad_norms, where, zeros, zeros_like)
+from numpy import bool_ as bool, float32, float64, int32, int64  # dtypes, as torch.float32 etc.
 
 __version__ = "0.1.0"
 
 __all__ = ["Tensor", "Node", "tensor", "zeros", "ones", "zeros_like", "ones_like", "randn", "rand",
            "arange", "cat", "stack", "where", "no_grad", "enable_grad", "is_grad_enabled",
            "detect_anomaly", "AnomalyError", "scope", "current_scope", "graph_nodes",
-           "track_grad_norms", "register_backward_hook", "gradcheck", "GradcheckError", "manual_seed", "get_rng", "save",
-           "load", "float32", "float64", "int64"]
+           "track_grad_norms", "register_backward_hook", "from_numpy", "keep_values",
+           "maximum", "minimum", "result_type", "gradcheck", "GradcheckError", "manual_seed", "get_rng", "save",
+           "load", "bool", "float32", "float64", "int32", "int64"]

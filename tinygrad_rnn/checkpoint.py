@@ -16,7 +16,7 @@ import zipfile
 
 import numpy as np
 
-from .tensor import Tensor
+from .engine import Tensor
 
 FORMAT = "tinygrad_rnn-checkpoint-1"
 _MANIFEST = "__manifest__"

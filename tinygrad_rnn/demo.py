@@ -16,7 +16,7 @@ from . import data, diagnostics, viz
 from .models import SequenceModel
 from .nn import functional as F
 from .random import manual_seed
-from .tensor import Tensor
+from .engine import Tensor
 from .train import TrainConfig, build, train
 
 MODELS = ("rnn", "lstm", "gru")

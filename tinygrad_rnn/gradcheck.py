@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tensor import Tensor, no_grad
+from .engine import Tensor, no_grad
 
 
 class GradcheckError(AssertionError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import nn
-from .tensor import Tensor, no_grad
+from .engine import Tensor, no_grad
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 

@@ -5,13 +5,13 @@ A primitive is a class with two static methods, as in PyTorch's ``torch.autograd
     forward(ctx, *arrays, **params) -> array            (a tuple of arrays for several outputs)
     backward(ctx, *grads)           -> one grad per input (a bare array when there is one input)
 
-``ctx`` is the graph :class:`~tinygrad_rnn.tensor.Node` being recorded. ``ctx.save(...)`` keeps the
+``ctx`` is the graph :class:`~tinygrad_rnn.engine.Node` being recorded. ``ctx.save(...)`` keeps the
 arrays the backward needs (released after backward unless ``retain_graph=True``) and
 ``ctx.needs_input_grad`` tells which inputs want a gradient, so a backward can skip work.
 Non-array arguments (axes, shapes, indices) arrive as keyword ``params``.
 
 Broadcasting is undone in one place, :func:`unbroadcast`. Nothing here knows about ``Tensor``;
-``tensor.py`` wraps these into methods and records the graph.
+``engine.py`` wraps these into methods and records the graph.
 """
 from __future__ import annotations
 
@@ -35,11 +35,41 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     return grad.reshape(shape)
 
 
+class Deferred:
+    """The product ``aᵀ @ b`` (a: (r, m), b: (r, n)), returned by a VJP but not yet computed.
+
+    A VJP returns one where its gradient is such a product — a weight's gradient gᵀx. If it goes
+    to an op's input, the engine computes it at once (:meth:`value`). If it goes to a *leaf*, the
+    engine keeps it until backward ends and sums all of that leaf's products as one product of
+    the stacked rows: W_hh, used at every time step, gets Σ_t g_tᵀ h_t as one big matrix product
+    instead of T small ones (the work is the same; large products run several times faster).
+    """
+
+    __slots__ = ("a", "b")
+
+    def __init__(self, a, b):
+        self.a, self.b = a, b
+
+    @property
+    def shape(self):
+        return (self.a.shape[1], self.b.shape[1])
+
+    def value(self):
+        return self.a.T @ self.b
+
+    @staticmethod
+    def total(products):
+        """Σ aᵢᵀ bᵢ as one product: [a₁; a₂; …]ᵀ [b₁; b₂; …]."""
+        if len(products) == 1:
+            return products[0].value()
+        return (np.concatenate([p.a for p in products]).T
+                @ np.concatenate([p.b for p in products]))
+
+
 class Function:
     """Base of every primitive. ``name`` is what the graph and error messages show."""
 
     name = "function"
-    n_outputs = 1
     # Elementwise ops with numpy broadcasting get a broadcasting-specific error message.
     broadcasts = False
 
@@ -110,19 +140,20 @@ class Div(Function):
     def backward(ctx, g):
         a, b = ctx.saved
         need_a, need_b = ctx.needs_input_grad
-        ga = g / b if need_a else None
-        return (unbroadcast(ga, a.shape) if need_a else None,
+        return (unbroadcast(g / b, a.shape) if need_a else None,
                 unbroadcast(-g * a / (b * b), b.shape) if need_b else None)
 
 
 class Pow(Function):
-    """a ** b. d/da = b·a^(b-1); d/db = a^b·log(a) (only computed when b needs a gradient)."""
+    """a ** b. d/da = b·a^(b-1), taken as 0 where b = 0 (so x**0 has gradient 0 at x = 0);
+    d/db = a^b·log(a), taken as 0 where a = 0 and b ≥ 0 (PyTorch's conventions)."""
 
     name, broadcasts = "pow", True
 
     @staticmethod
     def forward(ctx, a, b):
-        out = a ** b
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 = inf, as PyTorch, quietly
+            out = a ** b
         ctx.save(a, b, out)
         return out
 
@@ -130,12 +161,13 @@ class Pow(Function):
     def backward(ctx, g):
         a, b, out = ctx.saved
         need_a, need_b = ctx.needs_input_grad
-        ga = unbroadcast(g * b * a ** (b - 1), a.shape) if need_a else None
-        gb = None
-        if need_b:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                # PyTorch's convention: the b-gradient is 0 where a == 0 (and b >= 0).
-                gb = unbroadcast(np.where(a == 0, 0.0, g * out * np.log(a)).astype(g.dtype), b.shape)
+        ga = gb = None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if need_a:
+                ga = unbroadcast(np.where(b == 0, 0, g * b * a ** (b - 1)).astype(g.dtype), a.shape)
+            if need_b:
+                gb = np.where((a == 0) & (b >= 0), 0, g * out * np.log(a)).astype(g.dtype)
+                gb = unbroadcast(gb, b.shape)
         return ga, gb
 
 
@@ -158,7 +190,81 @@ class Where(Function):
                 unbroadcast(np.where(cond, zero, g), sb) if need_b else None)
 
 
+class Maximum(Function):
+    """max(a, b) elementwise; where a == b each input gets half the gradient (as PyTorch)."""
+
+    name, broadcasts = "maximum", True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save(a, b)
+        return np.maximum(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _pick_backward(ctx, g, np.greater)
+
+
+class Minimum(Function):
+    """min(a, b) elementwise; where a == b each input gets half the gradient (as PyTorch)."""
+
+    name, broadcasts = "minimum", True
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save(a, b)
+        return np.minimum(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _pick_backward(ctx, g, np.less)
+
+
+def _pick_backward(ctx, g, wins):
+    """The gradient of picking one of a, b: all to the winner, half each on a tie."""
+    a, b = ctx.saved
+    share = np.where(a == b, 0.5, 1.0).astype(g.dtype) * g
+    need_a, need_b = ctx.needs_input_grad
+    return (unbroadcast(np.where(wins(b, a), 0, share), a.shape) if need_a else None,
+            unbroadcast(np.where(wins(a, b), 0, share), b.shape) if need_b else None)
+
+
 # ---------------------------------------------------------------- elementwise, one input
+
+class Clone(Function):
+    """A copy of the data; the gradient passes through unchanged."""
+
+    name = "clone"
+
+    @staticmethod
+    def forward(ctx, a):
+        return a.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+class Clamp(Function):
+    """Limit a to [lo, hi] (either may be None); the gradient passes where lo ≤ a ≤ hi,
+    boundaries included, as PyTorch."""
+
+    name = "clamp"
+
+    @staticmethod
+    def forward(ctx, a, lo=None, hi=None):
+        inside = np.ones(a.shape, dtype=bool)
+        if lo is not None:
+            inside &= a >= lo
+        if hi is not None:
+            inside &= a <= hi
+        ctx.save(inside)
+        return np.clip(a, lo, hi).astype(a.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        (inside,) = ctx.saved
+        return g * inside
 
 class Neg(Function):
     name = "neg"
@@ -329,7 +435,7 @@ class MatMul(Function):
         a, b = ctx.saved
         need_a, need_b = ctx.needs_input_grad
         if a.ndim == 2 and b.ndim == 2:  # the common case, kept free of extra numpy calls
-            return (g @ b.T if need_a else None), (a.T @ g if need_b else None)
+            return (g @ b.T if need_a else None), (Deferred(a, g) if need_b else None)
         if a.ndim == 1 and b.ndim == 1:  # a dot product
             return (g * b if need_a else None), (g * a if need_b else None)
         a2 = a[None, :] if a.ndim == 1 else a
@@ -357,6 +463,8 @@ class Linear(Function):
     ``F.linear``. One node instead of three (transpose, matmul, add):
 
         dL/dx = g W        dL/dW = gᵀ x (leading dims folded into rows)        dL/db = Σ g
+
+    dL/dW is returned :class:`Deferred`: a weight used at every time step gets one product.
     """
 
     name = "linear"
@@ -382,7 +490,8 @@ class Linear(Function):
         gx = g @ w if need[0] else None
         gw = gb = None
         if need[1]:
-            gw = g.T @ x if g.ndim == 2 else g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
+            gw = Deferred(g, x) if g.ndim == 2 else Deferred(g.reshape(-1, g.shape[-1]),
+                                                              x.reshape(-1, x.shape[-1]))
         if len(need) > 2 and need[2]:
             gb = g.sum(axis=tuple(range(g.ndim - 1))) if g.ndim > 1 else g
         return (gx, gw, gb)[:len(need)]
@@ -411,6 +520,26 @@ class Sum(Function):
     def backward(ctx, g):
         shape, axis, keepdims = ctx.saved
         return np.broadcast_to(_expand_reduced(g, shape, axis, keepdims), shape)
+
+
+class Norm(Function):
+    """The 2-norm over ``axis``: n = sqrt(Σ a²); dn/da = a / n, taken as 0 where n = 0."""
+
+    name = "norm"
+
+    @staticmethod
+    def forward(ctx, a, axis=None, keepdims=False):
+        out = np.sqrt(np.sum(a * a, axis=axis, keepdims=keepdims))
+        ctx.save(a, out, axis, keepdims)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, out, axis, keepdims = ctx.saved
+        n = _expand_reduced(np.asarray(out), a.shape, axis, keepdims)
+        scale = _expand_reduced(np.asarray(g), a.shape, axis, keepdims)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(n == 0, 0, a * (scale / n)).astype(g.dtype)
 
 
 class Max(Function):
@@ -527,12 +656,12 @@ class GetItem(Function):
         except IndexError as err:
             raise IndexError(f"getitem: index {_show_index(index)} is out of range for a tensor "
                              f"of shape {a.shape} ({err})") from None
-        ctx.save(a.shape, a.dtype, index, advanced)
+        ctx.save(a.shape, index, advanced)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        shape, dtype, index, advanced = ctx.saved
+        shape, index, advanced = ctx.saved
         out = np.zeros(shape, dtype=g.dtype)
         if advanced:
             np.add.at(out, index, g)
@@ -545,6 +674,60 @@ def _show_index(index) -> str:
     parts = index if isinstance(index, tuple) else (index,)
     return "[" + ", ".join(f"array{p.shape}" if isinstance(p, np.ndarray) else repr(p)
                            for p in parts) + "]"
+
+
+class Expand(Function):
+    """Broadcast a to ``shape`` (a read-only view); the gradient is summed back by unbroadcast."""
+
+    name = "expand"
+
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.save(a.shape)
+        try:
+            return np.broadcast_to(a, shape)
+        except ValueError:
+            raise ValueError(f"expand: cannot expand shape {a.shape} to {shape} (only dimensions "
+                             f"of size 1 can grow)") from None
+
+    @staticmethod
+    def backward(ctx, g):
+        (shape,) = ctx.saved
+        return unbroadcast(g, shape)
+
+
+class Gather(Function):
+    """out[..., j, ...] = a[..., index[..., j, ...], ...] along ``axis``; the backward adds each
+    gradient back at the index it came from (repeated indices accumulate)."""
+
+    name = "gather"
+
+    @staticmethod
+    def forward(ctx, a, index, axis):
+        other = [n for i, n in enumerate(index.shape) if i != axis]
+        if any(n > m for n, m in zip(other, [n for i, n in enumerate(a.shape) if i != axis])):
+            raise ValueError(f"gather: index of shape {index.shape} is larger than the input "
+                             f"{a.shape} outside dim {axis}")
+        if index.size and (index.min() < -a.shape[axis] or index.max() >= a.shape[axis]):
+            raise IndexError(f"gather: index out of range for dim {axis} of size {a.shape[axis]}")
+        full = _full_index(index, axis)
+        ctx.save(a.shape, full)
+        return a[full]
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, full = ctx.saved
+        out = np.zeros(shape, dtype=g.dtype)
+        np.add.at(out, full, g)
+        return out
+
+
+def _full_index(index, axis):
+    """Index arrays for every axis that pick, at each position of ``index``, the element whose
+    coordinate along ``axis`` is the index value and along the other axes the position itself."""
+    grids = list(np.indices(index.shape, sparse=True))
+    grids[axis] = index
+    return tuple(grids)
 
 
 class Cat(Function):
@@ -583,7 +766,6 @@ class Split(Function):
     """
 
     name = "split"
-    n_outputs = None  # one per piece
 
     @staticmethod
     def forward(ctx, a, sizes, axis):
@@ -617,7 +799,6 @@ class Unbind(Function):
     """
 
     name = "unbind"
-    n_outputs = None  # one per slice
 
     @staticmethod
     def forward(ctx, a, axis):

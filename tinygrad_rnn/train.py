@@ -26,7 +26,7 @@ from . import random as tg_random
 from .models import SequenceModel, detach_state
 from .nn import functional as F
 from .progress import Progress
-from .tensor import Tensor, no_grad, track_grad_norms
+from .engine import Tensor, no_grad, track_grad_norms
 
 TASKS = ("adding", "copy", "text")
 OPTIMIZERS = {"sgd": optim.SGD, "adam": optim.Adam, "adamw": optim.AdamW,

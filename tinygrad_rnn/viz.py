@@ -27,16 +27,22 @@ from __future__ import annotations
 import math
 import pathlib
 import re
+import weakref
 from collections import defaultdict
 
 import numpy as np
 
-from .tensor import Tensor
+from .engine import Node, Tensor, track_grad_norms
 
 ORDERED_OPS = {"sub", "div", "matmul", "linear", "pow", "where", "cat", "stack"}
 HEAT_RANGE = (-8.0, 2.0)  # log10 ‖grad‖ from pale to dark
 NONFINITE_COLOR = "#ff00ff"
 _TIME = re.compile(r"t\d+$")
+
+# The gradient heat reads ‖dL/d(output)‖ of every node, which a backward hook records: drawing
+# graphs is what this module is for, so importing it turns the hook on (tg.track_grad_norms(False)
+# turns it off again, e.g. inside a training loop).
+track_grad_norms(True)
 
 
 def heat_color(norm):
@@ -78,14 +84,56 @@ def _cut(text, limit=40):
 
 # ---------------------------------------------------------------- reading the graph
 
-class _Graph:
-    """The part of the recorded graph reachable from the roots, as plain lists."""
+class _Value:
+    """An op's output as the renderer sees it. The graph keeps no intermediate arrays, so the
+    shape and dtype come from the node; the numbers only if the program still holds the Tensor
+    (a root, a highlighted tensor) or the graph was recorded under ``tg.keep_values()``."""
 
-    def __init__(self, roots):
+    requires_grad = True
+
+    def __init__(self, node, index, tensor=None):
+        self.node, self._idx, self.tensor = node, index, tensor
+        self.shape, self.dtype = node.output_meta[index]
+
+    @property
+    def data(self):
+        if self.tensor is not None:
+            return self.tensor.data
+        return None if self.node.values is None else self.node.values[self._idx]
+
+    @property
+    def grad(self):
+        return None if self.tensor is None else self.tensor.grad
+
+
+class _Freed:
+    """A data input (no gradient) the program no longer holds: only its shape and dtype are known."""
+
+    node, requires_grad, data, grad, name = None, False, None, None, None
+
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype = shape, dtype
+
+
+def _key(t):
+    """Identity of a leaf (the Tensor object) or of an op's output (node id, output index)."""
+    return id(t) if t.node is None else (t.node.id, t._idx)
+
+
+class _Graph:
+    """The part of the recorded graph reachable from the roots, as plain lists. The only place
+    that reads the engine's Node internals (``edges``, ``output_meta``)."""
+
+    def __init__(self, roots, known=()):
         self.nodes = {}  # Node -> True (ordered later by id)
-        self.outputs = defaultdict(dict)  # Node -> {output index: Tensor}
+        self.outputs = defaultdict(dict)  # Node -> {output index: value}
         self.leaves = []  # leaf Tensors in discovery order
-        self.uses = []  # (parent Tensor, consumer Node, argument index)
+        self.uses = []  # (input value, consumer Node, argument index)
+        self.inputs = {}  # Node -> its input values in argument order
+        self._values = {}
+        for t in (*roots, *known):  # Tensors the caller holds: their numbers can be shown
+            if t.node is not None:
+                self._values[(t.node.id, t._idx)] = _Value(t.node, t._idx, t)
         seen_leaves = set()
         stack = []
         for r in roots:
@@ -94,14 +142,21 @@ class _Graph:
                     seen_leaves.add(id(r))
                     self.leaves.append(r)
             else:
-                self.outputs[r.node][r._idx] = r
+                self.outputs[r.node][r._idx] = self._value(r.node, r._idx)
                 stack.append(r.node)
         while stack:
             node = stack.pop()
             if node in self.nodes:
                 continue
             self.nodes[node] = True
-            for i, p in enumerate(node.parents):
+            args = self.inputs[node] = []
+            for i, (source, index) in enumerate(node.edges):
+                if isinstance(source, weakref.ref):
+                    source = source()
+                    if source is None:
+                        source = _Freed(*node.input_meta[i])
+                p = self._value(source, index) if isinstance(source, Node) else source
+                args.append(p)
                 self.uses.append((p, node, i))
                 if p.node is None:
                     if id(p) not in seen_leaves:
@@ -112,6 +167,12 @@ class _Graph:
                     if p.node not in self.nodes:
                         stack.append(p.node)
         self.order = sorted(self.nodes, key=lambda n: n.id)
+
+    def _value(self, node, index):
+        key = (node.id, index)
+        if key not in self._values:
+            self._values[key] = _Value(node, index)
+        return self._values[key]
 
 
 def _group_key(scope, collapse):
@@ -163,7 +224,9 @@ def draw_graph(root, params=None, show_values=False, show_grads=True, collapse=N
                                                             and collapse > 0):
         raise ValueError(f"draw_graph: collapse must be None, 'time' or a positive depth, got "
                          f"{collapse!r}")
-    g = _Graph(roots)
+    if highlight is not None and not isinstance(highlight, (list, tuple)):
+        highlight = [highlight]
+    g = _Graph(roots, known=[t for t in (highlight or []) if isinstance(t, Tensor)])
     notes = []
     total = len(g.order)
     if max_nodes and collapse is None and _count_drawn(g, None, share_threshold) > max_nodes:
@@ -183,7 +246,7 @@ def draw_graph(root, params=None, show_values=False, show_grads=True, collapse=N
         notes.append(f"showing the {len(keep):,} ops nearest the output of {total:,}")
 
     names = {p_id: name for name, p in (params or {}).items() for p_id in [id(p)]}
-    targets = {id(t) for t in (highlight or [])}
+    targets = {_key(t) for t in (highlight or [])}
     leads = _leads_to(g, targets) if highlight else None
     params_ids = {id(t) for t in g.leaves if t.requires_grad}
     useful = _leads_to(g, params_ids) if dim_unused else None
@@ -229,10 +292,11 @@ def draw_graph(root, params=None, show_values=False, show_grads=True, collapse=N
         if node not in draw_id or _group_key(node.scope, collapse) is not None:
             continue
         outs = g.outputs.get(node, {})
-        shape = ", ".join(str(tuple(t.shape)) for _, t in sorted(outs.items())) or "?"
-        lines = [node.name, shape]
+        shape = ", ".join(str(tuple(shape)) for shape, _ in node.output_meta)
+        lines = [node.label, f"{node.name} {shape}"] if node.label else [node.name, shape]
         if show_values and outs:
-            lines += [_summary(t.data) for _, t in sorted(outs.items())][:1]
+            value = min(outs.items())[1].data
+            lines.append("value not kept" if value is None else _summary(value))
         if show_grads and node.grad_norm is not None:
             lines.append(f"‖g‖ {_fmt(node.grad_norm)}")
         attrs = {"shape": "box", "style": "rounded,filled", **fill_attrs(node.grad_norm)}
@@ -265,7 +329,7 @@ def draw_graph(root, params=None, show_values=False, show_grads=True, collapse=N
         if consumer not in draw_id:
             continue
         dst = draw_id[consumer]
-        label = str(arg) if consumer.name in ORDERED_OPS and len(consumer.parents) > 1 else ""
+        label = str(arg) if consumer.name in ORDERED_OPS and len(consumer.edges) > 1 else ""
         if p.node is None:
             shared = duplicate_shared_leaves and use_count[id(p)] > 1
             src = f"{leaf_id[id(p)]}_{dst}" if shared else leaf_id[id(p)]
@@ -283,7 +347,7 @@ def draw_graph(root, params=None, show_values=False, show_grads=True, collapse=N
             src = draw_id[p.node]
             if src == dst:
                 continue  # inside one collapsed group
-            if p.node.n_outputs > 1:
+            if len(p.node.output_meta) > 1:
                 label = f"[{p._idx}]" + (f" {label}" if label else "")
         else:
             continue
@@ -326,6 +390,11 @@ def draw_graph(root, params=None, show_values=False, show_grads=True, collapse=N
                            {"shape": "plaintext", "fontsize": "8", "style": ""}))
         edges[(note, dst, "")] = {"style": "dashed", "color": "#888888"}
 
+    for k, t in enumerate(r for r in roots if r.node is None):  # draw_graph(leaf): just the leaf
+        text, attrs = _leaf_label(t, names, show_values, show_grads, False)
+        attrs.update(fill_attrs(_leaf_norm(t)) if t.requires_grad else {})
+        placed[()].append(("node", f"root_leaf{k}", text, attrs))
+
     _emit(dot, placed)
     for (src, dst, _), attrs in edges.items():
         dot.edge(src, dst, **attrs)
@@ -347,20 +416,20 @@ def _leaf_norm(t):
 
 
 def _leaf_label(t, names, show_values, show_grads, small, scope=()):
-    name = names.get(id(t))
+    name = names.get(id(t)) or t.name
     if name is None:
         if t.requires_grad:  # no name given: say which module used it
             name = f"{'/'.join(scope)} param" if scope else "leaf"
-        elif t.data.size == 1:
+        elif t.data is not None and t.data.size == 1:
             name = _fmt(float(t.data.reshape(-1)[0])) if t.dtype.kind in "fiu" else "const"
         else:
             name = "input"
     lines = [_cut(name), str(tuple(t.shape))]
-    if show_values and t.data.size > 1:
+    if show_values and t.data is not None and t.data.size > 1:
         lines.append(_summary(t.data))
     if show_grads and t.grad is not None:
         lines.append(f"‖g‖ {_fmt(_leaf_norm(t))}")
-    constant = not t.requires_grad and t.data.size == 1
+    constant = not t.requires_grad and t.data is not None and t.data.size == 1
     attrs = {"shape": "plaintext" if constant else "ellipse",
              "fillcolor": "#e8f0fe" if t.requires_grad else "#f4f4f4"}
     if small or constant:
@@ -370,8 +439,8 @@ def _leaf_label(t, names, show_values, show_grads, small, scope=()):
 
 def _ref_label(p, names):
     node = p.node
-    src = node.parents[0] if node.parents else None
-    base = names.get(id(src)) if src is not None and src.node is None else None
+    src = node.edges[0][0] if node.edges else None
+    base = names.get(id(src)) if isinstance(src, Tensor) else None
     if node.name == "permute" and base:
         return f"{base}ᵀ"
     if node.name == "add" and base:  # b_ih + b_hh folded once per layer
@@ -383,14 +452,14 @@ def _leads_to(g, targets):
     """For every node: does one of its inputs (transitively) come from a target leaf?"""
     leads = {}
     for node in g.order:  # increasing id: parents first
-        leads[node] = any((id(p) in targets) if p.node is None else leads.get(p.node, False)
-                          for p in node.parents)
+        leads[node] = any(_key(p) in targets or (p.node is not None and leads.get(p.node, False))
+                          for p in g.inputs[node])
     return leads
 
 
 def _on_path(t, leads, targets):
     """Is tensor ``t`` a target leaf, or computed from one?"""
-    return id(t) in targets if t.node is None else leads.get(t.node, False)
+    return _key(t) in targets or (t.node is not None and leads.get(t.node, False))
 
 
 def _group_boundaries(g, draw_id, collapse, keep):
@@ -423,7 +492,7 @@ def _nearest_ops(g, roots, budget):
                 continue
             seen.add(node)
             order.append(node)
-            nxt += [p.node for p in node.parents if p.node is not None]
+            nxt += [p.node for p in g.inputs[node] if p.node is not None]
         frontier = nxt
     return order[:budget]
 

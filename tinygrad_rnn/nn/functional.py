@@ -5,7 +5,7 @@ import numpy as np
 
 from ..random import get_rng
 from .. import ops
-from ..tensor import Tensor, _apply, where
+from ..engine import Tensor, apply, where
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -39,7 +39,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if x.shape[-1:] != weight.shape[1:]:
         raise ValueError(f"linear: input of shape {x.shape} has {x.shape[-1] if x.ndim else 0} "
                          f"features, the weight {weight.shape} expects {weight.shape[1]}")
-    return _apply(ops.Linear, x, weight) if bias is None else _apply(ops.Linear, x, weight, bias)
+    return apply(ops.Linear, x, weight) if bias is None else apply(ops.Linear, x, weight, bias)
 
 
 def dropout(x: Tensor, p=0.5, training=True) -> Tensor:

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from ..tensor import Tensor, no_grad, where
+from ..engine import Tensor, no_grad, where
 from . import functional as F
 from . import init
 from .module import Module, Parameter

@@ -11,7 +11,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ..tensor import Tensor, scope
+from ..engine import Tensor, scope
 
 
 class Parameter(Tensor):

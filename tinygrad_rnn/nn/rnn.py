@@ -16,13 +16,14 @@ GRU    r = σ(x W_irᵀ + b_ir + h W_hrᵀ + b_hr)      z = σ(x W_izᵀ + b_iz 
 
 For speed the layers compute the input projection x W_ihᵀ + b of *all* time steps in one
 ``linear`` op before the loop, and all gates of a step come from one ``linear`` op followed by a
-``split`` whose backward writes the gate gradients back in one piece. The gate activations and
-states are named (``input gate``, ``forget gate``, ``c_t``, ``h_t``, …) for the renderer.
+``split`` whose backward writes the gate gradients back in one piece.
 
-A layer also takes a ``PackedSequence`` (see ``nn.utils.rnn``): step t then runs on the
-``batch_sizes[t]`` sequences still active (rows are sliced off the state as sequences end, so
-step t's ops have exactly that many rows), ``h_n``/``c_n`` hold each sequence's state at its
-own last step, and the reverse direction starts each sequence at its own end.
+The parts of a step are named (``Tensor.named``: "forget gate", "c_t", "h_t" …) so the graph
+renderer can label them; a name is a label on the node, not an extra op.
+
+Variable-length batches come as a :class:`~tinygrad_rnn.nn.utils.rnn.PackedSequence`: at step t
+only the ``batch_sizes[t]`` sequences still running take part (they come first, sorted by
+length), so a sequence's last state is its own and padding never enters the computation.
 """
 from __future__ import annotations
 
@@ -30,11 +31,11 @@ import math
 
 import numpy as np
 
-from .. import Tensor, cat, scope, stack
+from ..engine import Tensor, cat, scope, stack
+from .utils.rnn import PackedSequence
 from . import functional as F
 from . import init
 from .module import Module, Parameter
-from .utils.rnn import PackedSequence
 
 # ---------------------------------------------------------------- one step of each cell
 # ``gi`` is the input projection x W_ihᵀ (+ biases already folded in); ``w_hh`` is W_hh, used
@@ -50,14 +51,13 @@ def lstm_step(gi, h, c, w_hh, b_hh, forget_gate=True):
     gates = gi + F.linear(h, w_hh, b_hh)
     if forget_gate:
         i, f, g, o = gates.chunk(4, -1)
-        f = f.sigmoid().named("forget gate")
+        c = f.sigmoid().named("forget gate") * c + \
+            i.sigmoid().named("input gate") * g.tanh().named("cell candidate")
     else:
         i, g, o = gates.chunk(3, -1)
-    i = i.sigmoid().named("input gate")
-    g = g.tanh().named("cell candidate")
-    c = (f * c + i * g if forget_gate else c + i * g).named("c_t")
-    o = o.sigmoid().named("output gate")
-    return (o * c.tanh()).named("h_t"), c
+        c = c + i.sigmoid().named("input gate") * g.tanh().named("cell candidate")
+    c.named("c_t")
+    return (o.sigmoid().named("output gate") * c.tanh()).named("h_t"), c
 
 
 def gru_step(gi, h, w_hh, b_hh):
@@ -70,11 +70,19 @@ def gru_step(gi, h, w_hh, b_hh):
     return (n + z * (h - n)).named("h_t")  # = (1 - z)·n + z·h, with one op fewer
 
 
+# ---------------------------------------------------------------- checks shared by cells and layers
+
 def _check_dtype(layer, x, weight):
     if x.dtype != weight.dtype:
         raise TypeError(f"{layer}: input dtype {x.dtype} does not match the weights' dtype "
                         f"{weight.dtype}; convert the model with .double() / .float() (or the "
                         f"input with .double() / .float())")
+
+
+def _check_nonlinearity(layer, nonlinearity):
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"{layer}: unknown nonlinearity {nonlinearity!r} (expected 'tanh' or "
+                         f"'relu')")
 
 
 def _as_tensor(x):
@@ -94,22 +102,19 @@ def _check_input(name, x, ndims, layout, input_size, weight):
     return x
 
 
-def _check_nonlinearity(name, nonlinearity):
-    if nonlinearity not in ("tanh", "relu"):
-        raise ValueError(f"{name}: unknown nonlinearity {nonlinearity!r} "
-                         f"(expected 'tanh' or 'relu')")
-
-
 class _Recurrent(Module):
-    """What cells and layers share: positive sizes and PyTorch's initialisation."""
+    """Parameters in PyTorch's layout and initialisation, shared by cells and layers."""
 
-    def __init__(self, input_size, hidden_size, *num_layers):
-        super().__init__()
-        sizes = (input_size, hidden_size, *num_layers)
-        if any(n <= 0 for n in sizes):
-            what = "input_size, hidden_size" + (" and num_layers" if num_layers else "")
-            raise ValueError(f"{type(self).__name__}: {what} must be positive, got "
-                             f"{', '.join(map(str, sizes))}")
+    def _add_weights(self, suffix, gates, input_size, bias):
+        H = self.hidden_size
+        setattr(self, f"weight_ih{suffix}", Parameter(np.zeros((gates * H, input_size), np.float32)))
+        setattr(self, f"weight_hh{suffix}", Parameter(np.zeros((gates * H, H), np.float32)))
+        if bias:
+            setattr(self, f"bias_ih{suffix}", Parameter(np.zeros(gates * H, np.float32)))
+            setattr(self, f"bias_hh{suffix}", Parameter(np.zeros(gates * H, np.float32)))
+        else:
+            setattr(self, f"bias_ih{suffix}", None)
+            setattr(self, f"bias_hh{suffix}", None)
 
     def reset_parameters(self):
         """Every weight and bias U(-1/√hidden_size, 1/√hidden_size), as PyTorch."""
@@ -122,15 +127,12 @@ class _Recurrent(Module):
 
 class _CellBase(_Recurrent):
     def __init__(self, input_size, hidden_size, bias, n_gates):
-        super().__init__(input_size, hidden_size)
+        super().__init__()
+        if input_size <= 0 or hidden_size <= 0:
+            raise ValueError(f"{type(self).__name__}: input_size and hidden_size must be positive, "
+                             f"got {input_size} and {hidden_size}")
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
-        self.weight_ih = Parameter(np.zeros((n_gates * hidden_size, input_size), np.float32))
-        self.weight_hh = Parameter(np.zeros((n_gates * hidden_size, hidden_size), np.float32))
-        if bias:
-            self.bias_ih = Parameter(np.zeros(n_gates * hidden_size, np.float32))
-            self.bias_hh = Parameter(np.zeros(n_gates * hidden_size, np.float32))
-        else:
-            self.bias_ih = self.bias_hh = None
+        self._add_weights("", n_gates, input_size, bias)
         self.reset_parameters()
 
     def _prepare(self, x, states):
@@ -212,186 +214,168 @@ class GRUCell(_CellBase):
 # ---------------------------------------------------------------- multi-layer, multi-step
 
 class RNNBase(_Recurrent):
-    """Shared machinery of ``RNN``, ``LSTM`` and ``GRU``; each subclass supplies its step and
-    its state (``_step``, ``_split_hx``, ``_result``, ``_biases``).
+    """The unrolled loop shared by ``RNN``, ``LSTM`` and ``GRU``; each subclass says how many gate
+    blocks it has, how many states it carries, and how one step goes (:meth:`step`).
 
     Input (T, B, I) (or (B, T, I) with ``batch_first``, or unbatched (T, I), or a
     ``PackedSequence``); states (num_layers·D, B, H) with D = 2 if bidirectional. Output
-    (T, B, D·H): the last layer's h at every step, the two directions concatenated (a
-    ``PackedSequence`` of those rows when the input was packed).
+    (T, B, D·H): the last layer's h at every step, the two directions concatenated.
     """
 
+    n_gates = 1     # blocks of hidden_size rows in weight_ih / weight_hh
+    n_states = 1    # (h,) or, for the LSTM, (h, c)
+    fold_b_hh = True  # b_hh can join b_ih in the input projection (not for the GRU)
+
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, *, gates=1):
-        super().__init__(input_size, hidden_size, num_layers)
+                 dropout=0.0, bidirectional=False, n_gates=None):
+        super().__init__()
+        name = type(self).__name__
+        self.n_gates = n_gates or type(self).n_gates
+        if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
+            raise ValueError(f"{name}: input_size, hidden_size and num_layers must be positive, "
+                             f"got {input_size}, {hidden_size}, {num_layers}")
         if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
-            raise ValueError(f"{type(self).__name__}: dropout must be a number in [0, 1), got "
-                             f"{dropout!r}")
+            raise ValueError(f"{name}: dropout must be a number in [0, 1), got {dropout!r}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional = bidirectional
         for layer in range(num_layers):
             layer_in = input_size if layer == 0 else hidden_size * self.num_directions
             for suffix in ("", "_reverse")[:self.num_directions]:
-                setattr(self, f"weight_ih_l{layer}{suffix}",
-                        Parameter(np.zeros((gates * hidden_size, layer_in), np.float32)))
-                setattr(self, f"weight_hh_l{layer}{suffix}",
-                        Parameter(np.zeros((gates * hidden_size, hidden_size), np.float32)))
-                if bias:
-                    setattr(self, f"bias_ih_l{layer}{suffix}",
-                            Parameter(np.zeros(gates * hidden_size, np.float32)))
-                    setattr(self, f"bias_hh_l{layer}{suffix}",
-                            Parameter(np.zeros(gates * hidden_size, np.float32)))
+                self._add_weights(f"_l{layer}{suffix}", self.n_gates, layer_in, bias)
         self.reset_parameters()
 
-    # ------------------------------------------------------------ what each layer supplies
-    def _step(self, gi, state, w_hh, b_hh):
-        """One time step: the input projection ``gi`` and the state tuple → the new state."""
-        raise NotImplementedError
-
-    def _split_hx(self, hx):
-        """The caller's ``hx`` as a list of initial states (None where not given)."""
-        return [hx]
-
-    def _result(self, output, finals):
-        return output, finals[0]
-
-    def _biases(self, b_ih, b_hh):
-        """(bias of the all-steps input projection, bias left for each step's h W_hhᵀ)."""
-        return (None if b_ih is None else b_ih + b_hh), None
-
-    # ------------------------------------------------------------ shared
     @property
     def num_directions(self):
         return 2 if self.bidirectional else 1
 
+    def step(self, gi, state, w_hh, b_hh):
+        """One time step: the new state tuple from the input projection ``gi`` and ``state``."""
+        raise NotImplementedError
+
     def _weights(self, layer, suffix):
-        get = lambda n: self._parameters.get(f"{n}_l{layer}{suffix}")  # noqa: E731
+        get = lambda n: getattr(self, f"{n}_l{layer}{suffix}")  # noqa: E731
         return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
 
-    def _check_states(self, hx, batch, batched):
+    # ------------------------------------------------------------ input checking
+    def _check_input(self, input, hx):
+        """Returns (x as (T, B, I) Tensor or packed data (N, I), batch_sizes, initial states
+        (one (L·D, B, H) Tensor or None per state, in sorted order for packed input), how to
+        give the results back)."""
         name = type(self).__name__
+        packed = input if isinstance(input, PackedSequence) else None
+        if packed is not None:
+            x = _check_input(name, packed.data, (2,), "(N, I) packed data", self.input_size,
+                             self.weight_ih_l0)
+            batch_sizes = [int(b) for b in packed.batch_sizes.data]
+            batch, batched = batch_sizes[0], True
+        else:
+            layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
+            x = _check_input(name, input, (2, 3), f"{layout} or unbatched (T, I)",
+                             self.input_size, self.weight_ih_l0)
+            batched = x.ndim == 3
+            if not batched:
+                x = x.unsqueeze(1)
+            elif self.batch_first:
+                x = x.transpose(0, 1)
+            if x.shape[0] == 0:
+                raise ValueError(f"{name}: the input has no time steps (shape {tuple(input.shape)}"
+                                 f"); a sequence needs at least one")
+            batch = x.shape[1]
+            batch_sizes = [batch] * x.shape[0]
+        if hx is None:
+            states = [None] * self.n_states
+        elif self.n_states == 2:
+            if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+                raise ValueError(f"{name}: expected hx to be a tuple (h_0, c_0)")
+            states = list(hx)
+        else:
+            states = [hx]
         full = (self.num_layers * self.num_directions, batch, self.hidden_size)
         expect = full if batched else (full[0], full[2])
         out = []
-        for which, s in zip(("h_0", "c_0"), self._split_hx(hx)):
+        for which, s in zip(("h_0", "c_0"), states):
             if s is not None:
                 s = _as_tensor(s)
                 if s.shape != expect:
                     raise ValueError(f"{name}: expected {which} of shape {expect}, got {s.shape}")
                 _check_dtype(name, s, self.weight_hh_l0)
                 s = s if batched else s.unsqueeze(1)
+                if packed is not None and packed.sorted_indices is not None:
+                    s = s[:, packed.sorted_indices.data]  # the batch runs sorted by length
             out.append(s)
-        return out
-
-    def _check_input(self, x, hx):
-        name = type(self).__name__
-        layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
-        x = _check_input(name, x, (2, 3), f"{layout} or unbatched (T, I)", self.input_size,
-                         self.weight_ih_l0)
-        if x.shape[1 if x.ndim == 3 and self.batch_first else 0] == 0:
-            raise ValueError(f"{name}: expected at least one time step, got input of shape "
-                             f"{x.shape} ({layout})")
-        batched = x.ndim == 3
-        if not batched:
-            x = x.unsqueeze(1)
-        elif self.batch_first:
-            x = x.transpose(0, 1)
-        return x, self._check_states(hx, x.shape[1], batched), batched
+        return x, batch_sizes, out, (packed, batched)
 
     # ------------------------------------------------------------ the unrolled loop
-    def _run_direction(self, steps, batch_sizes, state, w_hh, b_hh, reverse):
-        """Run one direction of one layer. ``steps[t]`` is step t's input projection for the
-        ``batch_sizes[t]`` sequences still active (sorted longest first); ``state`` is the
-        initial state tuple for all B sequences. Returns the h of every step (in time order)
-        and the state tuple each sequence had at its own last step (forward) or at step 0
-        (reverse)."""
-        outputs = [None] * len(steps)
+    def _run_direction(self, steps, state, w_hh, b_hh, batch_sizes, reverse):
+        """Run one direction of one layer over time. ``steps[t]``: the input projection of the
+        ``batch_sizes[t]`` sequences running at step t. Returns the h of every step (in time
+        order) and the final state, each sequence's from its own last step."""
+        T = len(steps)
+        outputs, finished = [None] * T, []
         if not reverse:
-            ended = []  # states of sequences that stopped early, in order of stopping
-            for t, n in enumerate(batch_sizes):
+            for t in range(T):
+                n = batch_sizes[t]
+                if n < state[0].shape[0]:  # the longest-but-shorter sequences end here
+                    finished.append(tuple(s[n:] for s in state))
+                    state = tuple(s[:n] for s in state)
                 with scope(f"t{t}"):
-                    if n < state[0].shape[0]:
-                        ended.append(tuple(s[n:] for s in state))
-                        state = tuple(s[:n] for s in state)
-                    state = self._step(steps[t], state, w_hh, b_hh)
+                    state = self.step(steps[t], state, w_hh, b_hh)
                 outputs[t] = state[0]
-            if ended:  # the longest sequences are rows 0.., the ones that stopped first last
-                parts = [state, *reversed(ended)]
-                state = tuple(cat(list(p), 0) for p in zip(*parts))
+            if finished:  # rows that ended earlier come after, in order
+                state = tuple(cat([s, *[f[k] for f in reversed(finished)]], 0)
+                              for k, s in enumerate(state))
             return outputs, state
-        initial, state = state, None
-        for t in range(len(steps) - 1, -1, -1):
+        initial, running = state, None
+        for t in range(T - 1, -1, -1):
             n = batch_sizes[t]
+            if running is None:
+                running = tuple(s[:n] for s in initial) if n < initial[0].shape[0] else initial
+            elif n > running[0].shape[0]:  # shorter sequences start at their own last step
+                m = running[0].shape[0]
+                running = tuple(cat([r, s[m:n]], 0) for r, s in zip(running, initial))
             with scope(f"t{t}"):
-                have = 0 if state is None else state[0].shape[0]
-                if n != have:  # sequences whose own last step is t start here, from h_0
-                    start = initial if n == initial[0].shape[0] and have == 0 else tuple(
-                        s[have:n] for s in initial)
-                    state = start if state is None else tuple(
-                        cat([s, s0], 0) for s, s0 in zip(state, start))
-                state = self._step(steps[t], state, w_hh, b_hh)
-            outputs[t] = state[0]
-        return outputs, state
+                running = self.step(steps[t], running, w_hh, b_hh)
+            outputs[t] = running[0]
+        return outputs, running
 
-    def _layers(self, x, batch_sizes, initial):
-        """All layers over packed rows x (N, I), N = sum(batch_sizes); ``initial`` is a list of
-        state stacks (num_layers·D, B, H) or None. Returns the last layer's rows (N, D·H) and
-        the final state stacks."""
-        batch = batch_sizes[0]
-        zeros = Tensor(np.zeros((batch, self.hidden_size), dtype=x.dtype))
+    def forward(self, input, hx=None):
+        x, batch_sizes, initial, (packed, batched) = self._check_input(input, hx)
+        B = batch_sizes[0]
+        zeros = Tensor(np.zeros((B, self.hidden_size), dtype=x.dtype))
         initial = [None if s is None else s.unbind(0) for s in initial]
-        finals = [[] for _ in initial]
+        finals = []
+        layer_input = x
         for layer in range(self.num_layers):
             outs = []
             for d, suffix in enumerate(("", "_reverse")[:self.num_directions]):
                 k = layer * self.num_directions + d
                 w_ih, w_hh, b_ih, b_hh = self._weights(layer, suffix)
+                state = tuple(zeros if s is None else s[k] for s in initial)
                 with scope(f"l{layer}{suffix}"):
-                    # The input projection of all steps in one op.
-                    bias, b_step = self._biases(b_ih, b_hh)
-                    steps = F.linear(x, w_ih, bias).split(list(batch_sizes), 0)
-                    state = tuple(zeros if s is None else s[k] for s in initial)
-                    seq, state = self._run_direction(steps, batch_sizes, state, w_hh, b_step,
-                                                     reverse=d == 1)
-                    outs.append(cat(seq, 0))
-                for f, s in zip(finals, state):
-                    f.append(s)
-            x = outs[0] if len(outs) == 1 else cat(outs, -1)
+                    # Input projection of all T steps in one op; for RNN and LSTM both
+                    # biases fold in here, for GRU b_hh must stay inside r·(h W_hnᵀ + b_hn).
+                    fold = self.fold_b_hh and b_ih is not None
+                    proj = F.linear(layer_input, w_ih, b_ih + b_hh if fold else b_ih)
+                    steps = proj.split(batch_sizes, 0) if packed is not None else proj.unbind(0)
+                    seq, state = self._run_direction(steps, state, w_hh, None if fold else b_hh,
+                                                     batch_sizes, reverse=d == 1)
+                    outs.append(cat(seq, 0) if packed is not None else stack(seq, 0))
+                finals.append(state)
+            layer_input = outs[0] if len(outs) == 1 else cat(outs, -1)
             if self.dropout and self.training and layer < self.num_layers - 1:
-                x = F.dropout(x, self.dropout, True)
-        return x, [stack(f, 0) for f in finals]
-
-    def forward(self, input, hx=None):
-        if isinstance(input, PackedSequence):
-            return self._forward_packed(input, hx)
-        x, initial, batched = self._check_input(input, hx)
-        T, B = x.shape[0], x.shape[1]
-        out, finals = self._layers(x.reshape(T * B, x.shape[2]), [B] * T, initial)
-        out = out.reshape(T, B, out.shape[-1])
-        if not batched:
-            out, finals = out.squeeze(1), [s.squeeze(1) for s in finals]
-        elif self.batch_first:
-            out = out.transpose(0, 1)
-        return self._result(out, finals)
-
-    def _forward_packed(self, packed, hx):
-        name = type(self).__name__
-        data, batch_sizes, sorted_indices, unsorted_indices = packed
-        data = _check_input(name, data, (2,), f"(N, {self.input_size}) in a PackedSequence",
-                            self.input_size, self.weight_ih_l0)
-        sizes = [int(n) for n in np.asarray(getattr(batch_sizes, "data", batch_sizes))]
-        if not sizes or sum(sizes) != data.shape[0]:
-            raise ValueError(f"{name}: PackedSequence batch_sizes {sizes} do not add up to the "
-                             f"{data.shape[0]} rows of its data")
-        initial = self._check_states(hx, sizes[0], True)
-        if sorted_indices is not None:  # states come in the caller's order; rows are sorted
-            initial = [None if s is None else s[:, sorted_indices] for s in initial]
-        out, finals = self._layers(data, sizes, initial)
-        if unsorted_indices is not None:
-            finals = [s[:, unsorted_indices] for s in finals]
-        return self._result(PackedSequence(out, batch_sizes, sorted_indices, unsorted_indices),
-                            finals)
+                layer_input = F.dropout(layer_input, self.dropout, True)
+        states = [stack([f[i] for f in finals], 0) for i in range(self.n_states)]
+        if packed is not None:
+            if packed.unsorted_indices is not None:
+                states = [s[:, packed.unsorted_indices.data] for s in states]
+            output = PackedSequence(layer_input, packed.batch_sizes, packed.sorted_indices,
+                                    packed.unsorted_indices)
+        elif not batched:
+            output, states = layer_input.squeeze(1), [s.squeeze(1) for s in states]
+        else:
+            output = layer_input.transpose(0, 1) if self.batch_first else layer_input
+        return output, (states[0] if self.n_states == 1 else tuple(states))
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
@@ -411,10 +395,10 @@ class RNN(RNNBase):
                  batch_first=False, dropout=0.0, bidirectional=False):
         _check_nonlinearity("RNN", nonlinearity)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, gates=1)
+                         bidirectional)
         self.nonlinearity = nonlinearity
 
-    def _step(self, gi, state, w_hh, b_hh):
+    def step(self, gi, state, w_hh, b_hh):
         return (rnn_step(gi, state[0], w_hh, b_hh, self.nonlinearity),)
 
     def extra_repr(self):
@@ -425,36 +409,26 @@ class RNN(RNNBase):
 class LSTM(RNNBase):
     """Returns (output, (h_n, c_n)). ``forget_gate=False``: the 1997 LSTM (3·H gate rows)."""
 
+    n_states = 2
+
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, forget_gate=True):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, gates=4 if forget_gate else 3)
+                         bidirectional, n_gates=4 if forget_gate else 3)
         self.forget_gate = forget_gate
 
-    def _step(self, gi, state, w_hh, b_hh):
-        return lstm_step(gi, *state, w_hh, b_hh, self.forget_gate)
+    def step(self, gi, state, w_hh, b_hh):
+        return lstm_step(gi, state[0], state[1], w_hh, b_hh, self.forget_gate)
 
-    def _split_hx(self, hx):
-        if hx is None:
-            return [None, None]
-        if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
-            raise ValueError(f"{type(self).__name__}: expected hx to be a tuple (h_0, c_0)")
-        return list(hx)
-
-    def _result(self, output, finals):
-        return output, tuple(finals)
+    def extra_repr(self):
+        return super().extra_repr() + ("" if self.forget_gate else ", forget_gate=False")
 
 
 class GRU(RNNBase):
     """Returns (output, h_n)."""
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False):
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, gates=3)
+    n_gates = 3
+    fold_b_hh = False
 
-    def _step(self, gi, state, w_hh, b_hh):
+    def step(self, gi, state, w_hh, b_hh):
         return (gru_step(gi, state[0], w_hh, b_hh),)
-
-    def _biases(self, b_ih, b_hh):
-        return b_ih, b_hh  # b_hn must stay inside r·(h W_hnᵀ + b_hn)

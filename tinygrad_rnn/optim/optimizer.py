@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from ..tensor import Tensor
+from ..engine import Tensor
 from .clip import clip_grad_norm_
 
 

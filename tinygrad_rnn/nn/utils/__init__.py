@@ -1,5 +1,4 @@
-"""Helpers around the layers, with PyTorch's names: ``nn.utils.rnn`` packs variable-length
-sequences."""
+"""Utilities with PyTorch's names: ``nn.utils.rnn`` for variable-length sequences."""
 from . import rnn
 
 __all__ = ["rnn"]

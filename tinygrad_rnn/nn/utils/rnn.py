@@ -1,154 +1,161 @@
-"""Variable-length sequences, PyTorch's way: pad a list of sequences into one tensor, pack a
-padded batch so recurrent layers skip the padding, and unpack their output.
+"""Variable-length sequences, PyTorch's way: pad a list of sequences, pack a padded batch so a
+recurrent layer runs each sequence only for its own length, and unpack the result.
 
-A ``PackedSequence`` holds the batch *time-major, without padding*: sort the sequences by
-decreasing length; then ``data`` is step 0 of every sequence, then step 1 of every sequence
-still running, and so on, and ``batch_sizes[t]`` is how many sequences are longer than t::
+A :class:`PackedSequence` stores the batch *time-major and sorted by length*: ``data`` holds, for
+t = 0, 1, …, the rows of the ``batch_sizes[t]`` sequences still running at step t (longest
+first). Every function here is one or two primitive ops (an index gather, a ``cat``), so
+gradients flow through packing and unpacking, and padding positions get exactly zero.
 
-    lengths 3, 1, 2 (a, b, c)  →  sorted a, c, b  →  data = a0 c0 b0 | a1 c1 | a2
-                                                       batch_sizes = [3, 2, 1]
-
-``sorted_indices[k]`` is the original batch index of the k-th longest sequence and
-``unsorted_indices`` is its inverse (both ``None`` when the batch came sorted). Packing and
-unpacking are ordinary indexing ops, so gradients flow through them (zero at the padding).
+    padded (T, B, I), lengths [5, 3, 1]
+      → pack_padded_sequence → data (9, I), batch_sizes [3, 2, 2, 1, 1]
+      → nn.LSTM → PackedSequence of h, and h_n at each sequence's own last step
+      → pad_packed_sequence → (T, B, H) with zeros after each sequence's end, and the lengths
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
-
 import numpy as np
 
-from ... import Tensor, cat
-
-__all__ = ["PackedSequence", "pad_sequence", "pack_padded_sequence", "pack_sequence",
-           "pad_packed_sequence"]
+from ...engine import Tensor, cat
 
 
-class PackedSequence(NamedTuple):
-    """``data`` (N, *) with N = sum of the lengths; ``batch_sizes`` (T,) int64, non-increasing;
-    ``sorted_indices`` / ``unsorted_indices`` (B,) int64 or None. Build one with
-    ``pack_padded_sequence`` or ``pack_sequence`` rather than by hand."""
+class PackedSequence:
+    """``data`` (N, *) Tensor, ``batch_sizes`` (T,) int64 Tensor, and the permutation that
+    sorted the batch by decreasing length (``sorted_indices``; ``unsorted_indices`` undoes it),
+    both None when the batch came sorted."""
 
-    data: Tensor
-    batch_sizes: Tensor
-    sorted_indices: Optional[Tensor] = None
-    unsorted_indices: Optional[Tensor] = None
+    __slots__ = ("data", "batch_sizes", "sorted_indices", "unsorted_indices")
+
+    def __init__(self, data, batch_sizes, sorted_indices=None, unsorted_indices=None):
+        self.data = data
+        self.batch_sizes = _int_tensor(batch_sizes)
+        self.sorted_indices = None if sorted_indices is None else _int_tensor(sorted_indices)
+        if unsorted_indices is None and self.sorted_indices is not None:
+            unsorted_indices = np.argsort(self.sorted_indices.data)
+        self.unsorted_indices = None if unsorted_indices is None else _int_tensor(unsorted_indices)
+
+    def __iter__(self):  # unpacks like PyTorch's namedtuple
+        return iter((self.data, self.batch_sizes, self.sorted_indices, self.unsorted_indices))
+
+    def to(self, *args, **kwargs):
+        return PackedSequence(self.data.to(*args, **kwargs), self.batch_sizes,
+                              self.sorted_indices, self.unsorted_indices)
+
+    def float(self):
+        return self.to(np.float32)
+
+    def double(self):
+        return self.to(np.float64)
+
+    def __repr__(self):
+        return (f"PackedSequence(data={tuple(self.data.shape)}, batch_sizes="
+                f"{self.batch_sizes.data.tolist()}, sorted_indices="
+                f"{None if self.sorted_indices is None else self.sorted_indices.data.tolist()})")
 
 
-def _ints(x) -> np.ndarray:
-    return np.asarray(x.data if isinstance(x, Tensor) else x)
+def _int_tensor(x):
+    data = x.data if isinstance(x, Tensor) else np.asarray(x)
+    return Tensor._wrap(np.asarray(data, dtype=np.int64))
 
 
-def _index_tensor(a) -> Tensor:
-    return Tensor(np.asarray(a, dtype=np.int64))
+def _lengths(lengths, op):
+    data = lengths.data if isinstance(lengths, Tensor) else lengths
+    out = np.asarray(data)
+    if out.ndim != 1 or out.dtype.kind not in "iu":
+        raise ValueError(f"{op}: lengths must be a 1-d list of integers, got {data!r}")
+    return out.astype(np.int64)
 
 
-def _as_tensor(x) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
+def _pad_row(like, value):
+    """A constant (1, *) row of ``value`` to gather padding from."""
+    return Tensor._wrap(np.full((1,) + tuple(like.shape[1:]), value, dtype=like.dtype))
 
 
-def pad_sequence(sequences, batch_first=False, padding_value=0.0) -> Tensor:
-    """Stack sequences of shapes (L_i, *) into (T, B, *) (``batch_first``: (B, T, *)) with
-    T = max L_i, filling the rest with ``padding_value``."""
-    seqs = [_as_tensor(s) for s in sequences]
+def pad_sequence(sequences, batch_first=False, padding_value=0.0):
+    """Stack sequences of shapes (L_i, *) into (T, B, *) (``batch_first``: (B, T, *)), T = max L_i,
+    filling the rest with ``padding_value``."""
+    seqs = [s if isinstance(s, Tensor) else Tensor(s) for s in sequences]
     if not seqs:
         raise ValueError("pad_sequence: expected a non-empty list of sequences")
-    tail = seqs[0].shape[1:]
-    for i, s in enumerate(seqs):
-        if s.ndim == 0 or s.shape[1:] != tail:
-            raise ValueError(f"pad_sequence: every sequence must have shape (L, *{tail}); "
-                             f"sequence {i} has shape {s.shape} "
-                             f"(all shapes: {[t.shape for t in seqs]})")
+    if any(s.ndim == 0 or s.shape[1:] != seqs[0].shape[1:] for s in seqs):
+        raise ValueError(f"pad_sequence: sequences must have shapes (L, *) with the same trailing "
+                         f"dims, got {[tuple(s.shape) for s in seqs]}")
     lengths = np.array([s.shape[0] for s in seqs])
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    steps = np.arange(lengths.max())[:, None]
-    pad_row = int(lengths.sum())  # the padding row comes after all real rows
-    index = np.where(steps < lengths[None, :], starts[None, :] + steps, pad_row)  # (T, B)
-    fill = Tensor(np.full((1, *tail), padding_value, dtype=seqs[0].dtype))
-    rows = cat([*seqs, fill], 0)
-    return rows[index.T if batch_first else index]
+    total, T = int(lengths.sum()), int(lengths.max())
+    t = np.arange(T)[:, None]
+    index = np.where(t < lengths[None, :], starts[None, :] + t, total)  # total: the padding row
+    rows = cat([*seqs, _pad_row(seqs[0], padding_value)], 0)
+    out = rows[index]
+    return out.transpose(0, 1) if batch_first else out
 
 
-def _check_lengths(fn, lengths, batch, steps, shape, batch_first, enforce_sorted) -> np.ndarray:
-    arr = _ints(lengths)
-    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
-        raise ValueError(f"{fn}: lengths must be a 1-d list, array or Tensor of integers, got "
-                         f"{arr.dtype} of shape {arr.shape}")
-    arr = arr.astype(np.int64)
-    if len(arr) != batch:
-        raise ValueError(f"{fn}: got {len(arr)} lengths for a batch of {batch} sequences "
-                         f"(input shape {shape}, batch_first={batch_first})")
-    if batch == 0:
-        raise ValueError(f"{fn}: cannot pack an empty batch (input shape {shape})")
-    if arr.min() <= 0:
-        raise ValueError(f"{fn}: every length must be at least 1, got lengths {arr.tolist()}")
-    if arr.max() > steps:
-        raise ValueError(f"{fn}: length {arr.max()} is longer than the input's {steps} time "
-                         f"steps (input shape {shape}, batch_first={batch_first})")
-    if enforce_sorted and np.any(np.diff(arr) > 0):
-        raise ValueError(f"{fn}: lengths {arr.tolist()} must be sorted in decreasing order when "
-                         f"enforce_sorted=True; pass enforce_sorted=False to have them sorted")
-    return arr
-
-
-def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True) -> PackedSequence:
-    """Pack a padded batch (T, B, *) (``batch_first``: (B, T, *)) whose b-th sequence has
-    ``lengths[b]`` steps. ``lengths`` may be a list, a numpy array or a Tensor. With
-    ``enforce_sorted=True`` they must be non-increasing; otherwise the batch is sorted here and
-    ``sorted_indices`` / ``unsorted_indices`` record the permutation."""
-    x = _as_tensor(input)
+def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True):
+    """Pack a padded batch (T, B, *) (``batch_first``: (B, T, *)) whose sequence b has
+    ``lengths[b]`` valid steps. With ``enforce_sorted`` the lengths must already decrease;
+    otherwise the batch is sorted here and :func:`pad_packed_sequence` (and the recurrent layers'
+    h_n) give it back in the original order."""
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    lengths = _lengths(lengths, "pack_padded_sequence")
     if x.ndim < 2:
-        raise ValueError(f"pack_padded_sequence: expected input of shape "
-                         f"{'(B, T, *)' if batch_first else '(T, B, *)'}, got shape {x.shape}")
-    steps, batch = (x.shape[1], x.shape[0]) if batch_first else x.shape[:2]
-    lens = _check_lengths("pack_padded_sequence", lengths, batch, steps, x.shape, batch_first,
-                          enforce_sorted)
+        raise ValueError(f"pack_padded_sequence: expected input of shape (T, B, *), got {x.shape}")
+    if batch_first:
+        x = x.transpose(0, 1)
+    T, B = x.shape[0], x.shape[1]
+    if len(lengths) != B:
+        raise ValueError(f"pack_padded_sequence: {len(lengths)} lengths for a batch of {B} "
+                         f"(input shape {tuple(input.shape)}, batch_first={batch_first})")
+    if (lengths <= 0).any():
+        raise ValueError(f"pack_padded_sequence: every length must be at least 1, got "
+                         f"{lengths.tolist()}")
+    if lengths.max() > T:
+        raise ValueError(f"pack_padded_sequence: a length of {lengths.max()} is longer than the "
+                         f"{T} time steps of the input")
     if enforce_sorted:
-        order, sorted_indices, unsorted_indices = np.arange(batch), None, None
+        if (np.diff(lengths) > 0).any():
+            raise ValueError(f"pack_padded_sequence: lengths {lengths.tolist()} are not in "
+                             f"decreasing order; sort the batch or pass enforce_sorted=False")
+        order, sorted_indices = np.arange(B), None
     else:
-        order = np.argsort(-lens, kind="stable")
-        sorted_indices, unsorted_indices = _index_tensor(order), _index_tensor(np.argsort(order))
-    batch_sizes = (lens[order][None, :] > np.arange(lens.max())[:, None]).sum(1)
-    # One gather picks every active (step, sequence) pair in packed order.
-    time_idx = np.repeat(np.arange(len(batch_sizes)), batch_sizes)
-    batch_idx = np.concatenate([order[:n] for n in batch_sizes])
-    data = x[batch_idx, time_idx] if batch_first else x[time_idx, batch_idx]
-    return PackedSequence(data, _index_tensor(batch_sizes), sorted_indices, unsorted_indices)
+        order = np.argsort(-lengths, kind="stable")
+        sorted_indices = order
+    sorted_lengths = lengths[order]
+    batch_sizes = np.array([(sorted_lengths > t).sum() for t in range(sorted_lengths[0])])
+    # One gather: for each step t, the rows of the sequences still running, longest first.
+    rows = np.concatenate([t * B + order[:n] for t, n in enumerate(batch_sizes)])
+    data = x.reshape((T * B,) + tuple(x.shape[2:]))[rows]
+    return PackedSequence(data, batch_sizes, sorted_indices)
 
 
-def pack_sequence(sequences, enforce_sorted=True) -> PackedSequence:
-    """Pack a list of sequences (L_i, *): ``pad_sequence`` then ``pack_padded_sequence``."""
-    lengths = [_as_tensor(s).shape[0] for s in sequences]
+def pack_sequence(sequences, enforce_sorted=True):
+    """Pack a list of sequences of shapes (L_i, *) (decreasing L_i unless ``enforce_sorted`` is
+    False)."""
+    lengths = [len(s) for s in sequences]
     return pack_padded_sequence(pad_sequence(sequences), lengths, enforce_sorted=enforce_sorted)
 
 
 def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_length=None):
-    """The inverse of ``pack_padded_sequence``: returns ``(padded, lengths)`` with padded
-    (T, B, *) (``batch_first``: (B, T, *)) in the original batch order, T = the longest length
-    or ``total_length``, and lengths an int64 Tensor (B,)."""
+    """Undo :func:`pack_padded_sequence`: returns (padded (T, B, *) Tensor — (B, T, *) with
+    ``batch_first`` —, lengths as an int64 Tensor), the batch in its original order. T is the
+    longest length, or ``total_length`` if given."""
     if not isinstance(sequence, PackedSequence):
         raise TypeError(f"pad_packed_sequence: expected a PackedSequence, got "
                         f"{type(sequence).__name__}")
-    data, batch_sizes, _, unsorted_indices = sequence
-    sizes = _ints(batch_sizes).astype(np.int64)
-    steps = len(sizes)
+    data, sizes = sequence.data, sequence.batch_sizes.data
+    T, B = len(sizes), int(sizes[0])
     if total_length is not None:
-        if total_length < steps:
+        if total_length < T:
             raise ValueError(f"pad_packed_sequence: total_length={total_length} is shorter than "
-                             f"the longest sequence ({steps} steps)")
-        steps = int(total_length)
-    batch, n = int(sizes[0]), data.shape[0]
-    if int(sizes.sum()) != n:
-        raise ValueError(f"pad_packed_sequence: batch_sizes sum to {int(sizes.sum())} but data "
-                         f"has {n} rows (shape {data.shape})")
-    sizes = np.concatenate([sizes, np.zeros(steps - len(sizes), np.int64)])
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    col = np.arange(batch)[None, :]
-    index = np.where(col < sizes[:, None], starts[:, None] + col, n)  # row n: the padding row
-    lengths = (sizes[:, None] > col).sum(0)
-    if unsorted_indices is not None:
-        perm = _ints(unsorted_indices)
-        index, lengths = index[:, perm], lengths[perm]
-    fill = Tensor(np.full((1, *data.shape[1:]), padding_value, dtype=data.dtype))
-    padded = cat([data, fill], 0)[index.T if batch_first else index]
-    return padded, _index_tensor(lengths)
+                             f"the longest sequence ({T} steps)")
+        T_out = int(total_length)
+    else:
+        T_out = T
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    sorted_lengths = np.array([(sizes > s).sum() for s in range(B)])
+    position = (np.arange(B) if sequence.unsorted_indices is None
+                else sequence.unsorted_indices.data)  # where original b sits in the sorted batch
+    t = np.arange(T_out)[:, None]
+    valid = t < sorted_lengths[position][None, :]
+    index = np.where(valid, offsets[np.minimum(t, T - 1)] + position[None, :], data.shape[0])
+    out = cat([data, _pad_row(data, padding_value)], 0)[index]
+    lengths = Tensor._wrap(sorted_lengths[position].astype(np.int64))
+    return (out.transpose(0, 1) if batch_first else out), lengths
