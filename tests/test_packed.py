@@ -379,3 +379,13 @@ def test_lstm_without_forget_gate_labels_no_forget_gate():
     out, _ = nn.LSTM(INPUT, HIDDEN, forget_gate=False)(tg.Tensor(np.ones((2, 1, INPUT), np.float32)))
     labels = {n.label for n in tg.graph_nodes(out) if n.label}
     assert labels == {"input gate", "cell candidate", "output gate", "c_t", "h_t"}
+
+
+def test_batch_sizes_that_do_not_match_the_data_are_refused():
+    bad = utils.PackedSequence(tg.Tensor(np.zeros((5, INPUT))), [2, 2])
+    with pytest.raises(ValueError, match=r"pad_packed_sequence: batch_sizes \[2, 2\] do not add "
+                                         r"up to the 5 rows"):
+        utils.pad_packed_sequence(bad)
+    with pytest.raises(ValueError, match=r"RNN: PackedSequence batch_sizes \[2, 2\] do not add up "
+                                         r"to the 5 rows"):
+        nn.RNN(INPUT, HIDDEN).double()(bad)

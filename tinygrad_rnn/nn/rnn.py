@@ -280,6 +280,9 @@ class RNNBase(_Recurrent):
             x = _check_input(name, packed.data, (2,), "(N, I) packed data", self.input_size,
                              self.weight_ih_l0)
             batch_sizes = [int(b) for b in packed.batch_sizes.data]
+            if not batch_sizes or sum(batch_sizes) != x.shape[0]:
+                raise ValueError(f"{name}: PackedSequence batch_sizes {batch_sizes} do not add up "
+                                 f"to the {x.shape[0]} rows of its data {tuple(x.shape)}")
             batch, batched = batch_sizes[0], True
         else:
             layout = "(B, T, I)" if self.batch_first else "(T, B, I)"

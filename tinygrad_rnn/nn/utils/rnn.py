@@ -145,6 +145,9 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
         raise TypeError(f"pad_packed_sequence: expected a PackedSequence, got "
                         f"{type(sequence).__name__}")
     data, sizes = sequence.data, sequence.batch_sizes.data
+    if len(sizes) == 0 or sizes.sum() != data.shape[0]:
+        raise ValueError(f"pad_packed_sequence: batch_sizes {sizes.tolist()} do not add up to the "
+                         f"{data.shape[0]} rows of data {tuple(data.shape)}")
     T, B = len(sizes), int(sizes[0])
     if total_length is not None:
         if total_length < T:
