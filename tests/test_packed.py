@@ -389,3 +389,18 @@ def test_batch_sizes_that_do_not_match_the_data_are_refused():
     with pytest.raises(ValueError, match=r"RNN: PackedSequence batch_sizes \[2, 2\] do not add up "
                                          r"to the 5 rows"):
         nn.RNN(INPUT, HIDDEN).double()(bad)
+
+
+def test_packed_dtype_conversion_and_dropout_between_layers():
+    layer = nn.GRU(INPUT, HIDDEN, num_layers=2, dropout=0.5).double()
+    packed = utils.pack_padded_sequence(tg.Tensor(np.ones((3, 2, INPUT), np.float32)), [3, 1])
+    with pytest.raises(TypeError, match=r"GRU: input dtype float32 does not match.*float64"):
+        layer(packed)
+    tg.manual_seed(0)
+    out, h_n = layer(packed.double())  # training mode: dropout on the packed rows of layer 0
+    assert out.data.shape == (4, HIDDEN) and out.batch_sizes.data.tolist() == [2, 1, 1]
+    layer.eval()
+    a, _ = layer(packed.double())
+    b, _ = layer(packed.double())
+    np.testing.assert_array_equal(a.data.data, b.data.data)
+    assert not np.allclose(a.data.data, out.data.data)
