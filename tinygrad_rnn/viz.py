@@ -154,7 +154,7 @@ class _Graph:
                 if isinstance(source, weakref.ref):
                     source = source()
                     if source is None:
-                        source = _Freed(*node.input_meta[i])
+                        source = _Freed(*node.input_meta(i))
                 p = self._value(source, index) if isinstance(source, Node) else source
                 args.append(p)
                 self.uses.append((p, node, i))
