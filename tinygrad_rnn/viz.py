@@ -116,16 +116,12 @@ class _Freed:
         self.shape, self.dtype = shape, dtype
 
 
-def _key(t):
-    """Identity of a leaf (the Tensor object) or of an op's output (node id, output index)."""
-    return id(t) if t.node is None else (t.node.id, t.output_index)
-
-
 class _Graph:
     """The part of the recorded graph reachable from the roots, as plain lists.
 
     The adapter between the engine and the renderer: the only code that reads how nodes link
-    (``node.edges``, weak references to data inputs, ``output_meta``, ``Tensor.output_index``).
+    (``node.edges``, weak references to data inputs, ``input_meta``/``output_meta``,
+    ``Tensor.output_index``).
     When the engine changes, this is what to port."""
 
     def __init__(self, roots, known=()):
@@ -137,7 +133,7 @@ class _Graph:
         self._values = {}
         for t in (*roots, *known):  # Tensors the caller holds: their numbers can be shown
             if t.node is not None:
-                self._values[_key(t)] = _Value(t.node, t.output_index, t)
+                self._values[_Graph.key(t)] = _Value(t.node, t.output_index, t)
         seen_leaves, stack = set(), []
 
         def found(t):
@@ -161,12 +157,17 @@ class _Graph:
             for i, (source, index) in enumerate(node.edges):
                 if isinstance(source, weakref.ref):
                     held = source()
-                    source = _Freed(*node.input_meta[i]) if held is None else held
+                    source = _Freed(*node.input_meta(i)) if held is None else held
                 p = self._value(source, index) if isinstance(source, Node) else source
                 args.append(p)
                 self.uses.append((p, node, i))
                 found(p)
         self.order = sorted(self.nodes, key=lambda n: n.id)
+
+    @staticmethod
+    def key(t):
+        """Identity of a leaf (the Tensor object) or of an op's output (node id, output index)."""
+        return id(t) if t.node is None else (t.node.id, t.output_index)
 
     def _value(self, node, index):
         key = (node.id, index)
@@ -370,7 +371,7 @@ class _Drawing:
     # ------------------------------------------------------------ highlighted paths
     def trace_highlights(self):
         g = self.g
-        self.targets = {_key(t) for t in self.highlight}
+        self.targets = {_Graph.key(t) for t in self.highlight}
         self.leads = _leads_to(g, self.targets) if self.highlight else None
         self.params_ids = {id(t) for t in g.leaves if t.requires_grad}
         self.useful = _leads_to(g, self.params_ids) if self.dim_unused else None
@@ -529,7 +530,7 @@ class _Drawing:
                 src = draw_id[p.node]
                 if src == dst:
                     continue  # inside one collapsed group
-                if len(p.node.output_meta) > 1:
+                if len(self.g.shapes(p.node)) > 1:
                     label = f"[{p.output_index}]" + (f" {label}" if label else "")
             else:
                 continue
@@ -720,14 +721,14 @@ def _leads_to(g, targets):
     """For every node: does one of its inputs (transitively) come from a target?"""
     leads = {}
     for node in g.order:  # increasing id: parents first
-        leads[node] = any(_key(p) in targets or (p.node is not None and leads.get(p.node, False))
+        leads[node] = any(_Graph.key(p) in targets or (p.node is not None and leads.get(p.node, False))
                           for p in g.inputs[node])
     return leads
 
 
 def _on_path(t, leads, targets):
     """Is tensor ``t`` a target, or computed from one?"""
-    return _key(t) in targets or (t.node is not None and leads.get(t.node, False))
+    return _Graph.key(t) in targets or (t.node is not None and leads.get(t.node, False))
 
 
 def _group_boundaries(g, collapse):
