@@ -135,7 +135,8 @@ def test_non_finite_gradients_get_their_own_colour():
 def _renumbered(source):
     """Op nodes are named n<node.id> and ids keep counting: number them by first appearance."""
     names = {}
-    return re.sub(r"(?<![A-Za-z0-9\\])n\d+", lambda m: names.setdefault(m.group(), f"n{len(names)}"), source)
+    return re.sub(r"(?<![A-Za-z0-9\\])n\d+",
+                  lambda m: names.setdefault(m.group(), f"n{len(names)}"), source)
 
 
 def test_dot_source_is_deterministic_up_to_node_ids():

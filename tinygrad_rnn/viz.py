@@ -3,24 +3,32 @@
 ``draw_graph(root, ...)`` returns a ``graphviz.Digraph`` (it shows inline in Jupyter; export with
 ``.render()`` / ``.pipe(format="svg")`` or :func:`render`). It reads the graph, never changes it.
 
-- **Nodes**: op nodes show the op name and output shape; leaves show their parameter name (from
-  ``params=dict(model.named_parameters())``), or "input"/"leaf"/a constant's value. Optionally
-  values (``show_values``) and, after ``backward()``, ‖grad‖ (``show_grads``).
+- **Nodes**: an op shows its name (``Tensor.named`` puts the name first: ``forget gate σ``,
+  ``cell candidate tanh``, ``c_t +``) and output shape; a leaf its ``Tensor.name``, else its
+  parameter name (``params=dict(model.named_parameters())``), else "input" or a constant's value.
+  Optionally values (``show_values``) and, after ``backward()``, ‖grad‖ (``show_grads``).
 - **Edges** go from inputs to the op that uses them; where argument order matters (sub, div,
-  matmul, pow, where, cat, stack) they carry the argument index, and the outputs of a
+  matmul, linear, pow, where, cat, stack) they carry the argument index, and the outputs of a
   multi-output op (split, unbind) carry theirs in brackets.
 - **Clusters**: one nested ``cluster_`` subgraph per scope element — module, layer, time step
   (e.g. ``lstm`` › ``l0`` › ``t3``) — from the scope path every node recorded.
-- **Collapsing**: ``collapse="time"`` draws each time step of each layer as one node;
-  ``collapse=k`` draws every scope at depth k as one node. Past ``max_nodes`` the graph collapses
-  by itself (by time, then shallower scopes, then keeps the ops nearest the root) and says so.
+- **The textbook grid** (``collapse="time"``): one node per (layer, direction, time step), a row
+  per layer and direction, time left→right, layers bottom→top, inputs below and the loss above;
+  each weight is drawn once per layer ("used at T steps") with one edge to its row.
+  ``collapse=k`` draws every scope at depth k as one node. Past ``max_nodes`` the graph
+  collapses by itself (by time, then shallower scopes, then keeps the ops nearest the root).
 - **Gradient heat**: after backward, nodes are filled by log10 ‖grad‖ on a fixed scale from
-  1e-8 (pale) to 1e2 (dark red), so a vanishing gradient fades visibly across time steps; NaN/Inf
-  gradients are magenta. A legend shows the scale. Before backward nodes stay white.
-- **Path highlight**: ``highlight=[tensors]`` bolds the edges on paths from those tensors to the
-  root; ``dim_unused=True`` greys what leads to no parameter.
-- **Fast layout**: a node used by many ops (a weight used at every time step) is drawn as a small
-  copy beside each use instead of one hub with hundreds of edges, which ``dot`` lays out slowly.
+  1e-8 (pale) to 1e2 (dark red); a time step by ‖∂L/∂h_t‖, so a vanishing gradient fades from
+  right to left. NaN/Inf gradients are magenta. A one-row colour bar shows the scale.
+- **Highlight**: ``highlight=tensor`` or a list bolds the paths from those tensors (leaves or
+  intermediates) to the root; ``highlight="cell"`` bolds the LSTM cell-state path c_0 → c_T.
+  ``dim_unused=True`` greys what leads to no parameter.
+- **Fast layout**: outside the grid, a leaf used by many ops (a weight used at every time step)
+  is drawn as a small copy beside each use instead of one hub with hundreds of edges, which
+  ``dot`` lays out slowly.
+
+The drawing is made in phases by ``_Drawing`` (read, choose, label and place, edges, emit,
+legend); the only code that knows how the engine links its nodes is the adapter ``_Graph``.
 """
 from __future__ import annotations
 
@@ -134,7 +142,7 @@ class _Graph:
         for t in (*roots, *known):  # Tensors the caller holds: their numbers can be shown
             if t.node is not None:
                 self._values[_Graph.key(t)] = _Value(t.node, t.output_index, t)
-        seen_leaves, stack = set(), []
+        seen_leaves, stack, freed = set(), [], {}
 
         def found(t):
             if t.node is None:
@@ -157,7 +165,9 @@ class _Graph:
             for i, (source, index) in enumerate(node.edges):
                 if isinstance(source, weakref.ref):
                     held = source()
-                    source = _Freed(*node.input_meta(i)) if held is None else held
+                    if held is None:  # one _Freed per data input, however often it is used
+                        held = freed.setdefault(id(source), _Freed(*node.input_meta(i)))
+                    source = held
                 p = self._value(source, index) if isinstance(source, Node) else source
                 args.append(p)
                 self.uses.append((p, node, i))
@@ -721,8 +731,7 @@ def _leads_to(g, targets):
     """For every node: does one of its inputs (transitively) come from a target?"""
     leads = {}
     for node in g.order:  # increasing id: parents first
-        leads[node] = any(_Graph.key(p) in targets or (p.node is not None and leads.get(p.node, False))
-                          for p in g.inputs[node])
+        leads[node] = any(_on_path(p, leads, targets) for p in g.inputs[node])
     return leads
 
 
