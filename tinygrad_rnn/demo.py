@@ -12,11 +12,11 @@ import pathlib
 
 import numpy as np
 
-from . import data, diagnostics, viz
+from . import data, diagnostics, explorer, viz
 from .models import SequenceModel
 from .nn import functional as F
 from .random import manual_seed
-from .engine import Tensor
+from .engine import Tensor, keep_values
 from .train import TrainConfig, build, train
 
 MODELS = ("rnn", "lstm", "gru")
@@ -84,16 +84,34 @@ def _print_table(results, seq_len):
     print()
 
 
-def render_unrolled(cell="lstm", steps=4, layers=1, hidden=8, collapse=None, seed=0):
-    """Build a small recurrent model, unroll it ``steps`` steps on an adding-problem batch,
-    backpropagate, and return the graphviz Digraph with gradient colours."""
+def _unrolled(cell, steps, layers, hidden, seed):
+    """A small recurrent model unrolled ``steps`` steps on an adding-problem batch, forward
+    (values kept for the explorer) and backward (visit order recorded)."""
     manual_seed(seed)
     model = SequenceModel(cell, hidden, 1, input_size=2, num_layers=layers, many_to_one=True)
     x, y = data.adding_problem(2, max(steps, 2), rng=np.random.default_rng(seed))
-    pred, _ = model(Tensor(x))
-    loss = F.mse_loss(pred, Tensor(y))
-    loss.backward()
-    return viz.draw_graph(loss, params=dict(model.named_parameters()), collapse=collapse)
+    with keep_values():
+        pred, _ = model(Tensor(x))
+        loss = F.mse_loss(pred, Tensor(y))
+    with explorer.record_backward() as record:
+        loss.backward()
+    return loss, dict(model.named_parameters()), record
+
+
+def render_unrolled(cell="lstm", steps=4, layers=1, hidden=8, collapse=None, seed=0):
+    """Build a small recurrent model, unroll it ``steps`` steps on an adding-problem batch,
+    backpropagate, and return the graphviz Digraph with gradient colours."""
+    loss, params, _ = _unrolled(cell, steps, layers, hidden, seed)
+    return viz.draw_graph(loss, params=params, collapse=collapse)
+
+
+def explore_unrolled(path, cell="lstm", steps=4, layers=1, hidden=8, collapse=None, seed=0):
+    """The same graph as :func:`render_unrolled` as an interactive explorer page with the
+    backward replay (``explorer.explore``); returns the path written."""
+    loss, params, record = _unrolled(cell, steps, layers, hidden, seed)
+    title = f"{cell.upper()}, {steps} steps, hidden {hidden}: the graph and its backward"
+    return explorer.explore(loss, path, collapse=collapse, params=params, record=record,
+                            title=title)
 
 
 def _render_graph(out, seed):
