@@ -54,7 +54,8 @@ def _parser():
     t.add_argument("--hidden", type=_positive_int, default=64)
     t.add_argument("--seq-len", type=_positive_int, default=30)
     t.add_argument("--batch", type=_positive_int, default=32)
-    t.add_argument("--steps", type=_positive_int, default=1000)
+    t.add_argument("--steps", type=_positive_int, default=None,
+                   help="total training steps (default 1000; with --resume: the checkpoint's)")
     t.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop", "adagrad"],
                    default="adam")
     t.add_argument("--lr", type=_positive_float, default=1e-2)
@@ -98,12 +99,13 @@ def cmd_train(args):
 
     if args.resume:
         cfg = load_config(args.resume)
-        cfg.steps = max(cfg.steps, args.steps) if args.steps != 1000 else cfg.steps
+        if args.steps is not None:  # extend (or shorten) the run to this many steps in all
+            cfg.steps = args.steps
         cfg.out = args.out if args.out != "out/train" else cfg.out
     else:
         cfg = TrainConfig(task=args.task, model=args.model, layers=args.layers,
                           bidirectional=args.bidirectional, hidden=args.hidden,
-                          seq_len=args.seq_len, batch=args.batch, steps=args.steps,
+                          seq_len=args.seq_len, batch=args.batch, steps=args.steps or 1000,
                           optimizer=args.optimizer, lr=args.lr,
                           clip=None if args.no_clip else args.clip, tbptt=args.tbptt,
                           seed=args.seed, out=args.out, log_every=args.log_every)
@@ -120,7 +122,12 @@ def cmd_sample(args):
     from .train import TrainConfig
 
     saved = checkpoint.load(args.checkpoint)
-    cfg = TrainConfig(**json.loads(saved["config"]))
+    try:
+        cfg = TrainConfig(**json.loads(saved["config"]))
+        saved["model"], saved["task"]
+    except (KeyError, TypeError, json.JSONDecodeError):
+        raise ValueError(f"sample: {args.checkpoint} is a checkpoint, but not one written by "
+                         f"`python -m tinygrad_rnn train` (no training config in it)") from None
     if cfg.task != "text":
         raise ValueError(f"sample: {args.checkpoint} is a {cfg.task!r} model; sampling needs a "
                          f"character model (train --task text)")
