@@ -190,3 +190,28 @@ def test_cli_render_writes_an_explorer_page(tmp_path):
                  "--out", str(tmp_path / "g")]) == 0
     d = _page_data((tmp_path / "g.html").read_text())
     assert d["recorded"] and len(d["order"]) == len(d["nodes"])
+
+
+def test_demo_writes_an_explorer_page_and_the_forget_bias_curve(tmp_path, capsys):
+    from tinygrad_rnn.demo import run_demo
+
+    run_demo(out=tmp_path, steps=3, seq_len=5, quiet=True)
+    d = _page_data((tmp_path / "bptt_explorer.html").read_text())
+    assert d["recorded"] and any(e["kind"] == "op" for e in d["elements"].values())
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert len(metrics["lstm"]["grad_flow_init_forget_bias_1"]) == 5
+    assert "bptt_explorer.html" in capsys.readouterr().out
+
+
+def test_forget_bias_one_keeps_more_of_the_gradient_at_initialisation():
+    from tinygrad_rnn.demo import _decades, gradient_flow, set_forget_bias
+    from tinygrad_rnn.models import SequenceModel
+
+    tg.manual_seed(0)
+    model = SequenceModel("lstm", 16, 1, input_size=2, many_to_one=True)
+    before = _decades(gradient_flow(model, 20))
+    set_forget_bias(model, 1.0)
+    b_ih, b_hh = model.rnn.bias_ih_l0.data, model.rnn.bias_hh_l0.data
+    np.testing.assert_allclose((b_ih + b_hh)[16:32], 1.0)
+    after = _decades(gradient_flow(model, 20))
+    assert 0 < after < before - 1  # at least ten times more gradient reaches t = 1

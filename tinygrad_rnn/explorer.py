@@ -286,6 +286,8 @@ def build_html(root, collapse=None, params=None, record=None, title=None, **draw
     string. ``record``: a :class:`BackwardRecord` (default: the latest one that visited this
     graph); ``params``: ``dict(model.named_parameters())`` to name the weights; other keyword
     arguments go to ``viz.draw_graph``."""
+    import graphviz
+
     from . import viz
 
     roots = list(root) if isinstance(root, (list, tuple)) else [root]
@@ -301,7 +303,11 @@ def build_html(root, collapse=None, params=None, record=None, title=None, **draw
     graph = viz.draw_graph(roots if len(roots) > 1 else roots[0], params=params,
                            collapse=collapse, **draw_kw)
     collapse = _effective_collapse(graph, collapse)
-    svg = graph.pipe(format="svg").decode("utf-8")
+    try:
+        svg = graph.pipe(format="svg").decode("utf-8")
+    except graphviz.ExecutableNotFound:
+        raise RuntimeError("explorer: Graphviz's 'dot' program was not found on PATH; it lays "
+                           "out the graph (Debian/Ubuntu: apt-get install graphviz)") from None
     svg = _clean_svg(svg)
     data = _page_data(roots, graph, collapse, params, record, svg)
     payload = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
