@@ -172,3 +172,25 @@ def test_collapsed_groups_light_with_their_first_member(browser, tmp_path):
     assert _lit(page, "group") == 1
     assert errors == []
     page.close()
+
+
+def test_a_weight_copy_lights_when_the_op_it_feeds_is_visited(browser, full):
+    path, rec, _ = full
+    page, errors = _open(browser, path)
+    check = """s => {
+      tgExplorer.setStep(s);
+      const lit = new Set([...document.querySelectorAll('g.node.lit')]
+                          .map(g => g.querySelector('title').textContent));
+      const bad = [];
+      for (const g of document.querySelectorAll('g.node.tg-leaf')) {
+        const name = g.querySelector('title').textContent;
+        const fed = [...document.querySelectorAll('g.edge > title')].map(t => t.textContent
+          .split('->')).filter(e => e[0] === name).map(e => e[1]);
+        if (g.classList.contains('lit') !== fed.some(f => lit.has(f))) bad.push(name);
+      }
+      return bad;
+    }"""
+    for s in (3, 10, len(rec.order) // 2, len(rec.order)):
+        assert page.evaluate(check, s) == [], s
+    assert errors == []
+    page.close()

@@ -436,10 +436,25 @@ for (const g of svg.querySelectorAll("g.node")) {
   // first visit of any member: a collapsed group lights with its first member
   let first = Infinity;
   for (const id of e.nodes) { const v = D.nodes[id] && D.nodes[id].visit; if (v != null && v < first) first = v; }
-  if (e.leaf) { const s = D.leaves[e.leaf].steps; if (s.length) first = s[0][0]; }
   e.first = first;
+  e.title = t.textContent;
   g._tg = e;
   els.push(e);
+}
+// a leaf (or a copy of it drawn beside one use) lights when the first op it feeds is visited:
+// that op's backward is what hands it a gradient contribution
+const byTitle = {};
+for (const e of els) byTitle[e.title] = e;
+const feeds = {};
+for (const t of svg.querySelectorAll("g.edge > title")) {
+  const ends = t.textContent.split("->");
+  if (ends.length === 2 && byTitle[ends[0]] && byTitle[ends[1]]) (feeds[ends[0]] = feeds[ends[0]] || []).push(byTitle[ends[1]]);
+}
+for (const e of els) {
+  if (!e.leaf) continue;
+  for (const c of feeds[e.title] || []) if (c.first < e.first) e.first = c.first;
+  const s = D.leaves[e.leaf].steps;
+  if (e.first === Infinity && s.length) e.first = s[0][0];
 }
 
 // ---- pan and zoom: move the viewBox
