@@ -215,3 +215,18 @@ def test_forget_bias_one_keeps_more_of_the_gradient_at_initialisation():
     np.testing.assert_allclose((b_ih + b_hh)[16:32], 1.0)
     after = _decades(gradient_flow(model, 20))
     assert 0 < after < before - 1  # at least ten times more gradient reaches t = 1
+
+
+def test_the_renderers_own_mapping_is_used_when_it_has_one():
+    w = tg.Tensor([1.0, 2.0], requires_grad=True)
+    y = (w * w).sum()
+
+    class Drawn:  # what viz.draw_graph returns once it says which node is which
+        tg_nodes = {"n7": [y.node]}
+        tg_leaves = {"w": w}
+
+    nodes_of, leaf_of = explorer._dot_mapping(Drawn(), [y], None)
+    assert nodes_of == {"n7": [y.node]} and leaf_of == {"w": w}
+    assert explorer._resolve("w_n7", nodes_of, leaf_of) == "w"  # a copy beside one use
+    assert explorer._resolve("n7", nodes_of, leaf_of) == "n7"
+    assert explorer._resolve("legend_2", nodes_of, leaf_of) is None

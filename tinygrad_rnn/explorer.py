@@ -129,6 +129,7 @@ class record_backward:
 
 
 def _latest_record(node_ids):
+    """The newest record whose backward started at one of these nodes, or None."""
     for ref in reversed(_records):
         rec = ref()
         if rec is not None and any(i in node_ids for i in rec.order[:1]):
@@ -172,12 +173,12 @@ def _leaves_found(roots):
     """Leaf Tensors in the order a depth-first walk from the roots meets them."""
     found, seen, done, stack = [], set(), set(), []
     for r in roots:
-        if r._node is None:
+        if r.node is None:
             if id(r) not in seen:
                 seen.add(id(r))
                 found.append(r)
         else:
-            stack.append(r._node)
+            stack.append(r.node)
     while stack:
         node = stack.pop()
         if node.id in done:
@@ -205,11 +206,15 @@ class _Freed:
 
 
 def _resolve(title, nodes_of, leaf_of):
-    """The DOT node a drawn element stands for: itself, or the original of a small copy."""
+    """The DOT node a drawn element stands for: itself, or the original of a small copy drawn
+    beside one use (named ``<original>_<something>``: the longest such original)."""
     if title in nodes_of or title in leaf_of:
         return title
-    m = re.match(r"(.+?)_ref_", title) or re.match(r"(leaf\d+)_", title)
-    return m.group(1) if m and (m.group(1) in nodes_of or m.group(1) in leaf_of) else None
+    best = None
+    for name in (*nodes_of, *leaf_of):
+        if title.startswith(name + "_") and (best is None or len(name) > len(best)):
+            best = name
+    return best
 
 
 # ---------------------------------------------------------------- the page's data
@@ -223,7 +228,9 @@ def _page_data(roots, graph, collapse, params, record, svg):
     names = {id(p): n for n, p in (params or {}).items()}
     order = graph_nodes(roots)
     visit = {nid: k for k, nid in enumerate(record.order)} if record else {}
-    held = {(r._node.id, r._idx): r.data for r in roots if r._node is not None}
+    # the values of the roots the caller holds (single-output ops: the index is then 0)
+    held = {(r.node.id, 0): r.data for r in roots
+            if r.node is not None and len(r.node.output_meta) == 1}
     leaves, leaf_key = {}, {}
 
     def key_of(t):
@@ -476,7 +483,10 @@ view.addEventListener("wheel", function (ev) {
   applyVB();
 }, {passive: false});
 let drag = null, moved = false;
-view.addEventListener("mousedown", function (ev) { drag = {x: ev.clientX, y: ev.clientY, vb: Object.assign({}, vb), s: toGraph(ev).s}; moved = false; });
+view.addEventListener("mousedown", function (ev) {
+  drag = {x: ev.clientX, y: ev.clientY, vb: Object.assign({}, vb), s: toGraph(ev).s};
+  moved = false;
+});
 window.addEventListener("mousemove", function (ev) {
   if (!drag) return;
   const dx = ev.clientX - drag.x, dy = ev.clientY - drag.y;
@@ -489,50 +499,59 @@ window.addEventListener("mouseup", function () { drag = null; view.classList.rem
 function fmt(x) { if (x == null) return "–"; if (x === 0) return "0"; const a = Math.abs(x);
   return (a >= 1e4 || a < 1e-3) ? x.toExponential(2) : x.toPrecision(3); }
 function shapes(list) { return list.map(function (s) { return "(" + s.join(", ") + ")"; }).join(", "); }
-function esc(s) { return String(s).replace(/[&<>"]/g, function (c) { return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]; }); }
+const ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"};
+function esc(s) { return String(s).replace(/[&<>"]/g, function (c) { return ENTITIES[c]; }); }
+function row(key, html) { return `<tr><td class="k">${key}</td><td>${html}</td></tr>`; }
 function hist(st, color) {
   if (!st || !st.hist) return "";
   const h = st.hist, m = Math.max.apply(null, h) || 1, W = 160, H = 36, bw = W / h.length;
   let bars = "";
-  h.forEach(function (c, i) { const bh = c / m * H; bars += '<rect x="' + (i * bw).toFixed(1) + '" y="' + (H - bh).toFixed(1) + '" width="' + (bw - 1).toFixed(1) + '" height="' + bh.toFixed(1) + '" fill="' + color + '"/>'; });
+  h.forEach(function (c, i) {
+    const bh = c / m * H;
+    bars += `<rect x="${(i * bw).toFixed(1)}" y="${(H - bh).toFixed(1)}" ` +
+            `width="${(bw - 1).toFixed(1)}" height="${bh.toFixed(1)}" fill="${color}"/>`;
+  });
   return '<svg class="hist" width="' + W + '" height="' + (H + 12) + '">' + bars +
-    '<text x="0" y="' + (H + 11) + '" font-size="9">' + fmt(st.edges[0]) + '</text><text x="' + W + '" y="' + (H + 11) + '" font-size="9" text-anchor="end">' + fmt(st.edges[1]) + "</text></svg>";
+    `<text x="0" y="${H + 11}" font-size="9">${fmt(st.edges[0])}</text>` +
+    `<text x="${W}" y="${H + 11}" font-size="9" text-anchor="end">${fmt(st.edges[1])}</text></svg>`;
 }
 function statRow(name, st, missing, color) {
-  if (!st) return '<tr><td class="k">' + name + "</td><td>" + missing + "</td></tr>";
-  if (!st.n) return '<tr><td class="k">' + name + "</td><td>empty</td></tr>";
+  if (!st) return row(name, missing);
+  if (!st.n) return row(name, "empty");
   let s = "min " + fmt(st.min) + " · mean " + fmt(st.mean) + " · max " + fmt(st.max) + " · ‖·‖ " + fmt(st.norm);
   if (st.nonfinite) s += " · " + st.nonfinite + " NaN/Inf";
-  return '<tr><td class="k">' + name + "</td><td>" + s + "<br>" + hist(st, color) + "</td></tr>";
+  return row(name, s + "<br>" + hist(st, color));
 }
 function describe(e) {
   let rows = "";
   if (e.leaf) {
     const L = D.leaves[e.leaf];
-    rows += '<tr><td class="k">leaf</td><td><b>' + esc(L.name) + "</b> " + shapes([L.shape]) + " " + L.dtype + "</td></tr>";
+    rows += row("leaf", `<b>${esc(L.name)}</b> ${shapes([L.shape])} ${L.dtype}`);
     rows += statRow("value", L.value, "–", "#4c72b0");
     rows += statRow("grad", L.grad, L.requires_grad ? "no gradient" : "needs no gradient", "#dd8452");
-    if (L.steps.length) rows += '<tr><td class="k">backward</td><td>' + L.steps.length + " contributions summed, first at step " + (L.steps[0][0] + 1) + "</td></tr>";
+    if (L.steps.length) rows += row("backward", `${L.steps.length} contributions summed, ` +
+                                    `first at step ${L.steps[0][0] + 1}`);
     return "<table>" + rows + "</table>";
   }
   const ids = e.nodes;
   if (ids.length > 1) {
     const n0 = D.nodes[ids[0]];
-    rows += '<tr><td class="k">group</td><td><b>' + esc(n0.scope) + "</b>: " + ids.length + " ops</td></tr>";
+    rows += row("group", `<b>${esc(n0.scope)}</b>: ${ids.length} ops`);
     const first = e.first === Infinity ? "not visited" : "first visited at step " + (e.first + 1);
-    rows += '<tr><td class="k">backward</td><td>' + first + "</td></tr>";
+    rows += row("backward", first);
     const ops = {}; ids.forEach(function (i) { const o = D.nodes[i].op; ops[o] = (ops[o] || 0) + 1; });
-    rows += '<tr><td class="k">ops</td><td>' + Object.keys(ops).map(function (o) { return esc(o) + "×" + ops[o]; }).join(", ") + "</td></tr>";
+    rows += row("ops", Object.keys(ops).map(function (o) { return esc(o) + "×" + ops[o]; })
+                              .join(", "));
     return "<table>" + rows + "</table>";
   }
   const n = D.nodes[ids[0]];
-  rows += '<tr><td class="k">op</td><td><b>' + esc(n.op) + "</b>" + (e.kind === "ref" ? " (a copy drawn beside a use)" : "") + "</td></tr>";
-  rows += '<tr><td class="k">scope</td><td>' + (esc(n.scope) || "(top level)") + "</td></tr>";
-  if (n.label) rows += '<tr><td class="k">label</td><td>' + esc(n.label) + "</td></tr>";
-  rows += '<tr><td class="k">shapes</td><td>' + shapes(n.in) + " → " + shapes(n.out) + "</td></tr>";
+  rows += row("op", `<b>${esc(n.op)}</b>` + (e.kind === "ref" ? " (a copy drawn beside a use)" : ""));
+  rows += row("scope", esc(n.scope) || "(top level)");
+  if (n.label) rows += row("label", esc(n.label));
+  rows += row("shapes", shapes(n.in) + " → " + shapes(n.out));
   rows += statRow("value", n.value, "not kept (record under tg.keep_values())", "#4c72b0");
   rows += statRow("grad", n.grad, D.recorded ? "not visited by backward" : "no backward recorded", "#dd8452");
-  if (n.visit != null) rows += '<tr><td class="k">backward</td><td>visited at step ' + (n.visit + 1) + " of " + D.order.length + "</td></tr>";
+  if (n.visit != null) rows += row("backward", `visited at step ${n.visit + 1} of ${D.order.length}`);
   return "<table>" + rows + "</table>";
 }
 for (const e of els) {
@@ -596,7 +615,8 @@ function weightTable(s) {
   for (const k of weights) {
     const L = D.leaves[k]; let done = 0, norm = null;
     for (const st of L.steps) { if (st[0] < s) { done++; norm = st[2]; } }
-    rows += '<tr data-leaf="' + k + '"><td>' + esc(L.name) + "</td><td>" + done + " / " + L.steps.length + '</td><td class="running">' + fmt(norm) + "</td><td>" + fmt(L.steps[L.steps.length - 1][2]) + "</td></tr>";
+    rows += `<tr data-leaf="${k}"><td>${esc(L.name)}</td><td>${done} / ${L.steps.length}</td>` +
+            `<td class="running">${fmt(norm)}</td><td>${fmt(L.steps[L.steps.length - 1][2])}</td></tr>`;
   }
   return "<table>" + rows + "</table>";
 }
@@ -611,7 +631,11 @@ function setStep(s) {
   }
   if (!D.recorded) statusEl.textContent = "no backward recorded: wrap loss.backward() in explorer.record_backward()";
   else if (s === 0) statusEl.textContent = "step 0 / " + N + ": before backward";
-  else { const n = D.nodes[cur]; statusEl.textContent = "step " + s + " / " + N + ": " + n.op + (n.scope ? " in " + n.scope : "") + (n.grad && n.grad.norm != null ? ", ‖grad out‖ " + fmt(n.grad.norm) : ""); }
+  else {
+    const n = D.nodes[cur];
+    statusEl.textContent = `step ${s} / ${N}: ${n.op}` + (n.scope ? " in " + n.scope : "") +
+      (n.grad && n.grad.norm != null ? ", ‖grad out‖ " + fmt(n.grad.norm) : "");
+  }
   weightsEl.innerHTML = weightTable(s);
 }
 slider.addEventListener("input", function () { stop(); setStep(+slider.value); });
