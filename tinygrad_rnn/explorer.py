@@ -645,8 +645,13 @@ playBtn.addEventListener("click", function () {
   if (timer) { stop(); return; }
   if (+slider.value >= N) setStep(0);
   playBtn.textContent = "❚❚ pause";
-  const dt = Math.max(20, Math.min(400, 8000 / Math.max(N, 1)));
-  timer = setInterval(function () { const s = +slider.value + 1; setStep(s); if (s >= N) stop(); }, dt);
+  // about 8 s for the whole replay: one node per tick, or several on big graphs
+  const dt = Math.max(20, Math.min(400, 8000 / Math.max(N, 1))), by = Math.ceil(N / 400);
+  timer = setInterval(function () {
+    const s = Math.min(N, +slider.value + by);
+    setStep(s);
+    if (s >= N) stop();
+  }, dt);
 });
 setStep(0);
 window.tgExplorer = {data: D, setStep: setStep,
