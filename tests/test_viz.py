@@ -61,9 +61,9 @@ def test_edges_carry_argument_indices_where_order_matters():
     a = tg.Tensor(np.ones((2, 2)), requires_grad=True)
     b = tg.Tensor(np.ones((2, 2)), requires_grad=True)
     src = viz.draw_graph(((a - b) @ b).sum()).source
-    assert re.search(r"leaf\w+ -> op\d+ \[label=0\]", src)
-    assert re.search(r"leaf\w+ -> op\d+ \[label=1\]", src)
-    assert not re.search(r"-> op\d+ \[label=\d\].*\n.*sum", src)
+    assert re.search(r"leaf\w+ -> n\d+ \[label=0\]", src)
+    assert re.search(r"leaf\w+ -> n\d+ \[label=1\]", src)
+    assert not re.search(r"-> n\d+ \[label=\d\].*\n.*sum", src)
     mul = viz.draw_graph((a * b).sum()).source
     assert "label=0]" not in mul and "label=1]" not in mul
 
@@ -85,11 +85,11 @@ def test_collapse_by_depth():
 def test_gradient_colours_appear_only_after_backward():
     before, params = lstm_loss(3, backward=False)
     src = viz.draw_graph(before, params=params).source
-    assert "‖g" not in src and "cluster_legend" not in src
+    assert "‖g" not in src and "legend [" not in src
     assert set(re.findall(r'fillcolor="(#[0-9a-f]{6})"', src)) <= {"#ffffff", "#e8f0fe", "#f4f4f4"}
     after, params = lstm_loss(3)
     src = viz.draw_graph(after, params=params).source
-    assert "‖g‖" in src and "cluster_legend" in src
+    assert "‖g‖" in src and "legend [" in src
 
 
 def _lightness(hex_color):
@@ -132,10 +132,16 @@ def test_non_finite_gradients_get_their_own_colour():
     assert viz.NONFINITE_COLOR in viz.draw_graph(y).source
 
 
-def test_dot_source_is_deterministic():
+def _renumbered(source):
+    """Op nodes are named n<node.id> and ids keep counting: number them by first appearance."""
+    names = {}
+    return re.sub(r"(?<![A-Za-z0-9\\])n\d+", lambda m: names.setdefault(m.group(), f"n{len(names)}"), source)
+
+
+def test_dot_source_is_deterministic_up_to_node_ids():
     a = viz.draw_graph(*lstm_loss(3)[:1]).source
     b = viz.draw_graph(*lstm_loss(3)[:1]).source
-    assert a == b
+    assert a != b and _renumbered(a) == _renumbered(b)
 
 
 def test_big_graph_auto_collapses_and_renders():
@@ -255,4 +261,4 @@ def test_tensor_names_label_leaves_and_ops():
     w = tg.Tensor(np.ones((3, 2)), requires_grad=True)
     h = F.linear(x, w).tanh().named("h_t")
     source = viz.draw_graph(h.sum()).source
-    assert "x_t\\n(1, 2)" in source and "h_t\\ntanh (1, 3)" in source
+    assert "x_t\\n(1, 2)" in source and "h_t tanh\\n(1, 3)" in source

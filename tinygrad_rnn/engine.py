@@ -527,6 +527,7 @@ class Tensor:
     ndim = property(lambda self: self.data.ndim)
     dtype = property(lambda self: self.data.dtype)
     node = property(lambda self: self._node, doc="The Node that produced this tensor (None for leaves).")
+    output_index = property(lambda self: self._idx, doc="Which output of ``node`` this tensor is.")
     is_leaf = property(lambda self: self._node is None)
 
     @property
