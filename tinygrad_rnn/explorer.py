@@ -217,6 +217,17 @@ def _resolve(title, nodes_of, leaf_of):
     return best
 
 
+def _kind(title, name, members):
+    """"op" for the one element drawn for an op (named n<id>, or op<k> by older renderers),
+    "ref" for a copy of it drawn beside one use, "group" for a collapsed group."""
+    if len(members) == 1:
+        if title == f"n{members[0].id}" or re.fullmatch(r"op\d+", title):
+            return "op"
+        if title != name or "_ref_" in title:
+            return "ref"
+    return "group"
+
+
 # ---------------------------------------------------------------- the page's data
 
 def _shape(meta):
@@ -270,17 +281,15 @@ def _page_data(roots, graph, collapse, params, record, svg):
         key_of(t)
     elements = {}
     for title in re.findall(r'<g id="[^"]*" class="node">\s*<title>([^<]*)</title>', svg):
-        name = _resolve(html.unescape(title), nodes_of, leaf_of)
+        title = html.unescape(title)
+        name = _resolve(title, nodes_of, leaf_of)
         if name is None:
             continue
         if name in leaf_of:
-            elements[html.unescape(title)] = {"kind": "leaf", "leaf": key_of(leaf_of[name])}
-        else:
-            members = [n.id for n in nodes_of[name]]
-            kind = "group" if len(members) > 1 or name.startswith("group") else "op"
-            if name != html.unescape(title):
-                kind = "ref"
-            elements[html.unescape(title)] = {"kind": kind, "nodes": members}
+            elements[title] = {"kind": "leaf", "leaf": key_of(leaf_of[name])}
+        elif nodes_of[name]:  # (notes such as "+3 more inputs" stand for no node)
+            elements[title] = {"kind": _kind(title, name, nodes_of[name]),
+                               "nodes": [n.id for n in nodes_of[name]]}
     return {"nodes": nodes, "leaves": leaves, "elements": elements,
             "order": list(record.order) if record else [],
             "recorded": record is not None}
