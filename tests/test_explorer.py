@@ -217,16 +217,26 @@ def test_forget_bias_one_keeps_more_of_the_gradient_at_initialisation():
     assert 0 < after < before - 1  # at least ten times more gradient reaches t = 1
 
 
-def test_the_renderers_own_mapping_is_used_when_it_has_one():
+def test_copies_of_an_op_are_told_apart_from_the_op_and_from_groups():
     w = tg.Tensor([1.0, 2.0], requires_grad=True)
     y = (w * w).sum()
+    one, two = y.node, tg.graph_nodes(y)[0]
+    titles = {f"n{one.id}": [one], f"n{one.id}_ref_n9": [one], "g_t0": [one, two], "g_t1": [two]}
+    kinds = {t: explorer._kind(t, m, titles) for t, m in titles.items()}
+    assert kinds == {f"n{one.id}": "op", f"n{one.id}_ref_n9": "ref", "g_t0": "group",
+                     "g_t1": "group"}
 
-    class Drawn:  # what viz.draw_graph returns once it says which node is which
-        tg_nodes = {"n7": [y.node]}
-        tg_leaves = {"w": w}
 
-    nodes_of, leaf_of = explorer._dot_mapping(Drawn(), [y], None)
-    assert nodes_of == {"n7": [y.node]} and leaf_of == {"w": w}
-    assert explorer._resolve("w_n7", nodes_of, leaf_of) == "w"  # a copy beside one use
-    assert explorer._resolve("n7", nodes_of, leaf_of) == "n7"
-    assert explorer._resolve("legend_2", nodes_of, leaf_of) is None
+def test_an_op_feeding_many_others_has_one_op_element_and_copies():
+    w = tg.Tensor(np.arange(3.0), requires_grad=True)
+    hub = w * 2.0
+    loss = sum(((hub * float(k)).sum() for k in range(12)), tg.Tensor(0.0))
+    with explorer.record_backward() as rec:
+        loss.backward()
+    d = _page_data(explorer.build_html(loss, record=rec))
+    kinds = {}
+    for e in d["elements"].values():
+        for nid in e.get("nodes", []):
+            kinds.setdefault(nid, []).append(e["kind"])
+    assert kinds[hub.node.id].count("op") == 1 and kinds[hub.node.id].count("ref") > 1
+    assert all(k.count("op") == 1 for k in kinds.values())  # so lit ops = visited nodes

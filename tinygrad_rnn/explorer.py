@@ -139,91 +139,13 @@ def _latest_record(node_ids):
 
 # ---------------------------------------------------------------- which DOT node is what
 
-def _dot_mapping(graph, roots, collapse):
-    """(DOT name → [Nodes], DOT name → leaf Tensor) for a ``viz.draw_graph`` result: read from
-    its ``tg_nodes``/``tg_leaves`` when it has them, otherwise rebuilt from the names the
-    renderer gives (op<k>: k-th node oldest first; group<k>: k-th collapsed scope; leaf<k>: k-th
-    leaf found from the roots; <name>_ref_<dst>: a copy of <name>)."""
-    if hasattr(graph, "tg_nodes"):
-        return dict(graph.tg_nodes), dict(getattr(graph, "tg_leaves", {}))
-    order = graph_nodes(roots)
-    ops, groups, group_names = {}, {}, {}
-    for k, node in enumerate(order):
-        key = _group_key(node.scope, collapse)
-        if key is None:
-            ops[f"op{k}"] = [node]
-        else:
-            name = group_names.setdefault(key, f"group{len(group_names)}")
-            groups.setdefault(name, []).append(node)
-    return {**ops, **groups}, {f"leaf{k}": t for k, t in enumerate(_leaves_found(roots))}
-
-
-def _group_key(scope, collapse):
-    if collapse is None:
-        return None
-    if collapse == "time":
-        for i, part in enumerate(scope):
-            if re.match(r"t\d+$", part):
-                return scope[:i + 1]
-        return None
-    return scope[:collapse] if len(scope) >= collapse > 0 else None
-
-
-def _leaves_found(roots):
-    """Leaf Tensors in the order a depth-first walk from the roots meets them."""
-    found, seen, done, stack = [], set(), set(), []
-    for r in roots:
-        if r.node is None:
-            if id(r) not in seen:
-                seen.add(id(r))
-                found.append(r)
-        else:
-            stack.append(r.node)
-    while stack:
-        node = stack.pop()
-        if node.id in done:
-            continue
-        done.add(node.id)
-        for source, _ in node.edges:
-            if isinstance(source, weakref.ref):
-                source = source()
-                if source is None:  # the renderer draws a freed input too
-                    found.append(_Freed())
-                    continue
-            if isinstance(source, Node):
-                if source.id not in done:
-                    stack.append(source)
-            elif id(source) not in seen:
-                seen.add(id(source))
-                found.append(source)
-    return found
-
-
-class _Freed:
-    """A data input the program no longer holds (drawn, but nothing is known about it)."""
-
-    name, shape, dtype, requires_grad, data, grad = "input (freed)", (), "?", False, None, None
-
-
-def _resolve(title, nodes_of, leaf_of):
-    """The DOT node a drawn element stands for: itself, or the original of a small copy drawn
-    beside one use (named ``<original>_<something>``: the longest such original)."""
-    if title in nodes_of or title in leaf_of:
-        return title
-    best = None
-    for name in (*nodes_of, *leaf_of):
-        if title.startswith(name + "_") and (best is None or len(name) > len(best)):
-            best = name
-    return best
-
-
-def _kind(title, name, members):
-    """"op" for the one element drawn for an op (named n<id>, or op<k> by older renderers),
-    "ref" for a copy of it drawn beside one use, "group" for a collapsed group."""
+def _kind(title, members, titles):
+    """"op" for the element drawn for one op (named n<id>), "ref" for a small copy of it drawn
+    beside one use, "group" for a collapsed group of ops."""
     if len(members) == 1:
-        if title == f"n{members[0].id}" or re.fullmatch(r"op\d+", title):
+        if title == f"n{members[0].id}":
             return "op"
-        if title != name or "_ref_" in title:
+        if f"n{members[0].id}" in titles:
             return "ref"
     return "group"
 
@@ -234,8 +156,11 @@ def _shape(meta):
     return [list(shape) for shape, _ in meta]
 
 
-def _page_data(roots, graph, collapse, params, record, svg):
-    nodes_of, leaf_of = _dot_mapping(graph, roots, collapse)
+def _page_data(roots, graph, params, record, svg):
+    """Everything the page's script reads, as plain JSON-able data. ``graph`` is a
+    ``viz.draw_graph`` result: its ``tg_nodes`` / ``tg_leaves`` say which engine Nodes or leaf
+    Tensor each drawn element (by its DOT name, the SVG ``<title>``) stands for."""
+    nodes_of, leaf_of = graph.tg_nodes, graph.tg_leaves
     names = {id(p): n for n, p in (params or {}).items()}
     order = graph_nodes(roots)
     visit = {nid: k for k, nid in enumerate(record.order)} if record else {}
@@ -282,14 +207,11 @@ def _page_data(roots, graph, collapse, params, record, svg):
     elements = {}
     for title in re.findall(r'<g id="[^"]*" class="node">\s*<title>([^<]*)</title>', svg):
         title = html.unescape(title)
-        name = _resolve(title, nodes_of, leaf_of)
-        if name is None:
-            continue
-        if name in leaf_of:
-            elements[title] = {"kind": "leaf", "leaf": key_of(leaf_of[name])}
-        elif nodes_of[name]:  # (notes such as "+3 more inputs" stand for no node)
-            elements[title] = {"kind": _kind(title, name, nodes_of[name]),
-                               "nodes": [n.id for n in nodes_of[name]]}
+        if title in leaf_of:
+            elements[title] = {"kind": "leaf", "leaf": key_of(leaf_of[title])}
+        elif nodes_of.get(title):  # (the legend, notes such as "+3 more inputs": no node)
+            elements[title] = {"kind": _kind(title, nodes_of[title], nodes_of),
+                               "nodes": [n.id for n in nodes_of[title]]}
     return {"nodes": nodes, "leaves": leaves, "elements": elements,
             "order": list(record.order) if record else [],
             "recorded": record is not None}
@@ -318,27 +240,18 @@ def build_html(root, collapse=None, params=None, record=None, title=None, **draw
         record = _latest_record({n.id for n in graph_nodes(roots)})
     graph = viz.draw_graph(roots if len(roots) > 1 else roots[0], params=params,
                            collapse=collapse, **draw_kw)
-    collapse = _effective_collapse(graph, collapse)
     try:
         svg = graph.pipe(format="svg").decode("utf-8")
     except graphviz.ExecutableNotFound:
         raise RuntimeError("explorer: Graphviz's 'dot' program was not found on PATH; it lays "
                            "out the graph (Debian/Ubuntu: apt-get install graphviz)") from None
     svg = _clean_svg(svg)
-    data = _page_data(roots, graph, collapse, params, record, svg)
+    data = _page_data(roots, graph, params, record, svg)
     payload = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
     page = _TEMPLATE.replace("%%TITLE%%", html.escape(title or "tinygrad_rnn graph explorer"))
     page = page.replace("%%CSS%%", _CSS).replace("%%JS%%", _JS)
     page = page.replace("%%DATA%%", payload).replace("%%SVG%%", svg)
     return page
-
-
-def _effective_collapse(graph, collapse):
-    """draw_graph may collapse a big graph by itself; its title note says how."""
-    m = re.search(r"collapsed (by time step|to scope depth (\d+))", graph.source)
-    if collapse is None and m:
-        return "time" if m.group(2) is None else int(m.group(2))
-    return collapse
 
 
 def _clean_svg(svg):
