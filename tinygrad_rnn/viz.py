@@ -623,13 +623,13 @@ class _Drawing:
             for a, b in zip(ts, ts[1:]):
                 if (cols[a], cols[b], "") not in self.edges:
                     self._edge(cols[a], cols[b], style="invis", weight="5")
-        # stack the rows of one module (a reverse direction above its forward one): one
-        # invisible edge per pair of rows (one per column would break the order by time)
+        # stack the rows of one module (a reverse direction above its forward one), columns
+        # lined up by time
         ordered = sorted(rows, key=_row_order)
         for lower, upper in zip(ordered, ordered[1:]):
             if lower[:-1] == upper[:-1]:
-                self._edge(rows[lower][min(rows[lower])], rows[upper][min(rows[upper])],
-                           style="invis")
+                for t in sorted(set(rows[lower]) & set(rows[upper])):
+                    self._edge(rows[lower][t], rows[upper][t], style="invis")
 
     def _ref_label(self, p):
         node = p.node
