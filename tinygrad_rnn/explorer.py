@@ -197,7 +197,8 @@ def _page_data(roots, graph, params, record, svg):
             kept = [held.get((node.id, i)) for i in range(len(node.output_meta))]
             values = kept if any(v is not None for v in kept) else None
         nodes[node.id] = {"op": node.name, "scope": "/".join(node.scope), "label": node.label,
-                          "in": _shape(node.input_meta), "out": _shape(node.output_meta),
+                          "in": _shape([node.input_meta(i) for i in range(len(node.edges))]),
+                          "out": _shape(node.output_meta),
                           "parents": parents, "leaves": inputs,
                           "value": array_stats(values) if values is not None else None,
                           "grad": record.grads.get(node.id) if record else None,
