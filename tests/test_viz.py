@@ -161,6 +161,8 @@ def test_long_chain_without_scopes_keeps_the_ops_nearest_the_output():
     g = viz.draw_graph(y, max_nodes=300)
     assert "showing the 300 ops nearest the output" in g.source
     assert node_count(g.source) < 700
+    no_steps = viz.draw_graph(y, max_nodes=300, collapse="time")  # no time steps: no grid
+    assert "showing the 300 ops nearest the output" in no_steps.source
 
 
 def test_highlight_bolds_paths_to_the_chosen_parameters():

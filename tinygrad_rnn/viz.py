@@ -356,7 +356,9 @@ class _Drawing:
                 how = "by time step" if collapse == "time" else f"to scope depth {collapse}"
                 self.notes.append(f"collapsed {how}: {total:,} ops > max_nodes={max_nodes}")
         self.keep = None
-        asked_grid = self.collapse == "time"  # drawn whole: a step is one node with few edges
+        # a grid asked for is drawn whole: a step is one node with few edges
+        asked_grid = self.collapse == "time" and any(_group_key(n.scope, "time")
+                                                     for n in g.order)
         if max_nodes and not asked_grid and _count_drawn(g, collapse, limit) > max_nodes:
             self.keep = set(_nearest_ops(g, self.roots, max_nodes))
             self.notes.append(f"showing the {len(self.keep):,} ops nearest the output of "
