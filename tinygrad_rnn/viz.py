@@ -293,7 +293,7 @@ class _Drawing:
         items = [] if highlight is None else (
             list(highlight) if isinstance(highlight, (list, tuple)) else [highlight])
         for h in items:
-            if not (isinstance(h, Tensor) or h == "cell"):
+            if not (isinstance(h, Tensor) or (isinstance(h, str) and h == "cell")):
                 raise TypeError(f"draw_graph: highlight takes a Tensor, a list of Tensors or "
                                 f"'cell', got {h!r}")
         self.highlight = [h for h in items if isinstance(h, Tensor)]
