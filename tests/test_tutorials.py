@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import os
+import re
 import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 TUTORIALS = sorted((pathlib.Path(__file__).resolve().parents[1] / "tutorials").glob("0*.py"))
@@ -30,3 +32,61 @@ def test_tutorial_is_in_percent_format_with_prose(path):
     text = path.read_text()
     assert text.startswith("# %% [markdown]")
     assert text.count("# %% [markdown]") >= 2 and text.count("\n# %%\n") >= 2
+
+
+def _run_fast(path, out):
+    env = {**os.environ, "TUTORIAL_FAST": "1", "TUTORIAL_OUT": str(out), "MPLBACKEND": "Agg"}
+    return subprocess.run([sys.executable, str(path)], cwd=path.parent, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def _dot_labels(source):
+    """{first label line: [the other lines]} for every node of a DOT text written by viz."""
+    labels = {}
+    for match in re.finditer(r'^\s*(\w+) \[label="(.*?)"', source, flags=re.M | re.S):
+        lines = match.group(2).split("\\n")
+        labels[lines[0]] = lines[1:]
+    return labels
+
+
+def _numbers(text):
+    return np.array([float(v) for v in re.findall(r"-?\d+\.?\d*(?:e[-+]?\d+)?", text)])
+
+
+def _grad(lines):
+    (line,) = [s for s in lines if s.startswith("‖g‖")]
+    return float(line.split()[1])
+
+
+@pytest.fixture(scope="module")
+def mlp_graph_labels(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tut01")
+    proc = _run_fast(TUTORIALS[0], out)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return _dot_labels((out / "01_mlp_graph.gv").read_text())
+
+
+def test_tutorial_1_graph_ops_are_computed_from_the_drawn_leaves(mlp_graph_labels):
+    """Every op value in the picture follows from the leaf values in the same picture: a graph
+    whose leaves were updated after its forward (trained parameters, first-pass ops) fails."""
+    lab = mlp_graph_labels
+    W1, x = _numbers(lab["W1"][1]).reshape(3, 2), _numbers(lab["x"][1])
+    b1, W2 = _numbers(lab["b1"][1]), _numbers(lab["W2"][1]).reshape(1, 3)
+    W1x, a, h = (_numbers(lab[k][1]) for k in ("W1·x", "a", "h"))
+    close = dict(rtol=2e-2, atol=2e-3)  # the picture shows 3 significant digits
+    np.testing.assert_allclose(W1x, W1 @ x, **close)
+    np.testing.assert_allclose(a, W1x + b1, **close)
+    np.testing.assert_allclose(h, 1 / (1 + np.exp(-a)), **close)
+    np.testing.assert_allclose(_numbers(lab["W2·h"][1]), W2 @ h, **close)
+
+
+def test_tutorial_1_graph_leaf_grads_come_from_the_drawn_backward(mlp_graph_labels):
+    """The parameter gradients drawn are outer products of the op gradients and values drawn:
+    ∂E/∂W₂ = δ_y hᵀ, ∂E/∂W₁ = δ_a xᵀ (so ‖·‖ multiplies), ∂E/∂b₁ = δ_a."""
+    lab = mlp_graph_labels
+    h, x = _numbers(lab["h"][1]), _numbers(lab["x"][1])
+    g_y, g_a = _grad(lab["y"]), _grad(lab["a"])
+    assert _grad(lab["W2"]) == pytest.approx(g_y * np.linalg.norm(h), rel=2e-2)
+    assert _grad(lab["W1"]) == pytest.approx(g_a * np.linalg.norm(x), rel=2e-2)
+    assert _grad(lab["b1"]) == pytest.approx(g_a, rel=2e-2)
+    assert _grad(lab["E"]) == 1.0
