@@ -17,7 +17,7 @@ import numpy as np
 import tinygrad_rnn
 import tinygrad_rnn as tg
 from tinygrad_rnn import viz
-from common import OUT, check_exercise, pick
+from common import OUT, check_exercise, pick, show
 
 rng = np.random.default_rng(0)
 W1, b1 = rng.standard_normal((3, 2)), np.zeros(3)
@@ -113,6 +113,7 @@ for name, by_hand in dict(W1=dW1, b1=db1, W2=dW2, b2=db2).items():
 graph = viz.draw_graph(E_t, params=P, show_values=True, title="01: E = ½(W₂σ(W₁x + b₁) + b₂ - t)²")
 (OUT / "01_mlp_graph.gv").write_text(graph.source)   # the DOT text, read by the tests
 print("graph:", viz.render(graph, OUT / "01_mlp_graph", format="svg"))
+show(graph)  # inline in a notebook
 assert np.isclose(P["W2"].grad, dW2).all(), "the leaves drawn still hold this pass's gradients"
 
 # %% [markdown]

@@ -14,7 +14,7 @@ import numpy as np
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import nn, viz
-from common import OUT, check_exercise, pick, plt, savefig
+from common import OUT, check_exercise, pick, plt, savefig, show
 
 rng = np.random.default_rng(0)
 I, H, O, T = 2, 3, 1, 4
@@ -62,6 +62,7 @@ loss.backward()
 graph = viz.draw_graph(loss.named("L"), params={"U": U, "W": W, "V": V},
                        title=f"02: the RNN unrolled over T = {T} steps")
 print("graph:", viz.render(graph, OUT / "02_unrolled_rnn", format="svg"))
+show(graph)  # inline in a notebook
 (OUT / "02_unrolled_rnn.gv").write_text(graph.source)
 assert len(tg.graph_nodes(loss)) > T, "one group of nodes per step"
 

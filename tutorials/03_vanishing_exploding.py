@@ -15,7 +15,7 @@ import numpy as np
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import diagnostics, nn, optim, viz
-from common import OUT, check_exercise, pick, plt, savefig
+from common import OUT, check_exercise, pick, plt, savefig, show
 
 T, H = pick(60, 20), 32
 
@@ -135,6 +135,7 @@ rnn = rnn_with_radius(0.6)
 _, out = grad_profile(rnn, pick(20, 8))
 graph = viz.draw_graph(out[-1], collapse="time", params=dict(rnn.named_parameters()))
 print("graph:", viz.render(graph, OUT / "03_heat", format="svg"))
+show(graph)  # inline in a notebook
 per_step = viz.time_step_grad_norms(out)["rnn/l0"]
 print("per-step norms read from the graph:", [f"{v:.1e}" for v in per_step[:5]], "…")
 assert per_step[0] < per_step[-1], "the early steps are the pale ones"

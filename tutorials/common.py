@@ -4,8 +4,10 @@ Set TUTORIAL_FAST=1 to run every tutorial with small sizes (the test suite does)
 """
 import os
 import pathlib
+import sys
 
 FAST = os.environ.get("TUTORIAL_FAST", "") not in ("", "0")
+IN_NOTEBOOK = "ipykernel" in sys.modules  # run by Jupyter (`make notebooks`), not as a script
 OUT = pathlib.Path(os.environ.get("TUTORIAL_OUT", pathlib.Path(__file__).parent / "out"))
 OUT.mkdir(parents=True, exist_ok=True)
 
@@ -24,10 +26,19 @@ def savefig(fig, name):
 
 
 def plt():
+    """pyplot; as a script it draws off-screen (Agg), in a notebook inline."""
     import matplotlib
-    matplotlib.use("Agg")
+    if not IN_NOTEBOOK:
+        matplotlib.use("Agg")
     import matplotlib.pyplot as pyplot
     return pyplot
+
+
+def show(obj):
+    """In a notebook, display ``obj`` (e.g. a graph from ``viz.draw_graph``) under the cell."""
+    if IN_NOTEBOOK:
+        from IPython.display import display
+        display(obj)
 
 
 def check_exercise(number, answer, expected, hint, rtol=0.05):
