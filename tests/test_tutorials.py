@@ -112,3 +112,37 @@ def test_make_notebooks_executes_a_tutorial_with_inline_figures(tmp_path, monkey
     assert any("image/svg+xml" in o.get("data", {}) for o in outputs), "the graph is inline"
     text = "".join("".join(o.get("text", "")) for o in outputs)
     assert "exercise 1: no answer yet" in text, "the placeholder answers run without error"
+
+
+MINE = [p for p in TUTORIALS if p.name[:2] in ("01", "02", "03", "05")]
+
+
+@pytest.mark.parametrize("path", MINE, ids=[p.stem for p in MINE])
+def test_tutorial_claims_hold_for_another_seed(path, tmp_path):
+    """The tutorials assert what their text says; those claims must not depend on the seed."""
+    env = {**os.environ, "TUTORIAL_FAST": "1", "TUTORIAL_OUT": str(tmp_path),
+           "TUTORIAL_SEED": "7", "MPLBACKEND": "Agg"}
+    proc = subprocess.run([sys.executable, str(path)], cwd=path.parent, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+
+
+@pytest.mark.parametrize("path", MINE, ids=[p.stem for p in MINE])
+def test_tutorial_reads_out_its_results_and_has_checked_exercises(path):
+    text = path.read_text()
+    assert text.count("**What you should see:**") >= 3
+    assert "## Exercises" in text and text.count("check_exercise(") >= 2
+    assert "answer_1 = None" in text, "placeholders the script runs with"
+
+
+def test_check_exercise_says_right_wrong_or_not_answered(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TUTORIAL_OUT", str(tmp_path))
+    monkeypatch.syspath_prepend(str(TUTORIALS[0].parent))
+    import common
+    assert common.check_exercise(1, None, 0.25, "hint") is None
+    assert "no answer yet" in capsys.readouterr().out
+    assert common.check_exercise(1, 0.25, 0.25, "hint") is True
+    assert "right" in capsys.readouterr().out
+    assert common.check_exercise(1, 0.5, 0.25, "σ' peaks at a = 0") is False
+    assert "σ' peaks at a = 0" in capsys.readouterr().out
+    assert common.check_exercise(3, " Linear", "linear", "hint") is True

@@ -7,6 +7,9 @@ import pathlib
 import sys
 
 FAST = os.environ.get("TUTORIAL_FAST", "") not in ("", "0")
+# The base seed of every random draw: TUTORIAL_SEED=7 reruns a tutorial on other data, and its
+# assertions (the claims of the text) must still hold.
+SEED = int(os.environ.get("TUTORIAL_SEED", "0"))
 IN_NOTEBOOK = "ipykernel" in sys.modules  # run by Jupyter (`make notebooks`), not as a script
 OUT = pathlib.Path(os.environ.get("TUTORIAL_OUT", pathlib.Path(__file__).parent / "out"))
 OUT.mkdir(parents=True, exist_ok=True)
