@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench tutorials setup graphviz clean
+.PHONY: test demo bench tutorials notebooks setup graphviz clean
 
 setup: $(STAMP) graphviz
 
@@ -50,3 +50,14 @@ tutorials: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache out tutorials/out benchmarks/results
+
+# Executed notebooks (outputs and inline figures) from the percent-format tutorials, written to
+# tutorials/notebooks/ (git-ignored). `make notebooks NB=01` builds one; the default, all.
+NB ?= 0
+DOCS_STAMP := $(VENV)/.docs-installed
+$(DOCS_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+notebooks: setup $(DOCS_STAMP)
+	$(PY) tutorials/make_notebooks.py $(wildcard tutorials/$(NB)*.py)

@@ -84,7 +84,7 @@ def _parser():
     r.add_argument("--layers", type=_positive_int, default=1)
     r.add_argument("--hidden", type=_positive_int, default=8)
     r.add_argument("--collapse", choices=["none", "time"], default="none")
-    r.add_argument("--format", choices=["svg", "png", "pdf", "dot"], default="svg")
+    r.add_argument("--format", choices=["svg", "png", "pdf", "dot", "html"], default="svg")
     r.add_argument("--out", default="out/graph")
 
     b = sub.add_parser("bench", help="run benchmarks/bench.py (needs a source checkout)")
@@ -141,7 +141,12 @@ def cmd_sample(args):
 
 def cmd_render(args):
     from . import viz
-    from .demo import render_unrolled
+    from .demo import explore_unrolled, render_unrolled
+
+    if args.format == "html":  # the interactive explorer (tinygrad_rnn/explorer.py)
+        print("wrote", explore_unrolled(args.out, args.cell, args.steps, args.layers, args.hidden,
+                                        None if args.collapse == "none" else args.collapse))
+        return 0
 
     graph = render_unrolled(args.cell, args.steps, args.layers, args.hidden,
                             collapse=None if args.collapse == "none" else args.collapse)
