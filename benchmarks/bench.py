@@ -353,6 +353,28 @@ def bench_leak(quick, results):
 
 # ---------------------------------------------------------------- the run
 
+SUMMARY = [("work", "ours nn.LSTM / numpy floor"), ("work", "ours nn.LSTM / PyTorch nn.LSTM"),
+           ("work", "ours nn.LSTM / JAX"),
+           ("work", "ours LSTMCell loop / PyTorch two-linear loop"),
+           ("work", "ours LSTMCell loop / PyTorch cat + one matmul loop"),
+           ("learning", "ours nn.LSTM / JAX"), ("learning", "ours nn.LSTM / PyTorch nn.LSTM")]
+
+
+def print_summary(results):
+    """The headline numbers in one place (those that were measured in this run)."""
+    lines = []
+    for size, label in SUMMARY:
+        ratio = results["lstm"].get(size + "_ratios", {}).get(label)
+        if ratio is not None:
+            lines.append(f"  {size + ':':<10} {label:<52} {ratio:6.2f}×")
+    lstm = results.get("memory", {}).get("LSTM")
+    if lstm and lstm["B"] == 32 and lstm["H"] == 256:
+        lines.append(f"  memory:    nn.LSTM {lstm['mib_per_step']:.3f} MiB per time step "
+                     f"(target ≤ {LSTM_TARGET_MIB})")
+    if lines:
+        print("\nSummary")
+        print("\n".join(lines))
+
 def machine_info(threads):
     import importlib.metadata
     info = {"python": platform.python_version(), "numpy": np.__version__,
@@ -423,6 +445,7 @@ def main(args):
         bench_depth(quick, results)
     if "leak" in sections:
         bench_leak(quick, results)
+    print_summary(results)
     results["machine"]["load_at_end"] = _load()
     print(f"\nload average at the end: {_load()} (on {os.cpu_count()} cores)")
     path = pathlib.Path(args.json) if args.json else (
