@@ -80,7 +80,7 @@ sys.path.insert(0, str(HERE))
 import tinygrad_rnn as tg  # noqa: E402
 from tinygrad_rnn import nn  # noqa: E402
 
-from backends import BACKENDS, V, make_data, ours_layer  # noqa: E402
+from backends import BACKENDS, V, ours_layer  # noqa: E402
 from memory import memory_per_step  # noqa: E402
 
 SIZES = {"learning": dict(B=16, T=32, H=64), "work": dict(B=32, T=64, H=256),
