@@ -410,3 +410,16 @@ def test_new_losses_gradcheck():
     assert tg.gradcheck(lambda t: F.cross_entropy(t, np.array([0, 2, 1, 1]), weight=np.array(
         [1.0, 2.0, 0.5]), label_smoothing=0.2), [x])
     assert tg.gradcheck(lambda t: F.softplus(t * 30), [x])
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_all_ignored_targets_give_nan_with_zero_gradients_as_pytorch(smoothing):
+    x = tg.Tensor(np.ones((2, 3)), requires_grad=True)
+    loss = F.cross_entropy(x, np.array([-100, -100]), label_smoothing=smoothing)
+    loss.backward()
+    assert np.isnan(loss.item()) and (x.grad == 0).all()
+    torch = pytest.importorskip("torch")
+    t = torch.ones((2, 3), dtype=torch.float64, requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(t, torch.tensor([-100, -100]), label_smoothing=smoothing)
+    ref.backward()
+    assert np.isnan(ref.item()) and (t.grad.numpy() == 0).all()

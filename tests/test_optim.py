@@ -330,3 +330,57 @@ def test_loading_a_pytorch_sgd_state_dict_with_momentum():
     topt.step()
     opt.step()
     np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-14)
+
+
+TORCH_STATES = [("Adam", dict(lr=0.01, amsgrad=True)), ("AdamW", dict(lr=0.01)),
+                ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)), ("SGD", dict(lr=0.1)),
+                ("RMSprop", dict(lr=0.01, centered=True, momentum=0.5)),
+                ("Adagrad", dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1))]
+
+
+@pytest.mark.parametrize("name, kwargs", TORCH_STATES)
+def test_every_pytorch_optimizer_state_loads_and_continues_like_pytorch(name, kwargs):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    grads = [rng.standard_normal((3, 2)) for _ in range(6)]
+    tp = torch.tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    t_opt = getattr(torch.optim, name)([tp], **kwargs)
+    for g in grads[:3]:
+        tp.grad = torch.tensor(g)
+        t_opt.step()
+    ours = tg.Tensor(tp.detach().numpy().copy(), requires_grad=True)
+    opt = getattr(optim, name)([ours], lr=1.0)  # the options come from the state dict
+    opt.load_state_dict(t_opt.state_dict())
+    for g in grads[3:]:
+        tp.grad, ours.grad = torch.tensor(g), g.copy()
+        t_opt.step()
+        opt.step()
+    np.testing.assert_allclose(ours.data, tp.detach().numpy(), rtol=1e-12, atol=1e-15)
+
+
+def _torch_like_adam_state(**options):
+    """What torch.optim.Adam([p of shape (2,)]).state_dict() holds after one step, as numpy."""
+    group = dict(lr=0.01, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False,
+                 maximize=False, foreach=None, capturable=False, differentiable=False,
+                 fused=None, decoupled_weight_decay=False, params=[0])
+    group.update(options)
+    state = {0: {"step": np.array(1.0, np.float32), "exp_avg": np.full(2, 0.1),
+                 "exp_avg_sq": np.full(2, 1e-3)}}
+    return {"state": state, "param_groups": [group]}
+
+
+@pytest.mark.parametrize("make, state, match", [
+    (optim.AdamW, _torch_like_adam_state(), r"AdamW.load_state_dict: the state was saved with "
+                                            r"decoupled_weight_decay=False, so it belongs to Adam"),
+    (optim.Adam, _torch_like_adam_state(decoupled_weight_decay=True), r"belongs to AdamW, not Adam"),
+    (optim.Adam, _torch_like_adam_state(amsgrad=True),
+     r"Adam.load_state_dict: the state of parameter 0 has \['exp_avg', 'exp_avg_sq', 'step'\]; "
+     r"Adam with these options needs \['exp_avg', 'exp_avg_sq', 'max_exp_avg_sq', 'step'\]"),
+    (optim.SGD, _torch_like_adam_state(), r"SGD.load_state_dict: option betas=.* is not supported"),
+])
+def test_a_pytorch_state_that_does_not_fit_fails_at_load_time(make, state, match):
+    p = _p()
+    opt = make([p], lr=0.1)
+    with pytest.raises(ValueError, match=match):
+        opt.load_state_dict(state)
+    assert opt.state == {} and opt.param_groups[0]["lr"] == 0.1  # nothing half-loaded

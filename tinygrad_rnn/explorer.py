@@ -152,13 +152,8 @@ def _kind(title, members, titles):
 
 # ---------------------------------------------------------------- the page's data
 
-def _shapes(node):
-    """[input shapes], [output shapes] of a node (``input_meta`` is a per-input method on newer
-    engines, a tuple on older ones)."""
-    meta = node.input_meta
-    get = meta if callable(meta) else meta.__getitem__
-    inputs = [list(get(i)[0]) for i in range(len(node.edges))]
-    return inputs, [list(shape) for shape, _ in node.output_meta]
+def _shape(meta):
+    return [list(shape) for shape, _ in meta]
 
 
 def _page_data(roots, graph, params, record, svg):
@@ -201,9 +196,9 @@ def _page_data(roots, graph, params, record, svg):
         if values is None:
             kept = [held.get((node.id, i)) for i in range(len(node.output_meta))]
             values = kept if any(v is not None for v in kept) else None
-        ins, outs = _shapes(node)
         nodes[node.id] = {"op": node.name, "scope": "/".join(node.scope), "label": node.label,
-                          "in": ins, "out": outs,
+                          "in": _shape([node.input_meta(i) for i in range(len(node.edges))]),
+                          "out": _shape(node.output_meta),
                           "parents": parents, "leaves": inputs,
                           "value": array_stats(values) if values is not None else None,
                           "grad": record.grads.get(node.id) if record else None,

@@ -81,7 +81,15 @@ def nll_loss(log_probs: Tensor, target, weight=None, reduction="mean", ignore_in
         return picked.reshape(out_shape)
     if reduction == "sum":
         return picked.sum()
-    return picked.sum() * (1.0 / _weight_total(w, safe, valid))
+    return _mean_over(picked.sum(), _weight_total(w, safe, valid))
+
+
+def _mean_over(total, count):
+    """total / count; with nothing counted (every target ignored) NaN with zero gradients,
+    as PyTorch."""
+    if count == 0:
+        return total * 0.0 + Tensor(np.array(np.nan, dtype=total.dtype))
+    return total * (1.0 / count)
 
 
 def _class_targets(log_probs, target, weight, ignore_index, op, reduction):
@@ -124,9 +132,8 @@ def _target_weights(w, safe, valid, dtype):
 
 
 def _weight_total(w, safe, valid):
-    """What ``mean`` divides by: the summed weights of the counted targets (1 if none count)."""
-    total = float(_target_weights(w, safe, valid, np.float64).sum())
-    return total if total > 0 else 1.0
+    """What ``mean`` divides by: the summed weights of the counted targets."""
+    return float(_target_weights(w, safe, valid, np.float64).sum())
 
 
 def cross_entropy(logits: Tensor, target, weight=None, reduction="mean", ignore_index=-100,
@@ -152,7 +159,7 @@ def cross_entropy(logits: Tensor, target, weight=None, reduction="mean", ignore_
     elif reduction == "sum":
         smooth = smooth.sum()
     else:
-        smooth = smooth.sum() * (1.0 / _weight_total(w, safe, valid))
+        smooth = _mean_over(smooth.sum(), _weight_total(w, safe, valid))
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / lp.shape[1])
 
 

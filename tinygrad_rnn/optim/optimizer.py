@@ -127,14 +127,21 @@ class Optimizer:
             raise ValueError(f"{name}.load_state_dict: the saved parameter groups do not match "
                              f"this optimizer's")
         params = list(self._params())
-        state = {}
-        for key, saved in state_dict["state"].items():
-            p = params[int(key)]
-            state[id(p)] = self._restore_state(saved, p, key)
         options = []
         for saved in groups:
             options.append({k: self._restore_option(k, v) for k, v in saved.items()
                             if k != "params"})
+        state = {}
+        for key, saved in state_dict["state"].items():
+            p = params[int(key)]
+            group = next(dict(self.defaults, **o) for o, g in zip(options, self.param_groups)
+                         if any(q is p for q in g["params"]))
+            state[id(p)] = self._restore_state(saved, p, key)
+            needed = self._state_needed(group)
+            if state[id(p)] and set(state[id(p)]) != needed:
+                raise ValueError(f"{name}.load_state_dict: the state of parameter {key} has "
+                                 f"{sorted(state[id(p)])}; {name} with these options needs "
+                                 f"{sorted(needed)}")
         self.state = state
         for restored, group in zip(options, self.param_groups):
             group.update(restored)
@@ -159,13 +166,25 @@ class Optimizer:
             restored[n] = np.array(v, dtype=p.dtype, copy=True)
         return restored
 
+    def _state_needed(self, group):
+        """The state entries this optimizer keeps for a parameter under ``group``'s options."""
+        return set(self.state_keys)
+
     def _restore_option(self, key, value):
+        name = type(self).__name__
+        if key == "decoupled_weight_decay":  # PyTorch 2.x writes it for Adam (False), AdamW (True)
+            if bool(value) != getattr(self, "decoupled", False):
+                owner = "AdamW" if value else "Adam"
+                raise ValueError(f"{name}.load_state_dict: the state was saved with "
+                                 f"decoupled_weight_decay={value}, so it belongs to {owner}, "
+                                 f"not {name}")
+            return value
         if key in self.defaults or key == "initial_lr":
             return tuple(value) if key == "betas" else value
         if key in _IGNORED_OPTIONS and value in _IGNORED_OPTIONS[key]:
             return value  # PyTorch implementation switches that change no numbers
-        raise ValueError(f"{type(self).__name__}.load_state_dict: option {key}={value!r} is not "
-                         f"supported here")
+        raise ValueError(f"{name}.load_state_dict: option {key}={value!r} is not supported "
+                         f"here")
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
@@ -176,8 +195,7 @@ class Optimizer:
 
 
 _IGNORED_OPTIONS = {"foreach": (None, False, True), "fused": (None, False),
-                    "capturable": (False,), "differentiable": (False,), "maximize": (False,),
-                    "decoupled_weight_decay": (False,)}
+                    "capturable": (False,), "differentiable": (False,), "maximize": (False,)}
 
 
 def _as_array(v):
@@ -195,6 +213,9 @@ class SGD(Optimizer):
     p ← p - lr·g."""
 
     state_keys = {"momentum_buffer"}
+
+    def _state_needed(self, group):
+        return {"momentum_buffer"} if group["momentum"] else set()
 
     def __init__(self, params, lr, momentum=0, dampening=0, weight_decay=0, nesterov=False,
                  max_grad_norm=None):
@@ -225,6 +246,9 @@ class Adam(Optimizer):
 
     decoupled = False
     state_keys = {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
+
+    def _state_needed(self, group):
+        return {"step", "exp_avg", "exp_avg_sq"} | ({"max_exp_avg_sq"} if group["amsgrad"] else set())
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  amsgrad=False, max_grad_norm=None):
@@ -273,6 +297,10 @@ class RMSprop(Optimizer):
 
     state_keys = {"step", "square_avg", "momentum_buffer", "grad_avg"}
 
+    def _state_needed(self, group):
+        return ({"step", "square_avg"} | ({"momentum_buffer"} if group["momentum"] else set())
+                | ({"grad_avg"} if group["centered"] else set()))
+
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
                  centered=False, max_grad_norm=None):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
@@ -308,21 +336,22 @@ class RMSprop(Optimizer):
 
 
 class Adagrad(Optimizer):
-    """t ← t+1;  g ← g + λp;  lr_t = lr / (1 + (t-1)·decay);  s ← s + g²;
-    p ← p - lr_t · g / (√s + ε)."""
+    """t ← t+1;  g ← g + λp;  lr_t = lr / (1 + (t-1)·decay);  s ← s + g² (s starts at
+    ``initial_accumulator_value``);  p ← p - lr_t · g / (√s + ε)."""
 
     state_keys = {"step", "sum"}
 
-    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, eps=1e-10,
-                 max_grad_norm=None):
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
+                 eps=1e-10, max_grad_norm=None):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value,
                                       eps=eps), max_grad_norm)
 
     def _update(self, p, g, state, group):
         g = _weight_decayed(p, g, group["weight_decay"])
         if not state:
             state["step"] = 0
-            state["sum"] = np.zeros_like(p.data)
+            state["sum"] = np.full_like(p.data, group["initial_accumulator_value"])
         state["step"] += 1
         lr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
         state["sum"] += g * g
