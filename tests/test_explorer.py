@@ -161,6 +161,17 @@ def test_explore_uses_the_latest_record_by_default(tmp_path):
     assert _page_data(path.read_text())["order"] == rec.order
 
 
+def test_the_latest_record_is_found_without_holding_it():
+    w = tg.Tensor([1.0, 2.0], requires_grad=True)
+    loss = (w * w).sum()
+    with explorer.record_backward():
+        loss.backward()
+    other = (w * 3).sum()
+    with explorer.record_backward():  # a later backward of another graph
+        other.backward()
+    assert len(_page_data(explorer.build_html(loss))["order"]) == 2
+
+
 def test_page_without_a_record_says_so():
     w = tg.Tensor([1.0, 2.0], requires_grad=True)
     d = _page_data(explorer.build_html((w * w).sum()))
