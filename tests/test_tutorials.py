@@ -41,11 +41,12 @@ def _run_fast(path, out):
 
 
 def _dot_labels(source):
-    """{first label line: [the other lines]} for every node of a DOT text written by viz."""
+    """{name: [the other label lines]} for every node of a DOT text written by viz; the name is
+    the first word of the first line (an op's line may go on with its symbol, "h σ")."""
     labels = {}
     for match in re.finditer(r'^\s*(\w+) \[label="(.*?)"', source, flags=re.M | re.S):
         lines = match.group(2).split("\\n")
-        labels[lines[0]] = lines[1:]
+        labels[lines[0].split(" ")[0]] = lines[1:]
     return labels
 
 

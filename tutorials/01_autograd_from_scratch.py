@@ -104,7 +104,7 @@ for name, by_hand in dict(W1=dW1, b1=db1, W2=dW2, b2=db2).items():
 #
 # ## The graph `backward()` walked
 #
-# Drawn now, right after this one forward and backward: parameter leaves (blue ellipses) show
+# Drawn now, right after this one forward and backward: parameter leaves (ellipses) show
 # their values and ‖∂E/∂θ‖, op nodes show their output value and the norm of the gradient that
 # reached them, coloured by it (darker = larger). Every number in the picture comes from the
 # same pass.
