@@ -30,11 +30,12 @@ def rnn_with_radius(rho, nonlinearity="tanh", seed=SEED):
 
 
 def grad_profile(rnn, T, seed=SEED):
-    x = tg.Tensor(np.random.default_rng(seed).standard_normal((T, 4, 1)))
+    """‖∂L/∂s_k‖ for k = 1..T with L = Σ s_T (a loss on the last step), the output, the input."""
+    x = tg.Tensor(np.random.default_rng(seed).standard_normal((T, 4, 1))).named("x")
     out, _ = rnn(x)
     states = diagnostics.hidden_states(out)
     out[-1].sum().backward()       # the loss sees only the last step
-    return diagnostics.grad_norms(states), out
+    return diagnostics.grad_norms(states), out, x
 
 
 # %% [markdown]
@@ -77,7 +78,7 @@ fig, axes = plt().subplots(1, 2, figsize=(11, 4))
 ks = np.arange(1, T + 1)
 profiles = {}
 for rho in (0.5, 0.9, 1.0, 1.1, 1.5):
-    norms, _ = grad_profile(rnn_with_radius(rho), T)
+    norms, _, _ = grad_profile(rnn_with_radius(rho), T)
     profiles[rho] = norms
     axes[0].semilogy(ks, norms / norms[-1], label=f"ρ = {rho}")
 axes[0].semilogy(ks, 1.5 ** (T - ks), "k:", label="1.5^(T-k): linear, ρ = 1.5")
@@ -106,7 +107,7 @@ assert profiles[1.5][0] / profiles[1.5][-1] < 1e-2 * 1.5 ** (T - 1), "ρ = 1.5 t
 # %%
 relu = {}
 for rho in (0.9, 2.5):
-    norms, _ = grad_profile(rnn_with_radius(rho, "relu"), T)
+    norms, _, _ = grad_profile(rnn_with_radius(rho, "relu"), T)
     relu[rho] = norms
     axes[1].semilogy(ks, norms / norms[-1], label=f"ReLU, ρ = {rho}")
     axes[1].semilogy(ks, rho ** (T - ks), ":", color=axes[1].lines[-1].get_color(),
@@ -132,9 +133,11 @@ assert relu[0.9][0] < relu[0.9][-1], "ReLU with ρ = 0.9 vanishes"
 
 # %%
 rnn = rnn_with_radius(0.6)
-_, out = grad_profile(rnn, pick(20, 8))
-graph = viz.draw_graph(out[-1], collapse="time", params=dict(rnn.named_parameters()))
+_, out, x_heat = grad_profile(rnn, pick(20, 8))   # x_heat held: the picture names the input
+graph = viz.draw_graph(out[-1].named("s_T"), collapse="time", params=dict(rnn.named_parameters()),
+                       title="03: tanh RNN, ρ = 0.6 — one box per time step, coloured by ‖∂L/∂h_t‖")
 print("graph:", viz.render(graph, OUT / "03_heat", format="svg"))
+(OUT / "03_heat.gv").write_text(graph.source)
 show(graph)  # inline in a notebook
 per_step = viz.time_step_grad_norms(out)["rnn/l0"]
 print("per-step norms read from the graph:", [f"{v:.1e}" for v in per_step[:5]], "…")

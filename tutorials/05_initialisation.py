@@ -296,7 +296,8 @@ for k, lr in enumerate(lrs):
         axes[1].plot(np.full(np.isnan(fr).sum(), k), np.zeros(np.isnan(fr).sum()), "x",
                      color="m", ms=10, label="diverged (NaN)")
 axes[1].set(title=f"dead units after training ({len(SEEDS)} seeds)", xticks=range(len(lrs)),
-            xticklabels=[f"lr = {lr}" for lr in lrs], ylabel="fraction of units never active",
+            xticklabels=[f"lr = {lr}" for lr in lrs], xlabel="SGD learning rate",
+            ylabel="fraction of units never active",
             ylim=(-0.05, 1.05), xlim=(-0.5, len(lrs) - 0.5))
 savefig(fig, "05_dead_relu.png")
 assert all(f <= 0.05 for f in dead[lrs[0]]), "a small step kills (almost) no unit"
