@@ -88,7 +88,8 @@ axes[0].legend(fontsize=8)
 
 for rho, norms in profiles.items():
     ratio = norms[0] / norms[-1]
-    print(f"tanh, ρ = {rho}: ‖∂L/∂s_1‖ / ‖∂L/∂s_T‖ = {ratio:.2e}   (ρ^(T-1) = {rho ** (T - 1):.1e})")
+    print(f"tanh, ρ = {rho}: ‖∂L/∂s_1‖ / ‖∂L/∂s_T‖ = {ratio:.2e}"
+          f"   (ρ^(T-1) = {rho ** (T - 1):.1e})")
     assert np.isfinite(norms).all() and (norms > 0).all()
     # each backward step multiplies by diag(tanh')·ρQᵀ, whose norm is ≤ ρ because tanh' ≤ 1
     assert ratio <= rho ** (T - 1) * (1 + 1e-9), "tanh never beats the linear net's ρ^(T-1)"
@@ -174,7 +175,8 @@ ax.set(title="ReLU RNN, ρ = 3, float32: the forward overflows", xlabel="time st
 ax.legend(fontsize=8, loc="lower right")
 savefig(fig, "03_overflow.png")
 first_bad = int(np.argmax(bad)) + 1
-print(f"first non-finite state at step {first_bad}; the last finite one is {state_norm[~bad].max():.1e}")
+print(f"first non-finite state at step {first_bad}; "
+      f"the last finite one is {state_norm[~bad].max():.1e}")
 assert bad.any() and not bad[:10].any(), "finite at first, overflowing later"
 
 # %% [markdown]

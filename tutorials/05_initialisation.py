@@ -179,14 +179,14 @@ gauss = ratios["randn·sqrt(1/n)"] + ratios["xavier"]
 orth = ratios["orthogonal"]
 print(f"spread over seeds (max/min): Gaussian {max(gauss) / min(gauss):.1f}×, "
       f"orthogonal {max(orth) / min(orth):.1f}×")
-assert max(gauss) / min(gauss) > max(orth) / min(orth), "the Gaussian recipes depend more on the seed"
+assert max(gauss) / min(gauss) > max(orth) / min(orth), "Gaussian recipes depend more on the seed"
 
 # %% [markdown]
 # **What you should see:** right, the 0.01·randn curves fall by ~10⁻¹ per step (to ~1e-55 at
 # T = 50); left, the identity+ReLU curves stay flat near 1 and the orthogonal ones fall
 # slowly and alike (tanh's f' < 1 is the only loss). The eight Gaussian curves scatter: some
-# seeds explode (the gradient at t = 1 ten or more times the one at T), others shrink — a single
-# seed can make the Gaussian look better or worse than orthogonal. The singular values above
+# grow towards t = 1 (the gradient at t = 1 several times the one at T), others shrink — a
+# single seed can make the Gaussian look better or worse than orthogonal. The singular values above
 # are the reliable difference: orthogonal W treats every direction alike.
 #
 # ## Zero (or any constant) initialisation: the units never become different
@@ -232,7 +232,8 @@ for ax, init in zip(axes, ("constant", "random")):
     print(f"{init:>8} init: loss {losses[0]:.3f} → {losses[-1]:.3f}")
     W_hh, W_ih = rnn.weight_hh_l0.data, rnn.weight_ih_l0.data
     identical = (np.allclose(hidden, hidden[..., :1]) and np.allclose(W_hh, W_hh[0])
-                 and np.allclose(W_ih, W_ih[0]) and np.allclose(head.weight.data, head.weight.data[0, 0]))
+                 and np.allclose(W_ih, W_ih[0])
+                 and np.allclose(head.weight.data, head.weight.data[0, 0]))
     if init == "constant":
         assert losses[-1] < losses[0], "it does learn…"
         assert identical, "…but every hidden unit stays a copy of the first"
@@ -305,9 +306,9 @@ assert all(f >= 0.2 for f in dead[lrs[1]]), "a large step kills many (and never 
 
 # %% [markdown]
 # **What you should see:** no unit is dead at initialisation. With lr = 0.05 every unit fires
-# on some inputs (left: the blue curves start above 0). With lr = 0.3 a third to a half of
-# the units never fire again — the red curves start with a flat run at 0: those units are
-# paying their parameters for nothing. (Fixes: a smaller step, clipping, leaky ReLU, or a
+# on some inputs (left: the blue curves start above 0). With lr = 0.3 roughly a third to over
+# half of the units never fire again — the red curves start with a flat run at 0: those units'
+# parameters are wasted, since no gradient reaches them any more. (Fixes: a smaller step, clipping, leaky ReLU, or a
 # small positive bias at initialisation.)
 #
 # ## Exercises
