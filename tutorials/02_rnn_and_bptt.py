@@ -125,7 +125,8 @@ print("gradcheck passed")
 #
 # Each step adds δ_t s_{t-1}ᵀ to ∂L/∂W. We take a longer sequence (T = 30) and a loss on the
 # *last* output only (many-to-one), with W scaled to spectral norm 0.8. Then the error reaching
-# step k has passed T - k factors diag(1 - s_t²) Wᵀ, each of norm ≤ 0.8, so
+# state s_k has passed T - k factors Wᵀ diag(1 - s_t²), each of norm ≤ 0.8, and δ_k is at most
+# as large as ∂L/∂s_k, so
 #
 #     ‖δ_k s_{k-1}ᵀ‖ ≤ 0.8^{T-k} ‖∂L/∂s_T‖ ‖s_{k-1}‖,   with ‖s_{k-1}‖ ≤ √H (tanh ∈ (-1, 1)).
 #
@@ -187,8 +188,9 @@ assert np.median(every_step_norms[early]) > 100 * np.median(last_only_norms[earl
 
 # %% [markdown]
 # **What you should see:** with the loss on the last step only (blue), the terms fall
-# geometrically as t moves away from T — below the dotted bound, about 0.8 per step or faster
-# — so the first ten steps add almost nothing to ∂L/∂W: BPTT "sees" mostly the recent past.
+# geometrically as t moves away from T — under the dotted bound, so at least as fast as 0.8 per
+# step — and the first ten steps add almost nothing to ∂L/∂W: BPTT "sees" mostly the recent
+# past.
 # With a loss at every step (orange), every step brings its own fresh error: the terms vary
 # but do not fade along the sequence. In both, the t = 1 term (triangle) is exactly 0, and the
 # 30 terms sum to the gradient `backward()` computed.

@@ -53,7 +53,8 @@ assert set(np.unique(derivs["relu"])) == {0.0, 1.0}
 #   direction grows, none shrinks, for any n.
 # - Gaussian W with entries N(0, 1/H): its eigenvalues fill the unit disc, a few of modulus
 #   near 1 and most well inside. Wⁿ keeps the few and kills the rest: the largest singular value
-#   stays ≳ 1 (it even grows, since W is not normal), the median one falls geometrically. One
+#   stays ≳ 1 and usually grows (the largest |λ| is often a little above 1, and a non-normal W
+#   can stretch more than its eigenvalues say), the median one falls geometrically. One
 #   vector's ‖Wⁿv‖ follows the largest, so it says nothing about the *spread*: Wⁿ explodes in a
 #   few directions and vanishes in most. That spread is what we plot, for several seeds.
 
@@ -116,10 +117,11 @@ for seed, sv in gauss_sv.items():
 
 # %% [markdown]
 # **What you should see:** left, the orthogonal matrix is a flat line at 1. For every seed the
-# Gaussian's largest singular value *grows* (to tens or hundreds at n = 50) while its median
-# falls geometrically (to ~1e-8 at n = 50): a ratio of 10⁹ between directions. Right, one vector
+# Gaussian's largest singular value *grows* (to between ~5 and a few hundred at n = 50) while
+# its median falls geometrically (to 1e-9 … 1e-6): a ratio of 10⁸ or more between directions,
+# and it widens with every step. Right, one vector
 # through the first seed's matrix follows the largest singular value and looks harmless; the
-# 0.01·randn matrix (every eigenvalue of modulus ≤ 0.01·√64 = 0.08) shrinks a vector about
+# 0.01·randn matrix (eigenvalues of modulus up to about 0.01·√64 = 0.08) shrinks a vector about
 # tenfold per step, to ~1e-55 at n = 50 — it gets this panel so as not to flatten the left one.
 #
 # ## Measured: the gradient flow of an RNN at initialisation
@@ -183,11 +185,12 @@ assert max(gauss) / min(gauss) > max(orth) / min(orth), "Gaussian recipes depend
 
 # %% [markdown]
 # **What you should see:** right, the 0.01·randn curves fall by ~10⁻¹ per step (to ~1e-55 at
-# T = 50); left, the identity+ReLU curves stay flat near 1 and the orthogonal ones fall
-# slowly and alike (tanh's f' < 1 is the only loss). The eight Gaussian curves scatter: some
-# grow towards t = 1 (the gradient at t = 1 several times the one at T), others shrink — a
-# single seed can make the Gaussian look better or worse than orthogonal. The singular values above
-# are the reliable difference: orthogonal W treats every direction alike.
+# T = 50); left, the identity+ReLU curves stay flat (about 0.7 of the last step's gradient)
+# and the orthogonal ones fall slowly and alike (tanh's f' < 1 is the only loss). The eight
+# Gaussian curves scatter: some grow towards t = 1 (the gradient at t = 1 several times the one
+# at T), others shrink — a single seed can make the Gaussian look better or worse than
+# orthogonal. The singular values above are the reliable difference: orthogonal W treats every
+# direction alike.
 #
 # ## Zero (or any constant) initialisation: the units never become different
 #
@@ -308,8 +311,8 @@ assert all(f >= 0.2 for f in dead[lrs[1]]), "a large step kills many (and never 
 # **What you should see:** no unit is dead at initialisation. With lr = 0.05 every unit fires
 # on some inputs (left: the blue curves start above 0). With lr = 0.3 roughly a third to over
 # half of the units never fire again — the red curves start with a flat run at 0: those units'
-# parameters are wasted, since no gradient reaches them any more. (Fixes: a smaller step, clipping, leaky ReLU, or a
-# small positive bias at initialisation.)
+# parameters are wasted, since no gradient reaches them any more. (Fixes: a smaller step,
+# clipping, leaky ReLU, or a small positive bias at initialisation.)
 #
 # ## Exercises
 #
