@@ -41,8 +41,8 @@ def _run_fast(path, out):
 
 
 def _dot_labels(source):
-    """{name: [the other label lines]} for every node of a DOT text written by viz; the name is
-    the first word of the first line (an op's line may go on with its symbol, "h σ")."""
+    """{name: [the other lines]} for every node of a DOT text written by viz; a named op's
+    first line is "name op" (e.g. "h sigmoid"), keyed by the name."""
     labels = {}
     for match in re.finditer(r'^\s*(\w+) \[label="(.*?)"', source, flags=re.M | re.S):
         lines = match.group(2).split("\\n")
