@@ -188,6 +188,8 @@ assert 1 < growth < 3, "geometric growth, slower than ρ = 3 (ReLU zeroes negati
 # per step, printed above, below ρ = 3 because ReLU zeroes the negative parts — up to float32's
 # limit ~3e38, then the crosses: inf, and NaN once inf - inf or 0·inf appear. The loss prints
 # `nan`.
+
+# %%
 with np.errstate(all="ignore"):
     loss.backward()
 total = optim.clip_grad_norm_(rnn.parameters(), max_norm=1.0)
