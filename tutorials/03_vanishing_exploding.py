@@ -74,17 +74,18 @@ for rho in (0.8, 1.0, 1.25):
 # Now f = tanh and the diag(f'(a_t)) factors (each ≤ 1) join in.
 
 # %%
-fig, axes = plt().subplots(1, 2, figsize=(11, 4))
+fig, ax = plt().subplots(figsize=(6.5, 4))
 ks = np.arange(1, T + 1)
 profiles = {}
 for rho in (0.5, 0.9, 1.0, 1.1, 1.5):
     norms, _, _ = grad_profile(rnn_with_radius(rho), T)
     profiles[rho] = norms
-    axes[0].semilogy(ks, norms / norms[-1], label=f"ρ = {rho}")
-axes[0].semilogy(ks, 1.5 ** (T - ks), "k:", label="1.5^(T-k): linear, ρ = 1.5")
-axes[0].set(title="tanh RNN: gradient reaching each step", xlabel="time step k",
-            ylabel="‖∂L/∂s_k‖ / ‖∂L/∂s_T‖", ylim=(None, 1e4))
-axes[0].legend(fontsize=8)
+    ax.semilogy(ks, norms / norms[-1], label=f"ρ = {rho}")
+ax.semilogy(ks, 1.5 ** (T - ks), "k:", label="1.5^(T-k): linear, ρ = 1.5")
+ax.set(title="tanh RNN: gradient reaching each step", xlabel="time step k",
+       ylabel="‖∂L/∂s_k‖ / ‖∂L/∂s_T‖", ylim=(None, 1e4))
+ax.legend(fontsize=8)
+savefig(fig, "03_grad_vs_k.png")
 
 for rho, norms in profiles.items():
     ratio = norms[0] / norms[-1]
@@ -100,26 +101,26 @@ assert profiles[1.5][0] / profiles[1.5][-1] < 1e-2 * 1.5 ** (T - 1), "ρ = 1.5 t
 
 # %% [markdown]
 # **What you should see:** every tanh curve lies *below* its linear counterpart ρ^(T-k) (only
-# 1.5^(T-k) is drawn, dotted; all five are asserted): ρ ≤ 1
-# vanishes (ρ = 0.5 by many orders of magnitude), ρ = 1.1 still vanishes, and even ρ = 1.5
+# 1.5^(T-k) is drawn, dotted; all five are asserted): ρ ≤ 1 vanishes (ρ = 0.5 by many orders
+# of magnitude), ρ = 1.1 still vanishes, and even ρ = 1.5
 # grows far slower than the dotted line 1.5^(T-k): once the units saturate, tanh' ≈ 0 cuts the
 # product. tanh nets mostly *vanish*.
 #
-# A ReLU net has f' ∈ {0, 1} and nothing to tame it: with ρ > 1 it explodes (right panel).
+# A ReLU net has f' ∈ {0, 1} and nothing to tame it: with ρ > 1 it explodes.
 
 # %%
+fig, ax = plt().subplots(figsize=(6.5, 4))
 relu = {}
 for rho in (0.9, 2.5):
     norms, _, _ = grad_profile(rnn_with_radius(rho, "relu"), T)
     relu[rho] = norms
-    axes[1].semilogy(ks, norms / norms[-1], label=f"ReLU, ρ = {rho}")
-    axes[1].semilogy(ks, rho ** (T - ks), ":", color=axes[1].lines[-1].get_color(),
-                     label=f"{rho}^(T-k)")
+    ax.semilogy(ks, norms / norms[-1], label=f"ReLU, ρ = {rho}")
+    ax.semilogy(ks, rho ** (T - ks), ":", color=ax.lines[-1].get_color(), label=f"{rho}^(T-k)")
     print(f"ReLU RNN, ρ = {rho}: ‖∂L/∂s_1‖ / ‖∂L/∂s_T‖ = {norms[0] / norms[-1]:.2e}")
-axes[1].set(title="ReLU RNN: gradient reaching each step", xlabel="time step k",
-            ylabel="‖∂L/∂s_k‖ / ‖∂L/∂s_T‖")
-axes[1].legend(fontsize=8)
-savefig(fig, "03_grad_vs_k.png")
+ax.set(title="ReLU RNN: gradient reaching each step", xlabel="time step k",
+       ylabel="‖∂L/∂s_k‖ / ‖∂L/∂s_T‖")
+ax.legend(fontsize=8)
+savefig(fig, "03_relu_grad_vs_k.png")
 assert relu[2.5][0] > 100 * relu[2.5][-1], "ReLU with ρ = 2.5 explodes"
 assert relu[2.5][0] <= 2.5 ** (T - 1) * relu[2.5][-1] * (1 + 1e-9), "…but never beyond ρ^(T-1)"
 assert relu[0.9][0] < relu[0.9][-1], "ReLU with ρ = 0.9 vanishes"
