@@ -206,9 +206,9 @@ def train_tiny_rnn(init, steps, seed=SEED):
     tg.manual_seed(seed)
     rnn, head = nn.RNN(1, 8).double(), nn.Linear(8, 1).double()
     params = list(rnn.parameters()) + list(head.parameters())
-    if init == "constant":
+    if init in ("constant", "zeros"):
         for p in params:
-            nn.init.constant_(p, 0.1)
+            nn.init.constant_(p, 0.1 if init == "constant" else 0.0)
     xs = np.random.default_rng(seed).standard_normal((10, 32, 1)) * 0.5
     xb, yb = tg.Tensor(xs), tg.Tensor(xs.sum(0))
     opt, losses = optim.SGD(params, lr=0.05), []
@@ -244,10 +244,18 @@ for ax, init in zip(axes, ("constant", "random")):
         assert not identical and np.std(hidden[-1, 0]) > 1e-3
 savefig(fig, "05_symmetry.png")
 
+rnn, head, hidden, losses = train_tiny_rnn("zeros", steps)
+print(f"   zeros init: loss {losses[0]:.3f} → {losses[-1]:.3f}, output bias {head.bias.data}")
+assert all((p.data == 0).all() for p in [*rnn.parameters(), head.weight]) and (hidden == 0).all()
+assert head.bias.data[0] != 0, "only the output bias learns"
+
 # %% [markdown]
 # **What you should see:** on the left a single line — the 8 units lie exactly on top of each
 # other, and every row of W_hh, W_ih and the head's weights is still identical after training,
-# although the loss went down. On the right, 8 different curves.
+# although the loss went down. On the right, 8 different curves. All-zero weights are the
+# extreme case: h stays 0, so the head's weight gets the gradient δ hᵀ = 0, and, being 0, it
+# passes nothing back to h — after training every weight is still exactly 0 and only the
+# output bias has moved (printed above).
 #
 # ## Dead ReLU units
 #
