@@ -21,10 +21,16 @@ def pick(full, fast):
 
 
 def savefig(fig, name):
+    """Write ``fig`` to OUT/name; in a notebook also show it here, once, as saved."""
     path = OUT / name
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     print(f"figure: {path}")
+    if IN_NOTEBOOK:
+        import matplotlib.pyplot as pyplot
+        from IPython.display import display
+        display(fig)
+        pyplot.close(fig)  # or the inline backend shows it a second time at the end of the cell
     return path
 
 
