@@ -111,14 +111,14 @@ class Node:
 
 def _leaf_edge(t):
     """The edge to a leaf: the Tensor itself if its gradient is wanted (kept on it after the first
-    time: a parameter is used by many ops) or it is a small constant; otherwise a weak reference,
+    time: a parameter is used by many ops), a small constant or named data; otherwise a weak reference,
     so the graph does not keep data alive that only the renderer would show. (Whether a gradient
     flows is decided by ``needs_input_grad``, so a kept edge stays right if requires_grad
     changes.)"""
     if t.requires_grad:
         t._edge = (t, 0)
         return t._edge
-    if t.data.size <= 1:
+    if t.data.size <= 1 or t._name is not None:  # a constant, or data the user named
         return (t, 0)
     return (weakref.ref(t), (t.data.shape, t.data.dtype))
 
