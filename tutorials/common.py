@@ -62,6 +62,9 @@ def check_exercise(number, answer, expected, hint, rtol=0.05):
     if isinstance(expected, str) or isinstance(answer, str):
         right = str(answer).strip().lower() == str(expected).strip().lower()
     else:
-        right = bool(np.allclose(answer, expected, rtol=rtol, atol=1e-12))
+        try:
+            right = bool(np.allclose(answer, expected, rtol=rtol, atol=1e-12))
+        except (ValueError, TypeError):  # a list of the wrong length, a wrong kind of answer
+            right = False
     print(f"exercise {number}: " + ("right!" if right else f"not yet. Hint: {hint}"))
     return right
