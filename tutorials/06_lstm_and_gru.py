@@ -100,9 +100,10 @@ assert grads[2.0][0] > grads[1.0][0] > grads[0.0][0]
 # ### What you should see
 #
 # Three straight lines on the log scale: the gradient shrinks by a constant factor per step
-# going back in time, and that factor is close to the forget gate's value. With bias 0 the
-# first cell state gets about 10⁻⁸ of what the last one gets (0.5³⁹ ≈ 2·10⁻¹²; the input and
-# output gates add a little more path), with bias 1 many orders of magnitude more (asserted).
+# going back in time, and the larger the forget gate, the gentler the slope. With bias 0 the
+# first cell state receives about 10⁻⁸ of what the last one receives — a factor of about 0.6
+# per step: f ≈ 0.5 along the cell, plus a little through h_t and the gates. With bias 1 it is
+# about 10⁻³, over a thousand times more (asserted), and with bias 2 nearly all of it arrives.
 # Early in training the marked values of the adding problem are far from the loss, so with
 # bias 0 almost no signal tells the LSTM to keep them.
 
@@ -183,25 +184,29 @@ assert runs["GRU"]["params"] == 3 * (H * I + H * H + 2 * H)
 assert runs["LSTM, forget bias 0"]["params"] == 4 * (H * I + H * H + 2 * H)
 if not FAST:
     assert runs["LSTM, forget bias 1"]["test"] < 0.05 and runs["GRU"]["test"] < 0.05
-    slow, fast = (first_below(runs[k]["losses"], 0.05) for k in kinds[:2])
-    assert fast is not None and (slow is None or fast < slow), (slow, fast)
 
 # %% [markdown]
 # ### What you should see
 #
-# All three start on the plateau at 0.167 (the answer "1" is easy to find, the two marked
-# numbers are not). The GRU leaves it first; the LSTM with forget bias 1 leaves it clearly
-# earlier than the LSTM with PyTorch's default bias (asserted: it gets below 0.05 sooner), and
-# both the GRU and the bias-1 LSTM end near 0. The LSTM has 4 blocks of weights to the GRU's 3,
-# so 4/3 as many parameters; its time per step is close to the GRU's here, because at this
-# size the cost is the number of ops per step, not the arithmetic (the printed ms/step varies
-# with the machine's load).
+# All three start on the plateau at 0.167: answering "1" is easy to find, using the two marked
+# numbers is not. Within 600 steps at T = 20 the GRU and the forget-bias-1 LSTM leave it and end
+# near 0 (held-out MSE below 0.05, asserted); the printed step at which each got below 0.05
+# shows the GRU's plateau is the shortest. The LSTM with PyTorch's default bias usually gets
+# there too at this length, and which of the two LSTMs is first changes from seed to seed (we
+# saw both orders): a better gradient at initialisation does not decide the race by itself.
 #
-# This is why an earlier version of this lesson found both LSTMs at the baseline for T = 60 while
-# the GRU had solved it: with the default bias the LSTM's gradient to early steps starts
-# 10⁻⁸ small, and on a budget of a few hundred steps it had not yet left the plateau. With
-# a smaller learning rate (10⁻³) it leaves it later still; with longer sequences every model
-# needs more steps — the LSTM more than the GRU at this size.
+# Parameters: the LSTM has 4 blocks of weights (i, f, g, o) to the GRU's 3 (r, z, n), so
+# exactly 4/3 as many (asserted). Time per step: close to each other here, because at this
+# size the cost is the number of ops per step, not the arithmetic (the printed ms/step also
+# varies with the machine's load).
+#
+# **Why an earlier version of this lesson found both LSTMs at the baseline at T = 60** while
+# the GRU had solved it: the budget. We measured it at T = 40 with three seeds: after 400 steps
+# the GRU was below 0.01 every time (it left the plateau around step 200), and both LSTMs —
+# forget bias 0 *and* 1 — were still at 0.167. The LSTM's plateau grows with T faster than the
+# GRU's, at this size and learning rate; a smaller learning rate (3·10⁻³) makes it longer still.
+# The forget bias is the right default (the gradient figure above shows why), but it is one
+# factor among several, and a comparison at a fixed budget measures *speed*, not capability.
 
 # %% [markdown]
 # ## What the gates of a trained LSTM do
