@@ -22,7 +22,17 @@ SCHEDULERS = [
     ("ExponentialLR", dict(gamma=0.9)),
     ("CosineAnnealingLR", dict(T_max=10, eta_min=0.001)),
     ("LambdaLR", dict(lr_lambda="warmup")),
+    ("MultiStepLR", dict(milestones=[3, 7, 7, 20], gamma=0.5)),
 ]
+
+# ReduceLROnPlateau: options, and the metric passed to each of its step() calls
+PLATEAU = [
+    dict(mode="min", factor=0.5, patience=2, threshold=0.01, cooldown=1, min_lr=0.004),
+    dict(mode="max", factor=0.3, patience=1, threshold=0.5, threshold_mode="abs"),
+    dict(mode="min", factor=0.1, patience=0, threshold=0.0, eps=1e-3),
+]
+PLATEAU_METRICS = [1.0, 0.9, 0.895, 0.899, 0.9, 0.7, 0.71, 0.72, 0.72, 0.73, 0.5, 0.5, 0.5, 0.49,
+                   0.6, 0.6, 0.6, 0.6, 2.0, 2.1, 2.2, 0.1, 0.1, 0.1, 0.1]
 
 
 def warmup(epoch):

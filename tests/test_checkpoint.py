@@ -122,3 +122,38 @@ def test_resume_from_checkpoint_continues_bit_for_bit(tmp_path):
     _train(model, opt, rng, 10)
     for k, v in model.state_dict().items():
         np.testing.assert_array_equal(v, straight[k], err_msg=k)
+
+
+def test_checkpoints_get_ordinary_file_permissions(tmp_path):
+    import os
+    old = os.umask(0o022)
+    try:
+        path = tg.save({"w": np.ones(2)}, tmp_path / "ckpt.npz")
+        assert os.stat(path).st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        path = tg.save({"w": np.ones(2)}, tmp_path / "private.npz")
+        assert os.stat(path).st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+
+
+def test_loading_a_non_zip_or_a_pytorch_file_says_what_it_is(tmp_path):
+    junk = tmp_path / "notes.txt"
+    junk.write_text("not a checkpoint at all")
+    with pytest.raises(ValueError, match=r"notes.txt is not a tinygrad_rnn checkpoint: it is not "
+                                         r"a zip \(.npz\) file"):
+        tg.load(junk)
+    fake_pt = tmp_path / "model.pt"  # the layout torch.save writes: a zip with a data.pkl
+    import zipfile
+    with zipfile.ZipFile(fake_pt, "w") as z:
+        z.writestr("model/data.pkl", b"\x80\x02}q\x00.")
+    with pytest.raises(ValueError, match=r"model.pt looks like a PyTorch file \(torch.save\)"):
+        tg.load(fake_pt)
+
+
+def test_loading_a_real_pytorch_file_says_so(tmp_path):
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "weights.pt"
+    torch.save({"w": torch.ones(2)}, path)
+    with pytest.raises(ValueError, match="looks like a PyTorch file"):
+        tg.load(path)

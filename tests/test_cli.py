@@ -111,3 +111,42 @@ def test_ctrl_c_saves_a_checkpoint_first(tmp_path, monkeypatch, capsys):
     saved = tg.load(tmp_path / "interrupted.npz")
     assert saved["step"] == 2
     assert "checkpoint saved" in capsys.readouterr().out
+
+
+def test_resume_with_more_steps_extends_the_run(tmp_path):
+    common = ["--seq-len", 6, "--hidden", 8, "--batch", 4, "--log-every", 100]
+    run("train", *common, "--steps", 3, "--out", tmp_path / "a")
+    assert run("train", "--resume", tmp_path / "a" / "checkpoint.npz", "--steps", 1000 // 100,
+               "--out", tmp_path / "b") == 0
+    assert tg.load(tmp_path / "b" / "checkpoint.npz")["step"] == 10
+    # --steps 1000 is not mistaken for "not given" (it used to be the default)
+    assert run("train", "--resume", tmp_path / "b" / "checkpoint.npz", "--steps", 12,
+               "--out", tmp_path / "c") == 0
+    assert tg.load(tmp_path / "c" / "checkpoint.npz")["step"] == 12
+    # without --steps: the checkpoint's own total, so nothing more happens
+    assert run("train", "--resume", tmp_path / "c" / "checkpoint.npz", "--out", tmp_path / "d") == 0
+    assert tg.load(tmp_path / "d" / "checkpoint.npz")["step"] == 12
+
+
+def test_the_default_1000_steps_when_resuming_is_honoured(tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(train_module, "train", lambda cfg, resume=None: seen.update(
+        steps=cfg.steps) or {"log": [], "config": {}})
+    ckpt = tmp_path / "ckpt.npz"
+    train_module._checkpoint(ckpt, train_module.TrainConfig(steps=20, out=str(tmp_path)), 20,
+                             *train_module.build(train_module.TrainConfig(steps=20))[:3], [])
+    run("train", "--resume", ckpt, "--steps", 1000)
+    assert seen["steps"] == 1000
+
+
+def test_sample_refuses_a_checkpoint_not_written_by_train(tmp_path, capsys):
+    path = tg.save({"model": {"w": np.ones(2)}}, tmp_path / "weights.npz")
+    assert run("sample", "--checkpoint", path) == 2
+    assert "not one written by `python -m tinygrad_rnn train`" in capsys.readouterr().err
+
+
+def test_a_bidirectional_character_model_is_refused(tmp_path, capsys):
+    assert run("train", "--task", "text", "--bidirectional", "--steps", 2, "--out", tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "--bidirectional does not fit --task text" in err
+    assert not (tmp_path / "checkpoint.npz").exists()

@@ -144,8 +144,8 @@ def test_load_state_dict_non_strict_ignores_names_but_not_shapes():
     sd = Block().state_dict()
     del sd["scale"]
     sd["extra"] = np.zeros(1)
-    missing = Block().load_state_dict(sd, strict=False)
-    assert missing == ["scale"]
+    result = Block().load_state_dict(sd, strict=False)
+    assert result.missing_keys == ["scale"] and result.unexpected_keys == ["extra"]
     sd["encoder.bias"] = np.zeros(7)
     with pytest.raises(ValueError, match="encoder.bias"):
         Block().load_state_dict(sd, strict=False)
@@ -290,3 +290,136 @@ def test_init_is_reproducible_and_linear_default_bound():
 def test_bad_input_errors(fn, err, match):
     with pytest.raises(err, match=match):
         fn()
+
+
+# ---------------------------------------------------------------- the pieces PyTorch users reach for
+
+def test_a_submodule_used_twice_appears_under_every_name():
+    shared = nn.Linear(2, 2)
+    model = nn.Sequential(shared, nn.Linear(2, 2), shared)
+    keys = list(model.state_dict())
+    assert keys == ["0.weight", "0.bias", "1.weight", "1.bias", "2.weight", "2.bias"]
+    assert len(list(model.parameters())) == 4  # each Parameter once
+    sd = model.state_dict()
+    sd["2.weight"] = np.full((2, 2), 3.0)
+    sd["0.weight"] = np.full((2, 2), 3.0)
+    model.load_state_dict(sd)
+    assert (shared.weight.data == 3).all()
+
+
+def test_shared_state_dict_matches_pytorch_keys():
+    torch = pytest.importorskip("torch")
+    t_shared = torch.nn.Linear(2, 2)
+    theirs = torch.nn.Sequential(t_shared, torch.nn.Linear(2, 2), t_shared)
+    shared = nn.Linear(2, 2)
+    ours = nn.Sequential(shared, nn.Linear(2, 2), shared)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    ours.load_state_dict(theirs.state_dict())
+    x = np.ones((1, 2), np.float32)
+    np.testing.assert_allclose(ours(tg.Tensor(x)).data, theirs(torch.tensor(x)).detach().numpy(),
+                               rtol=1e-6)
+
+
+def test_assigning_a_plain_tensor_to_a_parameter_attribute_raises():
+    layer = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match=r"cannot assign Tensor as parameter 'weight' "
+                                        r"\(nn.Parameter or None expected\)"):
+        layer.weight = tg.Tensor(np.zeros((2, 2)))
+    with pytest.raises(TypeError, match="cannot assign ndarray as parameter 'bias'"):
+        layer.bias = np.zeros(2)
+    assert "weight" in dict(layer.named_parameters())
+    layer.weight = nn.Parameter(np.zeros((2, 2), np.float32))
+    assert (layer.weight.data == 0).all()
+
+
+def test_assigning_a_tensor_to_a_buffer_stores_its_numbers():
+    bn = nn.BatchNorm1d(2)
+    bn.running_mean = tg.Tensor(np.array([1.0, 2.0], np.float32))
+    assert isinstance(bn.running_mean, np.ndarray) and bn.running_mean.tolist() == [1.0, 2.0]
+    assert bn.state_dict()["running_mean"].tolist() == [1.0, 2.0]
+
+
+def test_module_to_accepts_cpu_and_dtypes():
+    layer = nn.Linear(2, 2)
+    assert layer.to("cpu") is layer and layer.weight.dtype == np.float32
+    layer.to(tg.float64)
+    assert layer.weight.dtype == np.float64
+    layer.to("cpu", dtype=np.float32)
+    assert layer.weight.dtype == np.float32
+    with pytest.raises(ValueError, match="only the 'cpu' device"):
+        layer.to(device="cuda")
+
+
+def test_module_list_and_dict_register_their_children():
+    blocks = nn.ModuleList([nn.Linear(2, 2), nn.Tanh()])
+    blocks.append(nn.Linear(2, 1))
+    heads = nn.ModuleDict({"a": nn.Linear(1, 1), "b": nn.ReLU()})
+    model = nn.Sequential(*blocks)
+    assert len(blocks) == 3 and isinstance(blocks[1], nn.Tanh) and len(blocks[:2]) == 2
+    assert [k for k, _ in blocks.named_parameters()] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert list(heads) == ["a", "b"] and "a" in heads and list(heads.state_dict()) == ["a.weight",
+                                                                                       "a.bias"]
+    out = heads["a"](model(tg.Tensor(np.ones((3, 2), np.float32))))
+    assert out.shape == (3, 1)
+    x = tg.Tensor(np.array([-1.0, 0.5]))
+    np.testing.assert_allclose(nn.Sigmoid()(x).data, 1 / (1 + np.exp([1.0, -0.5])))
+    assert nn.ReLU()(x).data.tolist() == [0.0, 0.5]
+    with pytest.raises(TypeError, match="ModuleDict: 'c' must be a Module"):
+        heads["c"] = 3
+
+
+def test_batchnorm_cumulative_average_with_momentum_none_matches_pytorch():
+    batches = [np.random.default_rng(i).standard_normal((4, 3)) for i in range(3)]
+    bn = nn.BatchNorm1d(3, momentum=None).double()
+    for b in batches:
+        bn(tg.Tensor(b))
+    means = np.mean([b.mean(0) for b in batches], axis=0)
+    variances = np.mean([b.var(0, ddof=1) for b in batches], axis=0)
+    np.testing.assert_allclose(bn.running_mean, (0.0 + means * 3) / 3, rtol=1e-12)
+    np.testing.assert_allclose(bn.running_var, variances, rtol=1e-12)
+    torch = pytest.importorskip("torch")
+    tbn = torch.nn.BatchNorm1d(3, momentum=None).double()
+    for b in batches:
+        tbn(torch.tensor(b))
+    np.testing.assert_allclose(bn.running_var, tbn.running_var.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(bn.running_mean, tbn.running_mean.numpy(), rtol=1e-12)
+
+
+def test_batchnorm_refuses_a_training_batch_of_one_and_a_dtype_mismatch():
+    bn = nn.BatchNorm1d(3)
+    with pytest.raises(ValueError, match=r"expected more than 1 value per channel when training, "
+                                         r"got input of shape \(1, 3\)"):
+        bn(tg.Tensor(np.ones((1, 3), np.float32)))
+    bn.eval()
+    assert bn(tg.Tensor(np.ones((1, 3), np.float32))).shape == (1, 3)  # fine in eval
+    bn.train()
+    with pytest.raises(TypeError, match="input dtype float64 does not match the running "
+                                        "statistics' dtype float32"):
+        bn(tg.Tensor(np.ones((4, 3))))
+    assert bn.running_mean.dtype == np.float32
+
+
+def test_new_losses_gradcheck():
+    rng = np.random.default_rng(0)
+    x = tg.Tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    y = rng.uniform(0, 1, (4, 3))
+    assert tg.gradcheck(lambda t: F.binary_cross_entropy_with_logits(t, y, pos_weight=np.array(
+        [0.5, 1.0, 2.0])), [x])
+    assert tg.gradcheck(lambda t: F.binary_cross_entropy(t.sigmoid(), y), [x])
+    assert tg.gradcheck(lambda t: F.l1_loss(t, y + 0.1), [x])
+    assert tg.gradcheck(lambda t: F.cross_entropy(t, np.array([0, 2, 1, 1]), weight=np.array(
+        [1.0, 2.0, 0.5]), label_smoothing=0.2), [x])
+    assert tg.gradcheck(lambda t: F.softplus(t * 30), [x])
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_all_ignored_targets_give_nan_with_zero_gradients_as_pytorch(smoothing):
+    x = tg.Tensor(np.ones((2, 3)), requires_grad=True)
+    loss = F.cross_entropy(x, np.array([-100, -100]), label_smoothing=smoothing)
+    loss.backward()
+    assert np.isnan(loss.item()) and (x.grad == 0).all()
+    torch = pytest.importorskip("torch")
+    t = torch.ones((2, 3), dtype=torch.float64, requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(t, torch.tensor([-100, -100]), label_smoothing=smoothing)
+    ref.backward()
+    assert np.isnan(ref.item()) and (t.grad.numpy() == 0).all()

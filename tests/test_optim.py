@@ -210,10 +210,10 @@ def _p():
     (lambda: optim.Adam([_p()], betas=(-0.1, 0.9)), r"Adam: betas must lie in \[0, 1\)"),
     (lambda: optim.RMSprop([_p()], eps=-1), r"RMSprop: eps must be non-negative"),
     (lambda: optim.Adagrad([], lr=0.1), r"Adagrad: got an empty parameter list"),
-    (lambda: optim.SGD([_p()] * 2, lr=0.1), r"SGD: a parameter of shape \(2,\) appears more than once"),
+    (lambda: optim.SGD([_p()] * 2, lr=0.1), r"SGD: a parameter of shape \(2,\) appears in more than one place"),
     (lambda: optim.Adam([_p()], max_grad_norm=0), r"Adam: max_grad_norm must be positive"),
-    (lambda: optim.SGD([tg.Tensor(np.zeros(2))], lr=0.1), r"SGD: can only optimize leaf Tensors "
-                                                           r"that require grad"),
+    (lambda: optim.SGD([tg.Tensor(np.zeros(2), requires_grad=True) * 2], lr=0.1),
+     r"SGD: can only optimize leaf Tensors, got a non-leaf of shape \(2,\) \(made by mul\)"),
     (lambda: optim.SGD([_p()], lr=0.1, nesterov=True), r"SGD: Nesterov momentum needs momentum"),
 ])
 def test_bad_arguments_raise_clear_errors(make, match):
@@ -223,5 +223,164 @@ def test_bad_arguments_raise_clear_errors(make, match):
 
 def test_same_parameter_in_two_groups_is_rejected():
     p = _p()
-    with pytest.raises(ValueError, match="appears more than once"):
+    with pytest.raises(ValueError, match="appears in more than one place"):
         optim.SGD([{"params": [p]}, {"params": [p]}], lr=0.1)
+
+
+# ---------------------------------------------------------------- the pieces PyTorch users reach for
+
+@pytest.mark.parametrize("i", range(len(C.PLATEAU)))
+def test_reduce_lr_on_plateau_matches_pytorch(i):
+    p = tg.Tensor(np.zeros(1), requires_grad=True)
+    opt = optim.SGD([p], lr=0.1)
+    sched = lr_scheduler.ReduceLROnPlateau(opt, **C.PLATEAU[i])
+    lrs = []
+    for metric in C.PLATEAU_METRICS:
+        sched.step(metric)
+        lrs.append(opt.param_groups[0]["lr"])
+    np.testing.assert_allclose(lrs, REF[f"plateau/{i}"], rtol=1e-12)
+    assert len(set(lrs)) > 1  # the case does reduce
+
+
+def test_frozen_parameters_are_accepted_and_skipped():
+    w = tg.Tensor(np.ones(2), requires_grad=True)
+    frozen = tg.Tensor(np.ones(2))  # requires_grad=False, as after requires_grad_(False)
+    opt = optim.Adam([w, frozen], lr=0.1, max_grad_norm=1.0)
+    (w * 2).sum().backward()
+    opt.step()
+    np.testing.assert_array_equal(frozen.data, [1, 1])
+    assert (w.data < 1).all() and opt.last_grad_norm == pytest.approx(np.sqrt(8))
+
+
+def test_zero_grad_set_to_none_or_zeros_on_optimizer_and_module():
+    from tinygrad_rnn import nn
+    layer = nn.Linear(2, 2)
+    opt = optim.SGD(layer.parameters(), lr=0.1)
+    layer(tg.Tensor(np.ones((1, 2), np.float32))).sum().backward()
+    kept = layer.weight.grad
+    opt.zero_grad(set_to_none=False)
+    assert layer.weight.grad is kept and (kept == 0).all()
+    opt.zero_grad()
+    assert layer.weight.grad is None
+    layer(tg.Tensor(np.ones((1, 2), np.float32))).sum().backward()
+    layer.zero_grad(set_to_none=False)
+    assert (layer.bias.grad == 0).all()
+    layer.zero_grad(set_to_none=True)
+    assert layer.bias.grad is None
+
+
+def test_add_param_group_uses_defaults_and_refuses_overlap():
+    a, b = tg.Tensor(np.ones(1), requires_grad=True), tg.Tensor(np.ones(1), requires_grad=True)
+    opt = optim.SGD([a], lr=0.1, momentum=0.9)
+    opt.add_param_group({"params": [b], "lr": 0.5})
+    assert opt.param_groups[1]["lr"] == 0.5 and opt.param_groups[1]["momentum"] == 0.9
+    a.grad, b.grad = np.ones(1), np.ones(1)
+    opt.step()
+    assert a.data[0] == pytest.approx(0.9) and b.data[0] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="more than one place"):
+        opt.add_param_group({"params": [a]})
+
+
+def test_loading_a_pytorch_adam_state_dict_continues_like_pytorch():
+    torch = pytest.importorskip("torch")
+    params, grads = C.make_problem("float64")
+    theirs = [torch.tensor(p.copy(), requires_grad=True) for p in params]
+    topt = torch.optim.Adam(theirs, lr=0.01, amsgrad=True)
+    for step_grads in grads[:5]:
+        for p, g in zip(theirs, step_grads):
+            p.grad = torch.tensor(g)
+        topt.step()
+    ours = [tg.Tensor(p.detach().numpy().copy(), requires_grad=True) for p in theirs]
+    opt = optim.Adam(ours, lr=0.01, amsgrad=True)
+    opt.load_state_dict(topt.state_dict())
+    for step_grads in grads[5:10]:
+        for p, q, g in zip(theirs, ours, step_grads):
+            p.grad, q.grad = torch.tensor(g), g.copy()
+        topt.step()
+        opt.step()
+    for p, q in zip(theirs, ours):
+        np.testing.assert_allclose(q.data, p.detach().numpy(), rtol=1e-12)
+
+
+def test_a_foreign_optimizer_state_fails_at_load_time():
+    p = tg.Tensor(np.ones(3), requires_grad=True)
+    adam = {"state": {0: {"step": 3, "exp_avg": np.zeros(3), "exp_avg_sq": np.zeros(3)}},
+            "param_groups": [{"lr": 0.1, "params": [0]}]}
+    with pytest.raises(ValueError, match=r"SGD.load_state_dict: parameter 0 has state 'step'"):
+        optim.SGD([p], lr=0.1).load_state_dict(adam)
+    bad_shape = {"state": {0: {"momentum_buffer": np.zeros(4)}},
+                 "param_groups": [{"lr": 0.1, "params": [0]}]}
+    with pytest.raises(ValueError, match=r"has shape \(4,\), the parameter \(3,\)"):
+        optim.SGD([p], lr=0.1, momentum=0.9).load_state_dict(bad_shape)
+    maximize = {"state": {}, "param_groups": [{"lr": 0.1, "maximize": True, "params": [0]}]}
+    with pytest.raises(ValueError, match="option maximize=True is not supported"):
+        optim.SGD([p], lr=0.1).load_state_dict(maximize)
+
+
+def test_loading_a_pytorch_sgd_state_dict_with_momentum():
+    torch = pytest.importorskip("torch")
+    t = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    topt = torch.optim.SGD([t], lr=0.1, momentum=0.9, nesterov=True)
+    t.grad = torch.tensor([0.5, -1.0], dtype=torch.float64)
+    topt.step()
+    p = tg.Tensor(t.detach().numpy().copy(), requires_grad=True)
+    opt = optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True)
+    opt.load_state_dict(topt.state_dict())
+    t.grad, p.grad = torch.tensor([0.1, 0.1], dtype=torch.float64), np.array([0.1, 0.1])
+    topt.step()
+    opt.step()
+    np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-14)
+
+
+TORCH_STATES = [("Adam", dict(lr=0.01, amsgrad=True)), ("AdamW", dict(lr=0.01)),
+                ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)), ("SGD", dict(lr=0.1)),
+                ("RMSprop", dict(lr=0.01, centered=True, momentum=0.5)),
+                ("Adagrad", dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1))]
+
+
+@pytest.mark.parametrize("name, kwargs", TORCH_STATES)
+def test_every_pytorch_optimizer_state_loads_and_continues_like_pytorch(name, kwargs):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    grads = [rng.standard_normal((3, 2)) for _ in range(6)]
+    tp = torch.tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    t_opt = getattr(torch.optim, name)([tp], **kwargs)
+    for g in grads[:3]:
+        tp.grad = torch.tensor(g)
+        t_opt.step()
+    ours = tg.Tensor(tp.detach().numpy().copy(), requires_grad=True)
+    opt = getattr(optim, name)([ours], lr=1.0)  # the options come from the state dict
+    opt.load_state_dict(t_opt.state_dict())
+    for g in grads[3:]:
+        tp.grad, ours.grad = torch.tensor(g), g.copy()
+        t_opt.step()
+        opt.step()
+    np.testing.assert_allclose(ours.data, tp.detach().numpy(), rtol=1e-12, atol=1e-15)
+
+
+def _torch_like_adam_state(**options):
+    """What torch.optim.Adam([p of shape (2,)]).state_dict() holds after one step, as numpy."""
+    group = dict(lr=0.01, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False,
+                 maximize=False, foreach=None, capturable=False, differentiable=False,
+                 fused=None, decoupled_weight_decay=False, params=[0])
+    group.update(options)
+    state = {0: {"step": np.array(1.0, np.float32), "exp_avg": np.full(2, 0.1),
+                 "exp_avg_sq": np.full(2, 1e-3)}}
+    return {"state": state, "param_groups": [group]}
+
+
+@pytest.mark.parametrize("make, state, match", [
+    (optim.AdamW, _torch_like_adam_state(), r"AdamW.load_state_dict: the state was saved with "
+                                            r"decoupled_weight_decay=False, so it belongs to Adam"),
+    (optim.Adam, _torch_like_adam_state(decoupled_weight_decay=True), r"belongs to AdamW, not Adam"),
+    (optim.Adam, _torch_like_adam_state(amsgrad=True),
+     r"Adam.load_state_dict: the state of parameter 0 has \['exp_avg', 'exp_avg_sq', 'step'\]; "
+     r"Adam with these options needs \['exp_avg', 'exp_avg_sq', 'max_exp_avg_sq', 'step'\]"),
+    (optim.SGD, _torch_like_adam_state(), r"SGD.load_state_dict: option betas=.* is not supported"),
+])
+def test_a_pytorch_state_that_does_not_fit_fails_at_load_time(make, state, match):
+    p = _p()
+    opt = make([p], lr=0.1)
+    with pytest.raises(ValueError, match=match):
+        opt.load_state_dict(state)
+    assert opt.state == {} and opt.param_groups[0]["lr"] == 0.1  # nothing half-loaded

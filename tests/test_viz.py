@@ -61,9 +61,9 @@ def test_edges_carry_argument_indices_where_order_matters():
     a = tg.Tensor(np.ones((2, 2)), requires_grad=True)
     b = tg.Tensor(np.ones((2, 2)), requires_grad=True)
     src = viz.draw_graph(((a - b) @ b).sum()).source
-    assert re.search(r"leaf\w+ -> op\d+ \[label=0\]", src)
-    assert re.search(r"leaf\w+ -> op\d+ \[label=1\]", src)
-    assert not re.search(r"-> op\d+ \[label=\d\].*\n.*sum", src)
+    assert re.search(r"leaf\w+ -> n\d+ \[label=0\]", src)
+    assert re.search(r"leaf\w+ -> n\d+ \[label=1\]", src)
+    assert not re.search(r"-> n\d+ \[label=\d\].*\n.*sum", src)
     mul = viz.draw_graph((a * b).sum()).source
     assert "label=0]" not in mul and "label=1]" not in mul
 
@@ -85,11 +85,11 @@ def test_collapse_by_depth():
 def test_gradient_colours_appear_only_after_backward():
     before, params = lstm_loss(3, backward=False)
     src = viz.draw_graph(before, params=params).source
-    assert "‖g" not in src and "cluster_legend" not in src
+    assert "‖g" not in src and "legend [" not in src
     assert set(re.findall(r'fillcolor="(#[0-9a-f]{6})"', src)) <= {"#ffffff", "#e8f0fe", "#f4f4f4"}
     after, params = lstm_loss(3)
     src = viz.draw_graph(after, params=params).source
-    assert "‖g‖" in src and "cluster_legend" in src
+    assert "‖g‖" in src and "legend [" in src
 
 
 def _lightness(hex_color):
@@ -132,10 +132,16 @@ def test_non_finite_gradients_get_their_own_colour():
     assert viz.NONFINITE_COLOR in viz.draw_graph(y).source
 
 
-def test_dot_source_is_deterministic():
+def _renumbered(source):
+    """Op nodes are named n<node.id> and ids keep counting: number them by first appearance."""
+    names = {}
+    return re.sub(r"(?<![A-Za-z0-9\\])n\d+", lambda m: names.setdefault(m.group(), f"n{len(names)}"), source)
+
+
+def test_dot_source_is_deterministic_up_to_node_ids():
     a = viz.draw_graph(*lstm_loss(3)[:1]).source
     b = viz.draw_graph(*lstm_loss(3)[:1]).source
-    assert a == b
+    assert a != b and _renumbered(a) == _renumbered(b)
 
 
 def test_big_graph_auto_collapses_and_renders():
@@ -255,4 +261,193 @@ def test_tensor_names_label_leaves_and_ops():
     w = tg.Tensor(np.ones((3, 2)), requires_grad=True)
     h = F.linear(x, w).tanh().named("h_t")
     source = viz.draw_graph(h.sum()).source
-    assert "x_t\\n(1, 2)" in source and "h_t\\ntanh (1, 3)" in source
+    assert "x_t\\n(1, 2)" in source and "h_t tanh\\n(1, 3)" in source
+
+
+# ---------------------------------------------------------------- named gates, the textbook grid
+
+def bilstm_loss(steps, hidden=4, c0_name=None, seed=0):
+    """A 2-layer bidirectional LSTM over ``steps`` steps, backward done; ``c0_name``: start
+    from a learned initial cell state of that name."""
+    tg.manual_seed(seed)
+    lstm, head = nn.LSTM(2, hidden, num_layers=2, bidirectional=True), nn.Linear(2 * hidden, 1)
+    x = tg.Tensor(np.random.default_rng(seed).standard_normal((steps, 2, 2)).astype(np.float32))
+    hx = None
+    if c0_name:
+        zeros = np.zeros((4, 2, hidden), np.float32)
+        hx = (tg.Tensor(zeros), tg.Tensor(zeros, requires_grad=True).named(c0_name))
+    out, _ = lstm(x, hx)
+    loss = F.mse_loss(head(out[-1]), tg.Tensor(np.ones((2, 1), np.float32)))
+    loss.backward()
+    return loss, {f"lstm.{k}": v for k, v in lstm.named_parameters()}
+
+
+def svg_positions(svg):
+    """{label's first two lines: (x, y)} of every node drawn in an SVG Graphviz made."""
+    out = {}
+    for block in re.findall(r'<g id="node\d+" class="node">(.*?)</g>', svg, flags=re.S):
+        texts = re.findall(r'<text[^>]* x="([-\d.]+)" y="([-\d.]+)"[^>]*>([^<]*)</text>', block)
+        if texts:
+            x, y, first = texts[0]
+            out[first] = out[(first, texts[1][2] if len(texts) > 1 else "")] = (float(x),
+                                                                               float(y))
+    return out
+
+
+def test_grid_puts_each_layer_and_direction_on_one_rank_in_time_order():
+    T = 6
+    loss, params = bilstm_loss(T)
+    g = viz.draw_graph(loss, params=params, collapse="time")
+    ranks = re.findall(r"\{\s*rank=same\s*([^}]*)\}", g.source)
+    assert len(ranks) == 4  # l0, l0_reverse, l1, l1_reverse
+    assert sorted(len(r.split()) for r in ranks) == [T] * 4
+    pos = svg_positions(g.pipe(format="svg").decode())
+    rows = ["l0", "l0_reverse", "l1", "l1_reverse"]
+    for row in rows:
+        xs = [pos[f"{row} t{t}"][0] for t in range(T)]
+        ys = {pos[f"{row} t{t}"][1] for t in range(T)}
+        assert len(ys) == 1, f"{row}: one rank"
+        assert xs == sorted(xs), f"{row}: time runs left to right"
+    heights = [pos[f"{row} t0"][1] for row in rows]
+    assert heights == sorted(heights, reverse=True)  # bottom → top (SVG y grows downwards)
+    assert pos[("linear", "(2, 1)")][1] < heights[-1]  # the head above the grid …
+    assert pos[("input", f"({T}, 2, 2)")][1] > heights[0]  # … the input sequence below it
+
+
+def test_grid_draws_each_weight_once_per_layer_used_at_every_step():
+    T = 7
+    loss, params = bilstm_loss(T)
+    src = viz.draw_graph(loss, params=params, collapse="time").source
+    for name in ("weight_hh_l0", "weight_hh_l0_reverse", "weight_hh_l1", "weight_hh_l1_reverse"):
+        labels = re.findall(rf'label="lstm\.{name}\\n[^"]*"', src)
+        assert len(labels) == 1, name
+        assert f"used at {T} steps" in labels[0]
+    # the weight feeds its row through one edge to the row's box, not one edge per step
+    leaf = re.search(r'(leaf\d+) \[label="lstm\.weight_hh_l0\\n', src).group(1)
+    edges = re.findall(rf"{leaf} -> \w+ \[([^\]]*)\]", src)
+    assert len(edges) == 1 and f"×{T}" in edges[0] and "lhead=cluster_" in edges[0]
+
+
+def test_grid_cells_fade_with_the_gradient_of_h_t():
+    loss, params = lstm_loss(8, hidden=4)
+    g = viz.draw_graph(loss, params=params, collapse="time")
+    cells = dict(re.findall(r'label="l0 (t\d+)\\n[^"]*‖∂L/∂h_t‖ ([\d.e+-]+)"', g.source))
+    assert len(cells) == 8
+    norms = [float(cells[f"t{t}"]) for t in range(8)]
+    h_norms = {n.scope[-1]: n.grad_norm for n in tg.graph_nodes(loss) if n.label == "h_t"}
+    assert norms == pytest.approx([h_norms[f"t{t}"] for t in range(8)], rel=1e-2)
+    assert norms[0] < norms[-1]
+
+
+def test_named_gates_and_states_lead_their_node_labels():
+    loss, params = lstm_loss(2)
+    svg = viz.draw_graph(loss, params=params).pipe(format="svg").decode()
+    for first in ("input gate σ", "forget gate σ", "cell candidate tanh", "output gate σ",
+                  "c_t +", "h_t ×"):
+        assert svg.count(f">{first}</text>") == 2, first  # one per step
+    tg.manual_seed(0)
+    gru = nn.GRU(2, 3)
+    out, _ = gru(tg.Tensor(np.ones((2, 1, 2), np.float32)))
+    src = viz.draw_graph(out.sum()).source
+    for first in ("reset gate σ", "update gate σ", "candidate n tanh", "h_t +"):
+        assert src.count(f'label="{first}\\n') == 2, first
+
+
+def test_leaf_tensor_name_comes_before_the_parameter_name():
+    w = tg.Tensor(np.ones((2, 2)), requires_grad=True).named("W_hh")
+    x = tg.Tensor(np.ones((1, 2)))
+    src = viz.draw_graph((x @ w).sum(), params={"rnn.weight": w}).source
+    assert "W_hh\\n(2, 2)" in src and "rnn.weight" not in src and "input\\n(1, 2)" in src
+
+
+def bold_edges(source):
+    return re.findall(r"^\s*(\w+) -> (\w+) \[[^\]]*penwidth=2.5", source, flags=re.M)
+
+
+def test_highlight_cell_traces_the_cell_state_in_bold():
+    T = 5
+    loss, params = lstm_loss(T)
+    grid = viz.draw_graph(loss, params=params, collapse="time", highlight="cell").source
+    assert len(bold_edges(grid)) == T - 1  # c_{t-1} → c_t between the steps
+    assert all(a.startswith("g_") and b.startswith("g_") for a, b in bold_edges(grid))
+    flat = viz.draw_graph(loss, params=params, highlight="cell").source
+    names = dict(re.findall(r'^\s*(\w+) \[label="([^"\\]+)', flat, flags=re.M))
+    bold = bold_edges(flat)
+    assert len(bold) == 2 * (T - 1)  # c_{t-1} → f·c_{t-1} → c_t
+    assert sorted(names[a] for a, _ in bold) == ["c_t +"] * (T - 1) + ["mul"] * (T - 1)
+    assert flat.count("penwidth=2.5 shape=box") == T  # the c_t nodes themselves
+    assert not bold_edges(viz.draw_graph(loss, params=params).source)
+
+
+def test_highlight_cell_starts_at_a_tensor_named_c_0():
+    T = 4
+    loss, params = bilstm_loss(T, c0_name="c_0")
+    src = viz.draw_graph(loss, params=params, collapse="time", highlight="cell").source
+    bold = bold_edges(src)
+    c0 = re.search(r'(leaf\d+) \[label="c_0\\n', src).group(1)
+    (split,) = [b for a, b in bold if a == c0]  # c_0 (L·D, B, H) → one slice per row …
+    firsts = sorted(b for a, b in bold if a == split)
+    assert firsts == ["g_lstm_l0_reverse_t3", "g_lstm_l0_t0", "g_lstm_l1_reverse_t3",
+                      "g_lstm_l1_t0"]  # … into each row's first step (a reverse row's is t3)
+    assert len(bold) == 1 + 4 + 4 * (T - 1)
+    svg = viz.draw_graph(loss, params=params, collapse="time", highlight="cell").pipe(
+        format="svg").decode()
+    assert svg.count('stroke-width="2.5"') >= 4 * T
+
+
+def test_highlight_takes_cell_and_tensors_together_and_refuses_other_things():
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    loss = (x * 2).sum()
+    assert len(bold_edges(viz.draw_graph(loss, highlight=["cell", x]).source)) == 2
+    with pytest.raises(TypeError, match="draw_graph: highlight takes a Tensor.*got 'gates'"):
+        viz.draw_graph(loss, highlight="gates")
+
+
+def test_the_drawing_says_which_engine_nodes_and_leaves_each_dot_node_stands_for():
+    loss, params = lstm_loss(3)
+    nodes = tg.graph_nodes(loss)
+    flat = viz.draw_graph(loss, params=params, duplicate_shared_leaves=False)
+    for node in nodes:
+        assert flat.tg_nodes[f"n{node.id}"] == [node]
+    assert {id(t) for t in flat.tg_leaves.values()} >= {id(p) for p in params.values()}
+    assert all(flat.tg_nodes[name] == [] for name in flat.tg_leaves)
+    grid = viz.draw_graph(loss, params=params, collapse="time")
+    members = [n for name, ns in grid.tg_nodes.items() if name.startswith("g_") for n in ns]
+    assert len(grid.tg_nodes["g_lstm_l0_t1"]) > 5
+    assert all(n.scope[:3] == ("lstm", "l0", "t1") for n in grid.tg_nodes["g_lstm_l0_t1"])
+    drawn = [n for ns in grid.tg_nodes.values() for n in ns]
+    assert sorted(n.id for n in drawn) == sorted(n.id for n in nodes)  # each op exactly once
+    assert len(members) == sum(len(n.scope) > 2 for n in nodes)
+    for name in list(grid.tg_nodes) + list(grid.tg_leaves):
+        assert re.search(rf"^\s*{name} \[", grid.source, flags=re.M), name
+
+
+def test_legend_is_one_compact_row():
+    loss, params = lstm_loss(3)
+    src = viz.draw_graph(loss, params=params).source
+    legend = re.search(r"legend \[label=<(.*?)>\s", src, flags=re.S).group(1)
+    assert legend.count("<tr>") == 1 and legend.count("<td") == 8  # title, 6 decades, NaN
+    assert viz.NONFINITE_COLOR in legend and "1e-8" in legend and "1e2" in legend
+
+
+def test_a_grid_whose_intermediates_are_gone_still_draws_scopes_shapes_and_heat():
+    import gc
+    loss, params = bilstm_loss(3)
+    gc.collect()
+    g = viz.draw_graph(loss, params=params, collapse="time")
+    assert "cluster_lstm_l1_reverse_steps" in g.source and "(3, 2, 8)" in g.source
+    fills = re.findall(r'label="l\d\S* t\d\\n[^"]*" fillcolor="(#[0-9a-f]{6})"', g.source)
+    assert len(fills) == 12 and len(set(fills) - {"#ffffff"}) >= 6
+    assert g.pipe(format="svg")
+
+
+def test_explore_hands_over_to_the_explorer_module(monkeypatch, tmp_path):
+    import sys
+    import types
+    seen = {}
+    fake = types.ModuleType("tinygrad_rnn.explorer")
+    fake.explore = lambda root, path, **kw: seen.update(root=root, path=path, kw=kw) or path
+    monkeypatch.setitem(sys.modules, "tinygrad_rnn.explorer", fake)
+    loss, _ = lstm_loss(2)
+    assert viz.explore(loss, tmp_path / "g.html", collapse="time") == tmp_path / "g.html"
+    assert seen["root"] is loss and seen["kw"] == {"collapse": "time"}

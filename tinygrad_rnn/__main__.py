@@ -54,7 +54,8 @@ def _parser():
     t.add_argument("--hidden", type=_positive_int, default=64)
     t.add_argument("--seq-len", type=_positive_int, default=30)
     t.add_argument("--batch", type=_positive_int, default=32)
-    t.add_argument("--steps", type=_positive_int, default=1000)
+    t.add_argument("--steps", type=_positive_int, default=None,
+                   help="total training steps (default 1000; with --resume: the checkpoint's)")
     t.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop", "adagrad"],
                    default="adam")
     t.add_argument("--lr", type=_positive_float, default=1e-2)
@@ -83,7 +84,7 @@ def _parser():
     r.add_argument("--layers", type=_positive_int, default=1)
     r.add_argument("--hidden", type=_positive_int, default=8)
     r.add_argument("--collapse", choices=["none", "time"], default="none")
-    r.add_argument("--format", choices=["svg", "png", "pdf", "dot"], default="svg")
+    r.add_argument("--format", choices=["svg", "png", "pdf", "dot", "html"], default="svg")
     r.add_argument("--out", default="out/graph")
 
     b = sub.add_parser("bench", help="run benchmarks/bench.py (needs a source checkout)")
@@ -98,12 +99,13 @@ def cmd_train(args):
 
     if args.resume:
         cfg = load_config(args.resume)
-        cfg.steps = max(cfg.steps, args.steps) if args.steps != 1000 else cfg.steps
+        if args.steps is not None:  # extend (or shorten) the run to this many steps in all
+            cfg.steps = args.steps
         cfg.out = args.out if args.out != "out/train" else cfg.out
     else:
         cfg = TrainConfig(task=args.task, model=args.model, layers=args.layers,
                           bidirectional=args.bidirectional, hidden=args.hidden,
-                          seq_len=args.seq_len, batch=args.batch, steps=args.steps,
+                          seq_len=args.seq_len, batch=args.batch, steps=args.steps or 1000,
                           optimizer=args.optimizer, lr=args.lr,
                           clip=None if args.no_clip else args.clip, tbptt=args.tbptt,
                           seed=args.seed, out=args.out, log_every=args.log_every)
@@ -120,7 +122,12 @@ def cmd_sample(args):
     from .train import TrainConfig
 
     saved = checkpoint.load(args.checkpoint)
-    cfg = TrainConfig(**json.loads(saved["config"]))
+    try:
+        cfg = TrainConfig(**json.loads(saved["config"]))
+        saved["model"], saved["task"]
+    except (KeyError, TypeError, json.JSONDecodeError):
+        raise ValueError(f"sample: {args.checkpoint} is a checkpoint, but not one written by "
+                         f"`python -m tinygrad_rnn train` (no training config in it)") from None
     if cfg.task != "text":
         raise ValueError(f"sample: {args.checkpoint} is a {cfg.task!r} model; sampling needs a "
                          f"character model (train --task text)")
@@ -134,7 +141,12 @@ def cmd_sample(args):
 
 def cmd_render(args):
     from . import viz
-    from .demo import render_unrolled
+    from .demo import explore_unrolled, render_unrolled
+
+    if args.format == "html":  # the interactive explorer (tinygrad_rnn/explorer.py)
+        print("wrote", explore_unrolled(args.out, args.cell, args.steps, args.layers, args.hidden,
+                                        None if args.collapse == "none" else args.collapse))
+        return 0
 
     graph = render_unrolled(args.cell, args.steps, args.layers, args.hidden,
                             collapse=None if args.collapse == "none" else args.collapse)

@@ -74,6 +74,7 @@ def save(obj, path) -> pathlib.Path:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)  # a file object: numpy appends no ".npz"
             f.flush()
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint is an ordinary file
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -83,6 +84,30 @@ def save(obj, path) -> pathlib.Path:
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+def _check_kind(path):
+    """Say what a file is if it is not a checkpoint, instead of numpy's guess (pickle)."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head != b"PK\x03\x04":
+        raise ValueError(f"load: {path} is not a tinygrad_rnn checkpoint: it is not a zip (.npz) "
+                         f"file (it starts with {head!r})")
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+    if any(n.endswith("data.pkl") for n in names):
+        raise ValueError(f"load: {path} looks like a PyTorch file (torch.save): it holds pickled "
+                         f"data, which this loader never runs; load it with torch.load and pass "
+                         f"the state dict's tensors to load_state_dict")
+    if _MANIFEST + ".npy" not in names:
+        raise ValueError(f"load: {path} is a zip (.npz) file but not a tinygrad_rnn checkpoint "
+                         f"(no manifest)")
+
+
 def load(path):
     """Read a checkpoint written by :func:`save`. A missing file raises FileNotFoundError; a
     corrupt or foreign file raises ValueError saying what is wrong."""
@@ -90,10 +115,8 @@ def load(path):
     if not path.exists():
         raise FileNotFoundError(f"load: no checkpoint at {path}")
     try:
+        _check_kind(path)
         with np.load(path, allow_pickle=False) as f:
-            if _MANIFEST not in f.files:
-                raise ValueError(f"load: {path} is an .npz file but not a tinygrad_rnn "
-                                 f"checkpoint (no manifest)")
             manifest = json.loads(str(f[_MANIFEST]))
             arrays = {k: f[k] for k in f.files if k != _MANIFEST}
     except (zipfile.BadZipFile, OSError, EOFError, json.JSONDecodeError) as err:

@@ -50,38 +50,38 @@ class Node:
     For backward: ``fn`` (the primitive), ``edges`` — per input, in argument order, a pair
     ``(source, output_index)`` where ``source`` is the Node that produced the input, or the leaf
     Tensor to accumulate into (index 0), or, for an input that needs no gradient, a weak reference
-    to it (a Tensor of at most one element, a constant, is kept as is for the renderer) —,
-    ``needs_input_grad``, ``saved`` (what the VJP keeps; ``ctx.save`` in ``ops.py``) and
-    ``versions`` (the version counters of the saved arrays, to catch in-place changes).
+    to it paired with its (shape, dtype) (a Tensor of at most one element, a constant, is kept as
+    is for the renderer) —, ``needs_input_grad`` and ``saved`` (what the VJP keeps; ``ctx.save``
+    in ``ops.py``).
 
     For the renderer and diagnostics: ``id`` (creation order), ``scope``, ``label`` (a Tensor's
-    ``name``), ``input_meta``/``output_meta`` (shape, dtype) per input/output, ``values`` (output
-    arrays, only under :func:`keep_values`) and ``grad_norm`` (set by :func:`track_grad_norms`).
+    ``name``), ``output_meta`` (shape, dtype) per output, ``values`` (output arrays, only under
+    :func:`keep_values`) and ``grad_norm`` (set by :func:`track_grad_norms`).
     """
 
-    __slots__ = ("id", "fn", "edges", "needs_input_grad", "saved", "versions", "hooks", "scope",
-                 "label", "input_meta", "output_meta", "values", "grad_norm", "__weakref__")
+    __slots__ = ("id", "fn", "edges", "needs_input_grad", "saved", "hooks", "scope", "label",
+                 "output_meta", "values", "grad_norm", "__weakref__")
 
     _ids = itertools.count()
 
     def __init__(self, fn, inputs):
         self.id = next(Node._ids)
         self.fn = fn
-        edges, needs, meta = [], [], []
-        for t in inputs:  # one pass: this runs for every recorded op
-            data = t.data
-            if t._node is not None:
-                edges.append((t._node, t._idx))
-            elif t.requires_grad or data.size <= 1:
-                edges.append((t, 0))
-            else:  # a data input: the renderer may show it while the user still holds it
-                edges.append((weakref.ref(t), 0))
-            needs.append(t.requires_grad)
-            meta.append((data.shape, data.dtype))
-        self.edges, self.needs_input_grad, self.input_meta = tuple(edges), tuple(needs), tuple(meta)
-        self.saved = self.versions = ()
+        # An op's output carries its edge, (node, index), made once when it was made.
+        self.edges = tuple([t._edge or _leaf_edge(t) for t in inputs])
+        self.needs_input_grad = tuple([t.requires_grad for t in inputs])
+        self.saved = ()
         self.hooks = self.label = self.output_meta = self.values = self.grad_norm = None
         self.scope = mode.scope
+
+    def input_meta(self, i):
+        """(shape, dtype) of input ``i``."""
+        source, index = self.edges[i]
+        if type(source) is Node:
+            return source.output_meta[index]
+        if type(source) is weakref.ref:
+            return index
+        return source.data.shape, source.data.dtype
 
     def save(self, *values):
         """Keep what the backward needs (``ctx.save_for_backward`` in PyTorch)."""
@@ -106,6 +106,12 @@ class Node:
 
     def __repr__(self):
         return f"<Node {self.id} {self.name} scope={'/'.join(self.scope) or '-'}>"
+
+
+def _leaf_edge(t):
+    if t.requires_grad or t.data.size <= 1:
+        return (t, 0)
+    return (weakref.ref(t), (t.data.shape, t.data.dtype))  # data: drawn while the user holds it
 
 
 class _Handle:
@@ -148,49 +154,53 @@ def apply(fn, *inputs, **params):
         out = fn.forward(node or _NO_GRAPH, *arrays, **params)
     except (ValueError, IndexError, TypeError) as err:
         raise _forward_error(fn, arrays, err) from None
-    if type(out) is tuple:
-        results = tuple([_output(o, node, i, inputs) for i, o in enumerate(out)])
+    several = type(out) is tuple
+    if not several:  # the common case, spelled out: one output
+        if type(out) is not np.ndarray:  # numpy reductions of 0-d data give numpy scalars
+            out = np.asarray(out)
+        outs = (out,)
     else:
-        results = (_output(out, node, 0, inputs),)
+        outs = tuple([np.asarray(o) for o in out])
     if mode.anomaly:
-        _check_finite(fn, node, arrays, [r.data for r in results], "forward")
+        _check_finite(fn, node, arrays, outs, "forward")
     if node is not None:
-        node.output_meta = tuple([(r.data.shape, r.data.dtype) for r in results])
-        if node.saved:
-            node.versions = _saved_versions(node.saved, inputs, results)
+        node.output_meta = ((out.shape, out.dtype),) if not several else \
+            tuple([(o.shape, o.dtype) for o in outs])
         if mode.keep_values:
-            node.values = tuple([r.data for r in results])
-    return results if type(out) is tuple else results[0]
+            node.values = outs
+    if several:
+        return tuple([Tensor._wrap(o, node, i) for i, o in enumerate(outs)])
+    return Tensor._wrap(out, node, 0)
 
 
-def _output(array, node, index, inputs):
-    if type(array) is not np.ndarray:  # numpy reductions of 0-d data give numpy scalars
-        array = np.asarray(array)
-    version = None if array.base is None else _shared_version(array, inputs)
-    return Tensor._wrap(array, node, index, version)
+# ---------------------------------------------------------------- in-place changes
+# A VJP may save an array that an in-place op overwrites later; its gradient would then be
+# silently wrong. So every in-place op notes which memory it changed and when (as a node id:
+# nodes recorded before it saw the old values), and backward refuses a node that saved changed
+# memory. Views share memory with their base, so a change through any of them counts (PyTorch
+# gets the same effect from version counters shared by views).
+
+_changed = {}  # id(array that owns the memory) -> (weak reference to it, node id at the change)
 
 
-def _shared_version(array, inputs):
-    """A view of the first input's data (reshape, slice, split …) shares its version counter, so
-    an in-place change through either is seen by both (as PyTorch's views)."""
-    base = array.base
-    if inputs:
-        a = inputs[0].data
-        if base is a or base is a.base:
-            return inputs[0]._version
-    return None
+def _owner(array):
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
 
 
-def _saved_versions(saved, inputs, outputs):
-    """(version counter, value now) for each saved array that is an input's or output's data."""
-    found = []
-    for t in (*inputs, *outputs):
-        data = t.data
-        for s in saved:
-            if s is data:
-                found.append((t._version, t._version[0]))
-                break
-    return tuple(found)
+def _note_change(array):
+    owner = _owner(array)
+    _changed[id(owner)] = (weakref.ref(owner), next(Node._ids))
+    if len(_changed) > 10_000:  # forget memory that no longer exists
+        for key in [k for k, (ref, _) in _changed.items() if ref() is None]:
+            del _changed[key]
+
+
+def _changed_since(array, node_id):
+    owner = _owner(array)
+    entry = _changed.get(id(owner))
+    return entry is not None and entry[1] > node_id and entry[0]() is owner
 
 
 def _forward_error(fn, arrays, err):
@@ -241,7 +251,8 @@ def backward(root, gradient, retain_graph=False):
     while heap:
         node = heapq.heappop(heap)[1]
         grads = pending.pop(node)
-        _check_backward_allowed(node)
+        if node.saved is None or (_changed and node.saved):  # released, or saved arrays changed?
+            _check_backward_allowed(node)
         if node.hooks:
             grads = _run_tensor_hooks(node, grads)
         input_grads = node.fn.backward(node, *grads)
@@ -261,18 +272,19 @@ def backward(root, gradient, retain_graph=False):
             if type(g) is ops.Deferred and type(source) is not Node and not source._hooks:
                 deferred.setdefault(source, []).append(g)  # summed as one product at the end
                 continue
-            shape, dtype = node.input_meta[i]
-            if type(g) is not np.ndarray or g.shape != shape or g.dtype != dtype:
-                g = _conform(g, node, i)
             if type(source) is Node:
+                shape, dtype = source.output_meta[index]
+                if type(g) is not np.ndarray or g.shape != shape or g.dtype != dtype:
+                    g = _conform(g, node, i)
                 if source not in pending:
                     pending[source] = [None] * len(source.output_meta)
                     heapq.heappush(heap, (-source.id, source))
                 _add_into(pending[source], index, g, owned)
             else:
-                _accumulate_leaf(source, g)
-        for g in grads:
-            owned.discard(id(g))
+                _accumulate_leaf(source, _conform(g, node, i))
+        if owned:
+            for g in grads:
+                owned.discard(id(g))
         if not retain_graph:
             node.saved = None
     for leaf, products in deferred.items():
@@ -299,7 +311,7 @@ def _value(g):
 
 def _conform(g, node, i):
     """A VJP's result for input ``i`` as an ndarray of that input's shape and dtype."""
-    shape, dtype = node.input_meta[i]
+    shape, dtype = node.input_meta(i)
     if type(g) is not np.ndarray:
         g = np.asarray(_value(g))
     if g.shape != shape:
@@ -327,13 +339,13 @@ def _check_backward_allowed(node):
             f"backward: trying to backward through the graph a second time (node {node.name} in "
             f"scope {'/'.join(node.scope) or '-'}): its saved arrays were freed; call "
             f"backward(retain_graph=True) the first time")
-    for counter, version in node.versions:
-        if counter[0] != version:
+    for saved in node.saved:
+        if type(saved) is np.ndarray and _changed_since(saved, node.id):
             raise RuntimeError(
                 f"backward: one of the arrays needed for the gradient of {node.name} (scope "
-                f"{'/'.join(node.scope) or '-'}) has been modified by an in-place operation: it "
-                f"was saved at version {version} and is now at version {counter[0]}. Use an "
-                f"out-of-place op (x = x + y instead of x += y), or clone() before changing it.")
+                f"{'/'.join(node.scope) or '-'}, shape {saved.shape}) has been modified by an "
+                f"in-place operation after it was saved. Use an out-of-place op (x = x + y "
+                f"instead of x += y), or clone() before changing it.")
 
 
 def _run_tensor_hooks(node, grads):
@@ -498,7 +510,7 @@ class Tensor:
     point tensors can require grad.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_idx", "_version", "_name", "_hooks",
+    __slots__ = ("data", "grad", "requires_grad", "_node", "_idx", "_edge", "_name", "_hooks",
                  "_retains_grad", "__weakref__")
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
 
@@ -506,19 +518,18 @@ class Tensor:
         self._init(_to_array(data, dtype, copy=True), requires_grad)
 
     def _init(self, array, requires_grad=False):
-        self.data, self.grad, self._node, self._idx = array, None, None, 0
-        self._version, self._name, self._hooks, self._retains_grad = [0], None, None, False
+        self.data, self.grad, self._node, self._idx, self._edge = array, None, None, 0, None
+        self._name, self._hooks, self._retains_grad = None, None, False
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
 
     @classmethod
-    def _wrap(cls, array, node=None, idx=0, version=None):
+    def _wrap(cls, array, node=None, idx=0):
         """The engine's constructor: ``array`` is used as is; a node means a gradient flows."""
         t = object.__new__(cls)
-        t.data, t.grad, t._node, t._idx = array, None, node, idx
-        t.requires_grad = node is not None
-        t._version = [0] if version is None else version
+        t.data, t.grad, t._node, t._idx, t.requires_grad = array, None, node, idx, node is not None
+        t._edge = None if node is None else (node, idx)  # where this tensor's gradient goes
         t._name, t._hooks, t._retains_grad = None, None, False
         return t
 
@@ -527,6 +538,7 @@ class Tensor:
     ndim = property(lambda self: self.data.ndim)
     dtype = property(lambda self: self.data.dtype)
     node = property(lambda self: self._node, doc="The Node that produced this tensor (None for leaves).")
+    output_index = property(lambda self: self._idx, doc="Which output of ``node`` this tensor is.")
     is_leaf = property(lambda self: self._node is None)
 
     @property
@@ -623,9 +635,8 @@ class Tensor:
         return self
 
     def detach(self) -> "Tensor":
-        """A new leaf sharing the data (and its version counter), cut from the graph: how
-        truncated BPTT stops gradients."""
-        return Tensor._wrap(self.data, None, 0, self._version)
+        """A new leaf sharing the data, cut from the graph: how truncated BPTT stops gradients."""
+        return Tensor._wrap(self.data)
 
     def clone(self) -> "Tensor":
         """A copy of the data that stays in the graph (the gradient passes straight through)."""
@@ -744,7 +755,8 @@ class Tensor:
         return self._in_place(lambda t: t.clamp(min, max))
 
     def _in_place(self, fn, *args):
-        """Write ``fn(self, *args)`` into this tensor's array and bump its version counter.
+        """Write ``fn(self, *args)`` into this tensor's array (and note the change, see
+        ``_note_change``).
 
         Outside ``no_grad``, an in-place op on a leaf that requires grad is refused (its
         ``.grad`` would belong to values it no longer holds); on a non-leaf it is recorded like
@@ -761,8 +773,8 @@ class Tensor:
                                "tensor that requires grad is not supported: it would change the "
                                "base tensor behind the graph's back; use an out-of-place op")
         compute = fn if not isinstance(fn, type) else (lambda t, *a: _binary(fn, t, *a))
-        # The op sees a copy with its own version counter: whatever its backward saves of the
-        # old value stays valid after we overwrite the array below.
+        # The op sees a copy: whatever its backward saves of the old value stays valid after
+        # the array is overwritten below.
         source = Tensor._wrap(self.data.copy(), self._node, self._idx) if recording else self
         with _setting("grad", recording):
             result = compute(source, *args)
@@ -773,9 +785,10 @@ class Tensor:
             raise TypeError(f"in-place operation: result type {result.dtype} cannot be written "
                             f"into a tensor of dtype {self.dtype}")
         np.copyto(self.data, result.data, casting="same_kind")
-        self._version[0] += 1
+        _note_change(self.data)
         if recording:
-            self._node, self._idx, self.requires_grad = result._node, result._idx, True
+            self._node, self._idx, self._edge = result._node, result._idx, result._edge
+            self.requires_grad = True
         return self
 
     def __setitem__(self, index, value):
@@ -787,7 +800,7 @@ class Tensor:
                                "do it under no_grad()")
         index, _ = _normalize_index(index)
         self.data[index] = _raw(value)
-        self._version[0] += 1
+        _note_change(self.data)
 
     # ------------------------------------------------------------ elementwise
     def exp(self): return apply(ops.Exp, self._as_float())

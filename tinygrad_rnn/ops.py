@@ -343,6 +343,22 @@ class Sigmoid(Function):
         return g * y * (1 - y)
 
 
+class Softplus(Function):
+    """y = log(1 + eˣ), computed as logaddexp(0, x) (no overflow); dy/dx = σ(x)."""
+
+    name = "softplus"
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save(a)
+        return np.logaddexp(0, a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g * (0.5 * (1 + np.tanh(0.5 * a)))
+
+
 class Relu(Function):
     """max(a, 0); the gradient at exactly 0 is 0, as in PyTorch."""
 

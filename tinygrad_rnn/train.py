@@ -73,8 +73,8 @@ class TrainConfig:
             problems.append(f"--clip must be positive, got {self.clip}")
         if self.tbptt is not None and not 0 < self.tbptt:
             problems.append(f"--tbptt must be positive, got {self.tbptt}")
-        if self.task == "adding" and self.seq_len < 2:
-            problems.append("the adding problem needs --seq-len of at least 2")
+        if self.task in TASK_CLASSES:
+            problems += TASK_CLASSES[self.task].problems(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -88,6 +88,17 @@ class _Task:
     def __init__(self, cfg: TrainConfig, rng: np.random.Generator):
         self.cfg, self.rng = cfg, rng
 
+    many_to_one = False  # one target after the last step (vs one per step)
+
+    @staticmethod
+    def problems(cfg) -> list:
+        """What this task cannot do with ``cfg`` (one message each)."""
+        return []
+
+    def train_step(self, model, x, y, state):
+        """Loss and gradients of one batch (each sequence starts afresh): (loss value, None)."""
+        return _forward_backward(self, model, x, y, self.cfg.tbptt), None
+
     def state_dict(self):
         return {"rng": json.dumps(self.rng.bit_generator.state)}
 
@@ -97,6 +108,11 @@ class _Task:
 
 class AddingTask(_Task):
     baseline = 1.0 / 6.0
+    many_to_one = True
+
+    @staticmethod
+    def problems(cfg):
+        return ["the adding problem needs --seq-len of at least 2"] if cfg.seq_len < 2 else []
 
     def model(self):
         c = self.cfg
@@ -147,6 +163,14 @@ class CopyTask(_Task):
 
 
 class TextTask(_Task):
+    @staticmethod
+    def problems(cfg):
+        if cfg.bidirectional:
+            return ["--bidirectional does not fit --task text: a character language model "
+                    "predicts the next character, and a reverse direction would read it "
+                    "(and every later one) from the input"]
+        return []
+
     def __init__(self, cfg, rng):
         super().__init__(cfg, rng)
         text = data.stdlib_corpus(max_chars=cfg.corpus_chars)
@@ -175,6 +199,12 @@ class TextTask(_Task):
     def loss(self, model, x, y, state=None):
         logits, state = model(x, state)
         return F.cross_entropy(logits.reshape(-1, self.vocab.size), y.reshape(-1)), state
+
+    def train_step(self, model, x, y, state):
+        """A window of the text stream, starting from the state the previous window left."""
+        loss, state = self.loss(model, x, y, state)
+        loss.backward()
+        return loss.item(), detach_state(state)  # truncated BPTT: the gradient stops here
 
     def evaluate(self, model):
         window = self.cfg.tbptt or self.cfg.seq_len
@@ -260,13 +290,7 @@ def train(cfg: TrainConfig, resume=None, quiet=False, progress_prefix=""):
                 state = None
                 continue
             opt.zero_grad()
-            if cfg.task == "text":
-                loss, state = task.loss(model, x, y, state)
-                loss.backward()
-                loss = loss.item()
-                state = detach_state(state)  # truncated BPTT: the gradient stops here
-            else:
-                loss = _forward_backward(task, model, x, y, cfg.tbptt)
+            loss, state = task.train_step(model, x, y, state)
             opt.step()
             step += 1
             log.append({"step": step, "loss": loss, "grad_norm": opt.last_grad_norm,
@@ -309,7 +333,7 @@ def _forward_backward(task, model, x, y, tbptt):
     state, total = None, 0.0
     for start in range(0, T, tbptt):
         xs = x[start:start + tbptt]
-        if task.cfg.task == "adding":
+        if task.many_to_one:
             if start + tbptt < T:
                 with no_grad():
                     _, state = model.rnn(_embed(model, xs), state)

@@ -38,6 +38,7 @@ ORDERED_OPS = {"sub", "div", "matmul", "linear", "pow", "where", "cat", "stack"}
 HEAT_RANGE = (-8.0, 2.0)  # log10 ‖grad‖ from pale to dark
 NONFINITE_COLOR = "#ff00ff"
 _TIME = re.compile(r"t\d+$")
+SYMBOLS = {"sigmoid": "σ", "add": "+", "sub": "−", "mul": "×", "div": "÷", "matmul": "@"}
 
 # The gradient heat reads ‖dL/d(output)‖ of every node, which a backward hook records: drawing
 # graphs is what this module is for, so importing it turns the hook on (tg.track_grad_norms(False)
@@ -89,17 +90,17 @@ class _Value:
     shape and dtype come from the node; the numbers only if the program still holds the Tensor
     (a root, a highlighted tensor) or the graph was recorded under ``tg.keep_values()``."""
 
-    requires_grad = True
+    requires_grad, name = True, None
 
     def __init__(self, node, index, tensor=None):
-        self.node, self._idx, self.tensor = node, index, tensor
+        self.node, self.output_index, self.tensor = node, index, tensor
         self.shape, self.dtype = node.output_meta[index]
 
     @property
     def data(self):
         if self.tensor is not None:
             return self.tensor.data
-        return None if self.node.values is None else self.node.values[self._idx]
+        return None if self.node.values is None else self.node.values[self.output_index]
 
     @property
     def grad(self):
@@ -117,33 +118,40 @@ class _Freed:
 
 def _key(t):
     """Identity of a leaf (the Tensor object) or of an op's output (node id, output index)."""
-    return id(t) if t.node is None else (t.node.id, t._idx)
+    return id(t) if t.node is None else (t.node.id, t.output_index)
 
 
 class _Graph:
-    """The part of the recorded graph reachable from the roots, as plain lists. The only place
-    that reads the engine's Node internals (``edges``, ``output_meta``)."""
+    """The part of the recorded graph reachable from the roots, as plain lists.
+
+    The adapter between the engine and the renderer: the only code that reads how nodes link
+    (``node.edges``, weak references to data inputs, ``output_meta``, ``Tensor.output_index``).
+    When the engine changes, this is what to port."""
 
     def __init__(self, roots, known=()):
         self.nodes = {}  # Node -> True (ordered later by id)
         self.outputs = defaultdict(dict)  # Node -> {output index: value}
-        self.leaves = []  # leaf Tensors in discovery order
+        self.leaves = []  # leaf Tensors in discovery order (roots first)
         self.uses = []  # (input value, consumer Node, argument index)
         self.inputs = {}  # Node -> its input values in argument order
         self._values = {}
         for t in (*roots, *known):  # Tensors the caller holds: their numbers can be shown
             if t.node is not None:
-                self._values[(t.node.id, t._idx)] = _Value(t.node, t._idx, t)
-        seen_leaves = set()
-        stack = []
+                self._values[_key(t)] = _Value(t.node, t.output_index, t)
+        seen_leaves, stack = set(), []
+
+        def found(t):
+            if t.node is None:
+                if id(t) not in seen_leaves:
+                    seen_leaves.add(id(t))
+                    self.leaves.append(t)
+                return
+            self.outputs[t.node][t.output_index] = t
+            if t.node not in self.nodes:
+                stack.append(t.node)
+
         for r in roots:
-            if r.node is None:
-                if id(r) not in seen_leaves:
-                    seen_leaves.add(id(r))
-                    self.leaves.append(r)
-            else:
-                self.outputs[r.node][r._idx] = self._value(r.node, r._idx)
-                stack.append(r.node)
+            found(r if r.node is None else self._value(r.node, r.output_index))
         while stack:
             node = stack.pop()
             if node in self.nodes:
@@ -152,20 +160,12 @@ class _Graph:
             args = self.inputs[node] = []
             for i, (source, index) in enumerate(node.edges):
                 if isinstance(source, weakref.ref):
-                    source = source()
-                    if source is None:
-                        source = _Freed(*node.input_meta[i])
+                    held = source()
+                    source = _Freed(*node.input_meta(i)) if held is None else held
                 p = self._value(source, index) if isinstance(source, Node) else source
                 args.append(p)
                 self.uses.append((p, node, i))
-                if p.node is None:
-                    if id(p) not in seen_leaves:
-                        seen_leaves.add(id(p))
-                        self.leaves.append(p)
-                else:
-                    self.outputs[p.node][p._idx] = p
-                    if p.node not in self.nodes:
-                        stack.append(p.node)
+                found(p)
         self.order = sorted(self.nodes, key=lambda n: n.id)
 
     def _value(self, node, index):
@@ -173,6 +173,11 @@ class _Graph:
         if key not in self._values:
             self._values[key] = _Value(node, index)
         return self._values[key]
+
+    @staticmethod
+    def shapes(node):
+        """The shapes of a node's outputs."""
+        return [tuple(shape) for shape, _ in node.output_meta]
 
 
 def _group_key(scope, collapse):
@@ -194,6 +199,8 @@ def _count_drawn(g, collapse, hub_limit=8):
     for node in g.order:
         k = _group_key(node.scope, collapse)
         key[node] = node if k is None else k
+    if collapse == "time":  # the grid draws each leaf once and bundles edges: no copies
+        return len(set(key.values())) + len(g.leaves)
     leaf_uses, fan_out = defaultdict(set), defaultdict(set)
     for p, consumer, _ in g.uses:
         dst = key[consumer]
@@ -205,251 +212,512 @@ def _count_drawn(g, collapse, hub_limit=8):
     return len(set(key.values())) + sum(len(d) for d in leaf_uses.values()) + refs
 
 
+def _step_norm(nodes):
+    """The heat of a group of ops: ‖∂L/∂h_t‖ of its "h_t" nodes when it has them (the quantity
+    whose fading across time is the vanishing gradient), else the largest ‖grad‖ in it."""
+    norms = [n.grad_norm for n in nodes if n.grad_norm is not None]
+    h = [n.grad_norm for n in nodes if n.label == "h_t" and n.grad_norm is not None]
+    if h:
+        return max(h), "‖∂L/∂h_t‖"
+    return (max(norms), "max ‖g‖") if norms else (None, "")
+
+
 # ---------------------------------------------------------------- drawing
 
 def draw_graph(root, params=None, show_values=False, show_grads=True, collapse=None,
                max_nodes=400, highlight=None, dim_unused=False, duplicate_shared_leaves=True,
                share_threshold=8, rankdir="TB", title=None):
-    """Render the graph that produced ``root`` (a Tensor or a list of Tensors).
+    """Render the graph that produced ``root`` (a Tensor, or a list of Tensors; a leaf draws
+    just the leaf). Returns a ``graphviz.Digraph``.
 
-    See the module docstring for what each option does. Returns a ``graphviz.Digraph``.
+    - ``params``: ``dict(model.named_parameters())``, names for the weight leaves (a leaf's own
+      ``Tensor.name`` comes first).
+    - ``show_values``: a value summary on each node (intermediates only when held or recorded
+      under ``tg.keep_values()``); ``show_grads``: ‖grad‖ text and the heat colours.
+    - ``collapse``: None; ``"time"`` (one node per layer, direction and time step, in the
+      textbook grid: time left→right, layers bottom→top, each weight once per layer); or an int k
+      (every scope at depth k as one node).
+    - ``max_nodes``: past it the graph collapses by itself (by time, then shallower scopes, then
+      keeps the ops nearest the root) and says so in its title. A grid asked for with
+      ``collapse="time"`` is drawn whole (each step is one node with few edges: dot lays out a
+      100-step, 2-layer bidirectional LSTM in well under a second).
+    - ``highlight``: a Tensor or a list of them (leaves or intermediates): bold the paths from
+      them to the root; ``"cell"``: bold the LSTM cell-state path (nodes named "c_t", and a
+      leaf named "c_0") — it may be an item of the list.
+    - ``dim_unused``: grey what leads to no parameter.
+    - ``duplicate_shared_leaves`` / ``share_threshold``: outside the grid, a leaf used by several
+      ops is drawn as a small copy beside each use, and an op feeding more than
+      ``share_threshold`` others gets a reference note beside each use (hubs make ``dot`` slow).
+    - ``rankdir``: Graphviz's direction outside the grid (the grid runs bottom→top); ``title``.
+
+    The result also carries ``tg_nodes`` (DOT node name → the engine Nodes it stands for: one
+    for an op, the members of a collapsed group, empty for a leaf or a note) and ``tg_leaves``
+    (DOT node name → leaf Tensor). Op nodes are named ``n<node.id>``.
     """
-    import graphviz
+    return _Drawing(root, params, show_values, show_grads, collapse, max_nodes, highlight,
+                    dim_unused, duplicate_shared_leaves, share_threshold, rankdir, title).build()
 
-    roots = list(root) if isinstance(root, (list, tuple)) else [root]
-    for r in roots:
-        if not isinstance(r, Tensor):
-            raise TypeError(f"draw_graph: expected Tensors, got {type(r).__name__}")
-    if collapse is not None and collapse != "time" and not (isinstance(collapse, int)
-                                                            and collapse > 0):
-        raise ValueError(f"draw_graph: collapse must be None, 'time' or a positive depth, got "
-                         f"{collapse!r}")
-    if highlight is not None and not isinstance(highlight, (list, tuple)):
-        highlight = [highlight]
-    g = _Graph(roots, known=[t for t in (highlight or []) if isinstance(t, Tensor)])
-    notes = []
-    total = len(g.order)
-    if max_nodes and collapse is None and _count_drawn(g, None, share_threshold) > max_nodes:
-        depths = sorted({len(n.scope) for n in g.order}, reverse=True)
-        for candidate in ["time", *[d for d in depths if d > 0]]:
-            if _count_drawn(g, candidate, share_threshold) <= max_nodes:
-                collapse = candidate
-                break
-        else:
-            collapse = 1 if any(n.scope for n in g.order) else None
-        if collapse is not None:
-            how = "by time step" if collapse == "time" else f"to scope depth {collapse}"
-            notes.append(f"collapsed {how}: {total:,} ops > max_nodes={max_nodes}")
-    keep = None
-    if max_nodes and _count_drawn(g, collapse, share_threshold) > max_nodes:
-        keep = set(_nearest_ops(g, roots, max_nodes))
-        notes.append(f"showing the {len(keep):,} ops nearest the output of {total:,}")
 
-    names = {p_id: name for name, p in (params or {}).items() for p_id in [id(p)]}
-    targets = {_key(t) for t in (highlight or [])}
-    leads = _leads_to(g, targets) if highlight else None
-    params_ids = {id(t) for t in g.leaves if t.requires_grad}
-    useful = _leads_to(g, params_ids) if dim_unused else None
+def explore(root, path, **kw):
+    """Write the interactive HTML explorer of ``root``'s graph to ``path`` (see
+    ``tinygrad_rnn.explorer``); keyword arguments go on to it and to :func:`draw_graph`."""
+    from .explorer import explore as _explore
 
-    dot = graphviz.Digraph("graph", graph_attr={"rankdir": rankdir, "fontsize": "12",
-                                                "fontname": "Helvetica", "compound": "true"},
-                           node_attr={"fontname": "Helvetica", "fontsize": "10",
-                                      "style": "filled", "fillcolor": "#ffffff"},
-                           edge_attr={"fontname": "Helvetica", "fontsize": "8"})
-    label = title or ""
-    if notes:
-        label = (label + "\\n" if label else "") + "\\n".join(notes)
-    if label:
-        dot.attr(label=label, labelloc="t")
+    return _explore(root, path, **kw)
 
-    # Names for DOT ids: by order of node id, so identical programs give identical DOT.
-    draw_id, members = {}, defaultdict(list)
-    groups = {}
-    for k, node in enumerate(g.order):
-        if keep is not None and node not in keep:
-            continue
-        key = _group_key(node.scope, collapse)
-        if key is None:
-            draw_id[node] = f"op{k}"
-        else:
-            if key not in groups:
-                groups[key] = f"group{len(groups)}"
-            draw_id[node] = groups[key]
-            members[key].append(node)
 
-    placed = defaultdict(list)  # scope path -> DOT statements to put in that cluster
-    any_grads = [False]
+class _Drawing:
+    """One drawing, phase by phase: read the graph, choose what to draw, label, emit DOT."""
 
-    def fill_attrs(norm):
-        if norm is None or not show_grads:
+    def __init__(self, root, params, show_values, show_grads, collapse, max_nodes, highlight,
+                 dim_unused, duplicate_shared_leaves, share_threshold, rankdir, title):
+        self.roots = list(root) if isinstance(root, (list, tuple)) else [root]
+        for r in self.roots:
+            if not isinstance(r, Tensor):
+                raise TypeError(f"draw_graph: expected Tensors, got {type(r).__name__}")
+        if collapse is not None and collapse != "time" and not (isinstance(collapse, int)
+                                                                and collapse > 0):
+            raise ValueError(f"draw_graph: collapse must be None, 'time' or a positive depth, "
+                             f"got {collapse!r}")
+        items = [] if highlight is None else (
+            list(highlight) if isinstance(highlight, (list, tuple)) else [highlight])
+        for h in items:
+            if not (isinstance(h, Tensor) or h == "cell"):
+                raise TypeError(f"draw_graph: highlight takes a Tensor, a list of Tensors or "
+                                f"'cell', got {h!r}")
+        self.highlight = [h for h in items if isinstance(h, Tensor)]
+        self.highlight_cell = any(isinstance(h, str) for h in items)
+        self.names = {id(p): name for name, p in (params or {}).items()}
+        self.show_values, self.show_grads, self.collapse = show_values, show_grads, collapse
+        self.max_nodes, self.dim_unused, self.rankdir, self.title = (max_nodes, dim_unused,
+                                                                     rankdir, title)
+        self.hub_limit = share_threshold if duplicate_shared_leaves else float("inf")
+        self.duplicate = duplicate_shared_leaves
+        self.notes, self.any_grads = [], False
+        self.placed = defaultdict(list)  # scope path -> [(DOT name, label, attrs)]
+        self.cluster_label, self.same_rank = {}, defaultdict(list)
+        self.edges = {}  # (src, dst, label) -> attrs
+        self.tg_nodes, self.tg_leaves = {}, {}
+
+    def build(self):
+        import graphviz
+
+        self.read()
+        self.choose()
+        self.trace_highlights()
+        self.place_nodes()
+        self.place_edges()
+        dot = graphviz.Digraph("graph", graph_attr={
+            "rankdir": "BT" if self.grid else self.rankdir, "fontsize": "12",
+            "fontname": "Helvetica", "compound": "true", "newrank": "true",
+            # dot's last crossing-reduction pass reorders a grid row against its time edges
+            **({"remincross": "false"} if self.grid else {})},
+            node_attr={"fontname": "Helvetica", "fontsize": "10", "style": "filled",
+                       "fillcolor": "#ffffff"},
+            edge_attr={"fontname": "Helvetica", "fontsize": "8"})
+        label = "\\n".join(([self.title] if self.title else []) + self.notes)
+        if label:
+            dot.attr(label=label, labelloc="t")
+        self.emit(dot)
+        if self.any_grads:
+            self.legend(dot)
+        dot.tg_nodes, dot.tg_leaves = self.tg_nodes, self.tg_leaves
+        return dot
+
+    # ------------------------------------------------------------ 1. read
+    def read(self):
+        self.g = _Graph(self.roots, known=self.highlight)
+
+    # ------------------------------------------------------------ 2. choose what to draw
+    def choose(self):
+        g, collapse, max_nodes = self.g, self.collapse, self.max_nodes
+        total = len(g.order)
+        limit = self.hub_limit
+        if max_nodes and collapse is None and _count_drawn(g, None, limit) > max_nodes:
+            depths = sorted({len(n.scope) for n in g.order}, reverse=True)
+            for candidate in ["time", *[d for d in depths if d > 0]]:
+                if _count_drawn(g, candidate, limit) <= max_nodes:
+                    collapse = candidate
+                    break
+            else:
+                collapse = 1 if any(n.scope for n in g.order) else None
+            if collapse is not None:
+                how = "by time step" if collapse == "time" else f"to scope depth {collapse}"
+                self.notes.append(f"collapsed {how}: {total:,} ops > max_nodes={max_nodes}")
+        self.keep = None
+        asked_grid = self.collapse == "time"  # drawn whole: a step is one node with few edges
+        if max_nodes and not asked_grid and _count_drawn(g, collapse, limit) > max_nodes:
+            self.keep = set(_nearest_ops(g, self.roots, max_nodes))
+            self.notes.append(f"showing the {len(self.keep):,} ops nearest the output of "
+                              f"{total:,}")
+        self.collapse = collapse
+        self.draw_id, self.group_of, self.members = {}, {}, defaultdict(list)
+        self.group_name = {}
+        for node in g.order:
+            if self.keep is not None and node not in self.keep:
+                continue
+            key = _group_key(node.scope, collapse)
+            if key is None:
+                self.draw_id[node] = f"n{node.id}"
+            else:
+                name = self.group_name.setdefault(key, "g_" + _dot_safe(key))
+                self.draw_id[node], self.group_of[node] = name, key
+                self.members[key].append(node)
+        self.grid = collapse == "time" and bool(self.members)
+        # the grid: (row, column) of each collapsed time step; a row is a layer and direction
+        self.cell = {name: (key[:-1], int(key[-1][1:])) for key, name in self.group_name.items()}
+
+    # ------------------------------------------------------------ highlighted paths
+    def trace_highlights(self):
+        g = self.g
+        self.targets = {_key(t) for t in self.highlight}
+        self.leads = _leads_to(g, self.targets) if self.highlight else None
+        self.params_ids = {id(t) for t in g.leaves if t.requires_grad}
+        self.useful = _leads_to(g, self.params_ids) if self.dim_unused else None
+        self.cell_uses = self._cell_path() if self.highlight_cell else set()
+
+    def _cell_path(self):
+        """The uses (input, consumer) on a path from one cell state to the next (c_{t-1} →
+        f·c_{t-1} → c_t) that runs through no other named node (no gate, no h_t)."""
+        g = self.g
+
+        def is_state(p):
+            return p.name in ("c_t", "c_0") if p.node is None else p.node.label == "c_t"
+
+        def passes(p):  # an unnamed op carrying a cell state on
+            return p.node is not None and p.node.label is None and from_c.get(p.node, False)
+
+        from_c = {}
+        for node in g.order:
+            from_c[node] = any(is_state(p) or passes(p) for p in g.inputs[node])
+        to_c = defaultdict(bool)
+        for p, consumer, _ in sorted(g.uses, key=lambda u: -u[1].id):
+            if consumer.label == "c_t" or (consumer.label is None and to_c[consumer]):
+                if p.node is not None:
+                    to_c[p.node] = True
+        uses = set()
+        for p, consumer, i in g.uses:
+            into = consumer.label == "c_t" or (consumer.label is None and to_c[consumer])
+            if into and (is_state(p) or passes(p)):
+                uses.add((consumer, i))
+        return uses
+
+    # ------------------------------------------------------------ 3. label and place nodes
+    def fill(self, norm):
+        if norm is None or not self.show_grads:
             return {}
-        any_grads[0] = True
-        fill = heat_color(norm)
-        return {"fillcolor": fill, "fontcolor": _font_color(fill)}
+        self.any_grads = True
+        color = heat_color(norm)
+        return {"fillcolor": color, "fontcolor": _font_color(color)}
 
-    # op nodes
-    for node in g.order:
-        if node not in draw_id or _group_key(node.scope, collapse) is not None:
-            continue
-        outs = g.outputs.get(node, {})
-        shape = ", ".join(str(tuple(shape)) for shape, _ in node.output_meta)
-        lines = [node.label, f"{node.name} {shape}"] if node.label else [node.name, shape]
-        if show_values and outs:
+    def op_label(self, node):
+        shapes = ", ".join(str(s) for s in self.g.shapes(node))
+        head = f"{node.label} {SYMBOLS.get(node.name, node.name)}" if node.label else node.name
+        lines = [head, shapes]
+        outs = self.g.outputs.get(node, {})
+        if self.show_values and outs:
             value = min(outs.items())[1].data
             lines.append("value not kept" if value is None else _summary(value))
-        if show_grads and node.grad_norm is not None:
+        if self.show_grads and node.grad_norm is not None:
             lines.append(f"‖g‖ {_fmt(node.grad_norm)}")
-        attrs = {"shape": "box", "style": "rounded,filled", **fill_attrs(node.grad_norm)}
-        if useful is not None and not useful.get(node, False):
-            attrs.update(color="#bbbbbb", fontcolor="#999999")
-        placed[_scope_beside(node.scope, collapse)].append(
-            ("node", draw_id[node], "\\n".join(_cut(s, 48) for s in lines), attrs))
+        return "\\n".join(_cut(s, 48) for s in lines)
 
-    # collapsed groups
-    boundary = _group_boundaries(g, draw_id, collapse, keep)
-    for key, gid in groups.items():
-        nodes = members[key]
-        norms = [n.grad_norm for n in boundary.get(key, nodes) if n.grad_norm is not None]
-        norm = math.sqrt(sum(x * x for x in norms)) if norms else None
+    def group_label(self, key, nodes):
+        norm, what = _step_norm(nodes)
         lines = [" ".join(key[-2:]) if len(key) > 1 else key[0], f"{len(nodes)} ops"]
-        if show_grads and norm is not None:
-            lines.append(f"‖g out‖ {_fmt(norm)}")
-        attrs = {"shape": "box3d", **fill_attrs(norm)}
-        placed[key[:-1]].append(("node", gid, "\\n".join(lines), attrs))
+        if self.show_grads and norm is not None:
+            lines.append(f"{what} {_fmt(norm)}")
+        return "\\n".join(lines), norm
 
-    # leaves, and edges
-    use_count = defaultdict(int)
-    for p, consumer, _ in g.uses:
-        if consumer in draw_id and p.node is None:
-            use_count[id(p)] += 1
-    leaf_id = {id(t): f"leaf{k}" for k, t in enumerate(g.leaves)}
-    drawn_extra = set()
-    candidates = []  # (src, dst, label, parent tensor, consumer)
-    for p, consumer, arg in sorted(g.uses, key=lambda u: (u[1].id, u[2])):
-        if consumer not in draw_id:
-            continue
-        dst = draw_id[consumer]
-        label = str(arg) if consumer.name in ORDERED_OPS and len(consumer.edges) > 1 else ""
-        if p.node is None:
-            shared = duplicate_shared_leaves and use_count[id(p)] > 1
-            src = f"{leaf_id[id(p)]}_{dst}" if shared else leaf_id[id(p)]
-            if src not in drawn_extra:
-                drawn_extra.add(src)
-                scope = _scope_beside(consumer.scope, collapse) if shared else ()
-                text, attrs = _leaf_label(p, names, show_values, show_grads, shared,
-                                          consumer.scope)
-                if p.requires_grad:
-                    attrs.update(fill_attrs(_leaf_norm(p)))
-                elif useful is not None:
-                    attrs.update(color="#bbbbbb", fontcolor="#999999")
-                placed[scope].append(("node", src, text, attrs))
-        elif p.node in draw_id:
-            src = draw_id[p.node]
-            if src == dst:
-                continue  # inside one collapsed group
-            if len(p.node.output_meta) > 1:
-                label = f"[{p._idx}]" + (f" {label}" if label else "")
+    def leaf_label(self, t, small=False, scope=(), steps=0):
+        name = t.name or self.names.get(id(t))
+        if name is None:
+            if t.requires_grad:  # no name given: say which module used it
+                name = f"{'/'.join(scope)} param" if scope else "leaf"
+            elif t.data is not None and t.data.size == 1:
+                name = _fmt(float(t.data.reshape(-1)[0])) if t.dtype.kind in "fiu" else "const"
+            else:
+                name = "input"
+        lines = [_cut(name), str(tuple(t.shape))]
+        if steps > 1:
+            lines.append(f"used at {steps} steps")
+        if self.show_values and t.data is not None and t.data.size > 1:
+            lines.append(_summary(t.data))
+        if self.show_grads and t.grad is not None:
+            lines.append(f"‖g‖ {_fmt(_leaf_norm(t))}")
+        constant = not t.requires_grad and t.data is not None and t.data.size == 1
+        attrs = {"shape": "plaintext" if constant else "ellipse",
+                 "fillcolor": "#e8f0fe" if t.requires_grad else "#f4f4f4"}
+        if small or constant:
+            attrs["fontsize"] = "8"
+        if t.requires_grad:
+            attrs.update(self.fill(_leaf_norm(t)))
+        elif self.useful is not None:
+            attrs.update(color="#bbbbbb", fontcolor="#999999")
+        return "\\n".join(lines), attrs
+
+    def put(self, scope, name, label, attrs, nodes=(), leaf=None):
+        self.placed[scope].append((name, label, attrs))
+        self.tg_nodes[name] = list(nodes)
+        if leaf is not None:
+            self.tg_leaves[name] = leaf
+
+    def beside(self, scope):
+        """The cluster for a node of ``scope`` (or a small copy next to it)."""
+        if self.grid:
+            return ()
+        key = _group_key(scope, self.collapse)
+        return scope if key is None else key[:-1]
+
+    def place_nodes(self):
+        for node in self.g.order:
+            if node not in self.draw_id or node in self.group_of:
+                continue
+            attrs = {"shape": "box", "style": "rounded,filled", **self.fill(node.grad_norm)}
+            if self.useful is not None and not self.useful.get(node, False):
+                attrs.update(color="#bbbbbb", fontcolor="#999999")
+            if self.highlight_cell and node.label == "c_t":
+                attrs.update(penwidth="2.5")
+            self.put(self.beside(node.scope), self.draw_id[node], self.op_label(node), attrs,
+                     [node])
+        for key, name in self.group_name.items():
+            nodes = self.members[key]
+            label, norm = self.group_label(key, nodes)
+            attrs = {"shape": "box3d", **self.fill(norm)}
+            if self.grid:
+                row = _row_scope(key[:-1])
+                self.same_rank[row].append(name)
+                self.put(row, name, label, attrs, nodes)
+            else:
+                self.put(key[:-1], name, label, attrs, nodes)
+        if self.grid:
+            for key in self.group_name:
+                row, steps = key[:-1], sorted(t for r, t in self.cell.values() if r == key[:-1])
+                self.cluster_label[_row_scope(row)] = (f"{' › '.join(row)}   t{steps[0]} … "
+                                                        f"t{steps[-1]}")
+
+    # ------------------------------------------------------------ 4. edges
+    def place_edges(self):
+        g, draw_id = self.g, self.draw_id
+        leaf_id = {id(t): f"leaf{k}" for k, t in enumerate(g.leaves)}
+        use_count, steps_of, scopes_of = defaultdict(int), defaultdict(set), defaultdict(list)
+        for p, consumer, _ in g.uses:
+            if consumer in draw_id and p.node is None:
+                use_count[id(p)] += 1
+                scopes_of[id(p)].append(self.beside(consumer.scope))
+                if consumer in self.group_of:
+                    steps_of[id(p)].add(draw_id[consumer])
+        drawn = set()
+        candidates = []  # (src, dst, label, input, consumer, bold)
+        for p, consumer, arg in sorted(g.uses, key=lambda u: (u[1].id, u[2])):
+            if consumer not in draw_id:
+                continue
+            dst = draw_id[consumer]
+            label = str(arg) if consumer.name in ORDERED_OPS and len(g.inputs[consumer]) > 1 \
+                else ""
+            if p.node is None:
+                shared = self.duplicate and not self.grid and use_count[id(p)] > 1
+                src = f"{leaf_id[id(p)]}_{dst}" if shared else leaf_id[id(p)]
+                if src not in drawn:
+                    drawn.add(src)
+                    scope = self.beside(consumer.scope) if shared else \
+                        _common_prefix(scopes_of[id(p)]) if self.grid else ()
+                    text, attrs = self.leaf_label(p, shared, consumer.scope,
+                                                  len(steps_of[id(p)]) if self.grid else 0)
+                    self.put(scope, src, text, attrs, leaf=p)
+            elif p.node in draw_id:
+                src = draw_id[p.node]
+                if src == dst:
+                    continue  # inside one collapsed group
+                if len(p.node.output_meta) > 1:
+                    label = f"[{p.output_index}]" + (f" {label}" if label else "")
+            else:
+                continue
+            bold = (self.leads is not None and _on_path(p, self.leads, self.targets)
+                    and self.leads.get(consumer, False)) or (consumer, arg) in self.cell_uses
+            grey = self.useful is not None and not _on_path(p, self.useful, self.params_ids)
+            candidates.append((src, dst, label, p, consumer, bold, grey))
+        for t in self.roots:  # draw_graph(leaf): the leaf alone
+            if t.node is None and leaf_id[id(t)] not in drawn:
+                text, attrs = self.leaf_label(t)
+                self.put((), leaf_id[id(t)], text, attrs, leaf=t)
+        if self.grid:
+            self._grid_edges(candidates)
         else:
-            continue
-        candidates.append((src, dst, label, p, consumer))
+            self._plain_edges(candidates)
 
-    # Hubs make dot slow: a node feeding many others gets a small reference copy beside each
-    # use; a node fed by many others keeps its first and last inputs and a "+k more" note.
-    fan_out, fan_in = defaultdict(set), defaultdict(set)
-    for src, dst, _, p, _ in candidates:
-        if p.node is not None:
-            fan_out[src].add(dst)
-            fan_in[dst].add(src)
-    hub_limit = share_threshold if duplicate_shared_leaves else float("inf")
-    incoming = defaultdict(list)
-    for c in candidates:
-        incoming[c[1]].append(c[0])
-    edges, skipped = {}, defaultdict(int)
-    for src, dst, label, p, consumer in candidates:
-        if p.node is not None and len(fan_out[src]) > hub_limit:
-            ref = f"{src}_ref_{dst}"
-            if ref not in drawn_extra:
-                drawn_extra.add(ref)
-                placed[_scope_beside(consumer.scope, collapse)].append(
-                    ("node", ref, _ref_label(p, names),
-                     {"shape": "note", "fontsize": "8", "fillcolor": "#f4f4f4"}))
-            src = ref
-        elif p.node is not None and len(fan_in[dst]) > hub_limit and \
-                src not in (incoming[dst][0], incoming[dst][-1]):
-            skipped[dst] += 1
-            continue
-        attrs = {"label": label} if label else {}
-        if leads is not None and _on_path(p, leads, targets) and leads.get(consumer, False):
+    def _edge(self, src, dst, label="", bold=False, grey=False, **extra):
+        attrs = self.edges.setdefault((src, dst, label), dict({"label": label} if label else {},
+                                                              **extra))
+        if bold:
             attrs.update(penwidth="2.5", color="#1f4e9a")
-        if useful is not None and not _on_path(p, useful, params_ids):
+        elif grey and "penwidth" not in attrs:
             attrs.update(color="#cccccc")
-        edges.setdefault((src, dst, label), attrs)
-    for dst, k in skipped.items():
-        note = f"{dst}_more"
-        placed[()].append(("node", note, f"+{k} more inputs",
-                           {"shape": "plaintext", "fontsize": "8", "style": ""}))
-        edges[(note, dst, "")] = {"style": "dashed", "color": "#888888"}
 
-    for k, t in enumerate(r for r in roots if r.node is None):  # draw_graph(leaf): just the leaf
-        text, attrs = _leaf_label(t, names, show_values, show_grads, False)
-        attrs.update(fill_attrs(_leaf_norm(t)) if t.requires_grad else {})
-        placed[()].append(("node", f"root_leaf{k}", text, attrs))
+    def _plain_edges(self, candidates):
+        """Hubs make dot slow: a node feeding many others gets a small reference copy beside
+        each use; a node fed by many others keeps its first and last inputs and a "+k more"."""
+        fan_out, fan_in, incoming = defaultdict(set), defaultdict(set), defaultdict(list)
+        for src, dst, _, p, *_ in candidates:
+            incoming[dst].append(src)
+            if p.node is not None:
+                fan_out[src].add(dst)
+                fan_in[dst].add(src)
+        skipped = defaultdict(int)
+        for src, dst, label, p, consumer, bold, grey in candidates:
+            if p.node is not None and len(fan_out[src]) > self.hub_limit:
+                ref = f"{src}_ref_{dst}"
+                if ref not in self.tg_nodes:
+                    self.put(self.beside(consumer.scope), ref, self._ref_label(p),
+                             {"shape": "note", "fontsize": "8", "fillcolor": "#f4f4f4"},
+                             [p.node])
+                src = ref
+            elif p.node is not None and len(fan_in[dst]) > self.hub_limit and \
+                    src not in (incoming[dst][0], incoming[dst][-1]):
+                skipped[dst] += 1
+                continue
+            self._edge(src, dst, label, bold, grey)
+        for dst, k in skipped.items():
+            note = f"{dst}_more"
+            self.put((), note, f"+{k} more inputs",
+                     {"shape": "plaintext", "fontsize": "8", "style": ""})
+            self._edge(note, dst, style="dashed", color="#888888")
 
-    _emit(dot, placed)
-    for (src, dst, _), attrs in edges.items():
-        dot.edge(src, dst, **attrs)
-    if any_grads[0]:
-        _legend(dot)
-    return dot
+    def _grid_edges(self, candidates):
+        """The textbook grid: edges along a row run left→right (a reverse direction's arrows
+        point back); what feeds many steps of a row (a weight, the input projection) or is fed
+        by them (the stacked outputs) gets one edge to or from the row's box, labelled ×k."""
+        cell = self.cell
+        bundles = defaultdict(list)  # ("in", src, row) / ("out", row, dst) -> [(t, bold, grey)]
+        for src, dst, label, p, consumer, bold, grey in candidates:
+            if src in cell and dst in cell and cell[src][0] == cell[dst][0]:
+                # one unlabelled edge per pair of steps (dot misorders a rank's labelled edges)
+                if cell[src][1] <= cell[dst][1]:
+                    self._edge(src, dst, "", bold, grey)
+                else:  # the reverse direction: keep time left→right, arrow pointing back
+                    self._edge(dst, src, "", bold, grey, dir="back")
+            elif dst in cell and src not in cell:
+                bundles[("in", src, cell[dst][0])].append((cell[dst][1], dst, bold, grey))
+            elif src in cell and dst not in cell:
+                bundles[("out", cell[src][0], dst)].append((cell[src][1], src, bold, grey))
+            else:
+                self._edge(src, dst, label, bold, grey)
+        for (way, a, b), ends in bundles.items():
+            ends.sort()
+            bold, grey = any(e[2] for e in ends), all(e[3] for e in ends)
+            n = len({e[1] for e in ends})
+            if n == 1:
+                self._edge(*((a, ends[0][1]) if way == "in" else (ends[0][1], b)), "", bold, grey)
+                continue
+            box = "cluster_" + _dot_safe(_row_scope(b if way == "in" else a))
+            if way == "in":
+                self._edge(a, ends[len(ends) // 2][1], f"×{n}", bold, grey, lhead=box)
+            else:
+                self._edge(ends[-1][1], b, f"×{n}", bold, grey, ltail=box)
+        # order each row by time, and line the rows of one module up by column
+        rows = defaultdict(dict)
+        for name, (row, t) in cell.items():
+            rows[row][t] = name
+        for row, cols in rows.items():
+            ts = sorted(cols)
+            for a, b in zip(ts, ts[1:]):
+                if (cols[a], cols[b], "") not in self.edges:
+                    self._edge(cols[a], cols[b], style="invis", weight="5")
+        # stack the rows of one module (a reverse direction above its forward one), columns
+        # lined up by time
+        ordered = sorted(rows, key=_row_order)
+        for lower, upper in zip(ordered, ordered[1:]):
+            if lower[:-1] == upper[:-1]:
+                for t in sorted(set(rows[lower]) & set(rows[upper])):
+                    self._edge(rows[lower][t], rows[upper][t], style="invis")
+
+    def _ref_label(self, p):
+        node = p.node
+        inputs = self.g.inputs.get(node, [])
+        base = self.names.get(id(inputs[0])) if inputs and inputs[0].node is None else None
+        if node.name == "permute" and base:
+            return f"{base}ᵀ"
+        if node.name == "add" and base:  # b_ih + b_hh folded once per layer
+            return f"{base} + …"
+        return f"{node.name} {'/'.join(node.scope[-2:])}".strip() + (f" ({base})" if base else "")
+
+    # ------------------------------------------------------------ 5. emit DOT
+    def emit(self, dot):
+        """Write nodes into nested clusters, one per scope element (in the grid: one box per
+        row of time steps, its steps on one rank), then the edges."""
+        tree = {}
+        for scope in self.placed:
+            node = tree
+            for part in scope:
+                node = node.setdefault(part, {})
+
+        def fill(graph, prefix, subtree):
+            for name, label, attrs in self.placed.get(prefix, []):
+                graph.node(name, label=label, **attrs)
+            if self.same_rank.get(prefix):
+                with graph.subgraph() as same:
+                    same.attr(rank="same")
+                    for name in self.same_rank[prefix]:
+                        same.node(name)
+            for part, child in subtree.items():
+                path = prefix + (part,)
+                with graph.subgraph(name="cluster_" + _dot_safe(path)) as sub:
+                    sub.attr(label=self.cluster_label.get(path, part), style="rounded,dashed",
+                             color="#888888", fontsize="10")
+                    fill(sub, path, child)
+
+        fill(dot, (), tree)
+        for (src, dst, _), attrs in self.edges.items():
+            dot.edge(src, dst, **attrs)
+
+    # ------------------------------------------------------------ 6. legend
+    @staticmethod
+    def legend(dot):
+        """A one-row colour bar of the heat scale."""
+        lo, hi = HEAT_RANGE
+        cells = ['<td>‖grad‖</td>']
+        for e in range(int(lo), int(hi) + 1, 2):
+            fill = heat_color(10.0 ** e)
+            cells.append(f'<td bgcolor="{fill}"><font color="{_font_color(fill)}">1e{e}</font>'
+                         f'</td>')
+        cells.append(f'<td bgcolor="{NONFINITE_COLOR}">NaN/Inf</td>')
+        dot.node("legend", label=f'<<table border="0" cellborder="0" cellspacing="0" '
+                                 f'cellpadding="2"><tr>{"".join(cells)}</tr></table>>',
+                 shape="plaintext", style="", fontsize="8")
 
 
-def _scope_beside(scope, collapse):
-    """The cluster to put a small copy in, next to a node of ``scope``."""
-    key = _group_key(scope, collapse)
-    return scope if key is None else key[:-1]
+def _row_scope(row):
+    """The one cluster (not nested) holding a grid row's time steps."""
+    return ("/".join(row) + "/steps",)
+
+
+def _dot_safe(path):
+    return "_".join(re.sub(r"\W", "_", p) for p in path)
+
+
+def _row_order(row):
+    """Rows of the grid bottom→top: by module, layer number, forward before reverse."""
+    *outer, last = row
+    m = re.match(r"l(\d+)(.*)$", last)
+    return (outer, int(m.group(1)), m.group(2)) if m else (outer, 0, last)
+
+
+def _common_prefix(scopes):
+    if not scopes:
+        return ()
+    first = scopes[0]
+    k = 0
+    while k < len(first) and all(len(s) > k and s[k] == first[k] for s in scopes):
+        k += 1
+    return first[:k]
 
 
 def _leaf_norm(t):
-    if t.grad is None:
-        return None
-    return float(np.linalg.norm(t.grad))
-
-
-def _leaf_label(t, names, show_values, show_grads, small, scope=()):
-    name = names.get(id(t)) or t.name
-    if name is None:
-        if t.requires_grad:  # no name given: say which module used it
-            name = f"{'/'.join(scope)} param" if scope else "leaf"
-        elif t.data is not None and t.data.size == 1:
-            name = _fmt(float(t.data.reshape(-1)[0])) if t.dtype.kind in "fiu" else "const"
-        else:
-            name = "input"
-    lines = [_cut(name), str(tuple(t.shape))]
-    if show_values and t.data is not None and t.data.size > 1:
-        lines.append(_summary(t.data))
-    if show_grads and t.grad is not None:
-        lines.append(f"‖g‖ {_fmt(_leaf_norm(t))}")
-    constant = not t.requires_grad and t.data is not None and t.data.size == 1
-    attrs = {"shape": "plaintext" if constant else "ellipse",
-             "fillcolor": "#e8f0fe" if t.requires_grad else "#f4f4f4"}
-    if small or constant:
-        attrs["fontsize"] = "8"
-    return "\\n".join(lines), attrs
-
-
-def _ref_label(p, names):
-    node = p.node
-    src = node.edges[0][0] if node.edges else None
-    base = names.get(id(src)) if isinstance(src, Tensor) else None
-    if node.name == "permute" and base:
-        return f"{base}ᵀ"
-    if node.name == "add" and base:  # b_ih + b_hh folded once per layer
-        return f"{base} + …"
-    return f"{node.name} {'/'.join(node.scope[-2:])}".strip() + (f" ({base})" if base else "")
+    return None if t.grad is None else float(np.linalg.norm(t.grad))
 
 
 def _leads_to(g, targets):
-    """For every node: does one of its inputs (transitively) come from a target leaf?"""
+    """For every node: does one of its inputs (transitively) come from a target?"""
     leads = {}
     for node in g.order:  # increasing id: parents first
         leads[node] = any(_key(p) in targets or (p.node is not None and leads.get(p.node, False))
@@ -458,25 +726,25 @@ def _leads_to(g, targets):
 
 
 def _on_path(t, leads, targets):
-    """Is tensor ``t`` a target leaf, or computed from one?"""
+    """Is tensor ``t`` a target, or computed from one?"""
     return _key(t) in targets or (t.node is not None and leads.get(t.node, False))
 
 
-def _group_boundaries(g, draw_id, collapse, keep):
+def _group_boundaries(g, collapse):
     """For each collapsed group, the member nodes whose outputs are used outside it (or are
     roots): their gradient is the gradient of what the group hands on, e.g. (h_t, c_t)."""
-    if collapse is None:
-        return {}
     out = defaultdict(set)
+    used = set()
     for p, consumer, _ in g.uses:
-        if p.node is None or p.node not in draw_id:
+        if p.node is None:
             continue
+        used.add(p.node)
         key = _group_key(p.node.scope, collapse)
         if key is not None and _group_key(consumer.scope, collapse) != key:
             out[key].add(p.node)
     for node in g.outputs:
         key = _group_key(node.scope, collapse)
-        if key is not None and not any(u[0].node is node for u in g.uses):
+        if key is not None and node not in used:
             out[key].add(node)
     return {k: sorted(v, key=lambda n: n.id) for k, v in out.items()}
 
@@ -495,46 +763,6 @@ def _nearest_ops(g, roots, budget):
             nxt += [p.node for p in g.inputs[node] if p.node is not None]
         frontier = nxt
     return order[:budget]
-
-
-def _emit(dot, placed):
-    """Write nodes into nested clusters, one per scope element."""
-    tree = {}
-    for scope in placed:
-        node = tree
-        for part in scope:
-            node = node.setdefault(part, {})
-
-    def fill(graph, prefix, subtree):
-        for stmt in placed.get(prefix, []):
-            _, name, label, attrs = stmt
-            graph.node(name, label=label, **attrs)
-        for part, child in subtree.items():
-            path = prefix + (part,)
-            cluster = "cluster_" + "_".join(re.sub(r"\W", "_", p) for p in path)
-            with graph.subgraph(name=cluster) as sub:
-                sub.attr(label=part, style="rounded,dashed", color="#888888", fontsize="10")
-                fill(sub, path, child)
-
-    fill(dot, (), tree)
-
-
-def _legend(dot):
-    lo, hi = HEAT_RANGE
-    with dot.subgraph(name="cluster_legend") as leg:
-        leg.attr(label="‖grad‖ (log scale)", style="rounded", color="#888888", fontsize="10")
-        prev = None
-        for e in range(int(lo), int(hi) + 1, 2):
-            fill = heat_color(10.0 ** e)
-            name = f"legend_{e - int(lo)}"
-            leg.node(name, label=f"1e{e}", shape="box", style="filled", fillcolor=fill,
-                     fontcolor=_font_color(fill), fontsize="8", width="0.4", height="0.2")
-            if prev:
-                leg.edge(prev, name, style="invis")
-            prev = name
-        leg.node("legend_nonfinite", label="NaN/Inf", shape="box", style="filled",
-                 fillcolor=NONFINITE_COLOR, fontsize="8", width="0.4", height="0.2")
-        leg.edge(prev, "legend_nonfinite", style="invis")
 
 
 def render(graph, path, format="svg") -> pathlib.Path:
@@ -565,8 +793,7 @@ def time_step_grad_norms(root) -> dict:
     """
     roots = list(root) if isinstance(root, (list, tuple)) else [root]
     g = _Graph(roots)
-    draw_id = {n: None for n in g.order}
-    boundary = _group_boundaries(g, draw_id, "time", None)
+    boundary = _group_boundaries(g, "time")
     per_layer = defaultdict(dict)
     for key, nodes in boundary.items():
         norms = [n.grad_norm for n in nodes if n.grad_norm is not None]

@@ -148,20 +148,21 @@ class BatchNorm1d(Module):
                              f"(N, {self.num_features}, L), got {x.shape}")
         dims = (0,) if x.ndim == 2 else (0, 2)
         shape = (1, -1) if x.ndim == 2 else (1, -1, 1)
+        if self.track_running_stats and x.dtype != self.running_mean.dtype:
+            raise TypeError(f"BatchNorm1d: input dtype {x.dtype} does not match the running "
+                            f"statistics' dtype {self.running_mean.dtype}; convert the module "
+                            f"with .double() / .float() (or the input)")
+        n = x.data.size // max(self.num_features, 1)
+        if self.training and n <= 1:
+            raise ValueError(f"BatchNorm1d: expected more than 1 value per channel when "
+                             f"training, got input of shape {x.shape} (a batch statistic of one "
+                             f"value has no variance); use eval() or a larger batch")
         if self.training or not self.track_running_stats:
             mean = x.mean(dims, keepdim=True)
             centred = x - mean
             var = (centred * centred).mean(dims, keepdim=True)
             if self.training and self.track_running_stats:
-                n = x.data.size // self.num_features
-                with no_grad():
-                    m = self.momentum
-                    unbiased = var.data.reshape(-1) * (n / max(n - 1, 1))
-                    dt = x.dtype
-                    self.running_mean = ((1 - m) * self.running_mean.astype(dt)
-                                         + m * mean.data.reshape(-1))
-                    self.running_var = (1 - m) * self.running_var.astype(dt) + m * unbiased
-                    self.num_batches_tracked = self.num_batches_tracked + 1
+                self._update_running_stats(mean.data.reshape(-1), var.data.reshape(-1), n)
         else:
             centred = x - Tensor(self.running_mean.reshape(shape).astype(x.dtype))
             var = Tensor(self.running_var.reshape(shape).astype(x.dtype))
@@ -170,8 +171,99 @@ class BatchNorm1d(Module):
             y = y * self.weight.reshape(shape) + self.bias.reshape(shape)
         return y
 
+    def _update_running_stats(self, mean, biased_var, n):
+        """running = (1 - m)·running + m·batch, with m = ``momentum``, or m = 1/k for the k-th
+        batch when ``momentum=None`` (a cumulative average). The variance goes in unbiased. The
+        statistics keep their own dtype whatever the input's."""
+        self.num_batches_tracked = self.num_batches_tracked + 1
+        m = self.momentum if self.momentum is not None else 1.0 / int(self.num_batches_tracked)
+        for name, batch in (("running_mean", mean), ("running_var", biased_var * (n / (n - 1)))):
+            old = self._buffers[name]
+            self._buffers[name] = ((1 - m) * old + m * batch).astype(old.dtype)
+
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+
+
+class ModuleList(Module):
+    """A list of modules, registered as children "0", "1", … (as PyTorch's)."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def append(self, module):
+        setattr(self, str(len(self._modules)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def __getitem__(self, i):
+        items = list(self._modules.values())
+        return ModuleList(items[i]) if isinstance(i, slice) else items[i]
+
+    def __setitem__(self, i, module):
+        setattr(self, list(self._modules)[i], module)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+
+class ModuleDict(Module):
+    """A dict of modules, registered under their keys (as PyTorch's)."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        for k, m in (dict(modules or {})).items():
+            self[k] = m
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleDict: {key!r} must be a Module, got {type(module).__name__}")
+        setattr(self, key, module)
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+
+class Tanh(Module):
+    def forward(self, x):
+        return x.tanh()
+
+
+class ReLU(Module):
+    def forward(self, x):
+        return x.relu()
+
+
+class Sigmoid(Module):
+    def forward(self, x):
+        return x.sigmoid()
 
 
 class Sequential(Module):

@@ -7,7 +7,7 @@ which module made it.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 
 import numpy as np
 
@@ -43,8 +43,12 @@ class Module:
             raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning "
                                f"attributes")
         if name in self._buffers and not isinstance(value, (Parameter, Module)):
-            self._buffers[name] = None if value is None else np.asarray(value)
+            self._buffers[name] = None if value is None else np.array(_as_numpy(value))
             return
+        if name in self._parameters and not isinstance(value, Parameter) and value is not None:
+            raise TypeError(f"{type(self).__name__}: cannot assign {type(value).__name__} as "
+                            f"parameter '{name}' (nn.Parameter or None expected); to change its "
+                            f"numbers, write into .data under no_grad()")
         for registry in (self._parameters, self._buffers, self._modules):
             registry.pop(name, None)
         if isinstance(value, Parameter):
@@ -127,6 +131,18 @@ class Module:
     def parameters(self, recurse=True):
         return (p for _, p in self.named_parameters(recurse=recurse))
 
+    def _named_everywhere(self, prefix=""):
+        """(dotted name, module) under *every* name a module is registered as — a submodule used
+        twice appears twice, as in PyTorch's ``state_dict`` (``named_modules`` lists it once)."""
+        stack = [(prefix, self, ())]
+        while stack:
+            name, module, path = stack.pop()
+            yield name, module
+            children = [(f"{name}.{n}" if name else n, m, path + (id(module),))
+                        for n, m in module._modules.items()
+                        if m is not None and id(m) not in path + (id(module),)]  # no cycles
+            stack.extend(reversed(children))
+
     def named_buffers(self, prefix=""):
         for mod_name, module in self.named_modules(prefix):
             for name, b in module._buffers.items():
@@ -134,10 +150,13 @@ class Module:
                     yield (f"{mod_name}.{name}" if mod_name else name), b
 
     # ------------------------------------------------------------ modes and dtypes
-    def zero_grad(self):
-        """Set every parameter's ``.grad`` to None (PyTorch's default ``set_to_none=True``)."""
+    def zero_grad(self, set_to_none=True):
+        """Set every parameter's ``.grad`` to None (PyTorch's default), or to zeros in place."""
         for p in self.parameters():
-            p.grad = None
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad[...] = 0
 
     def train(self, mode=True):
         for m in self.modules():
@@ -147,8 +166,18 @@ class Module:
     def eval(self):
         return self.train(False)
 
-    def to(self, dtype):
-        """Convert every floating parameter and buffer (and gradient) to ``dtype``, in place."""
+    def to(self, *args, dtype=None, device=None):
+        """``to(dtype)`` converts every floating parameter and buffer (and gradient), in place;
+        ``to("cpu")`` is accepted and changes nothing (there is only the CPU here)."""
+        for a in args:
+            if isinstance(a, str) and a.split(":")[0] == "cpu":
+                continue
+            dtype = a
+        if device is not None and str(device).split(":")[0] != "cpu":
+            raise ValueError(f"{type(self).__name__}.to: only the 'cpu' device exists here, got "
+                             f"{device!r}")
+        if dtype is None:
+            return self
         dtype = np.dtype(dtype)
         for p in self.parameters():
             p.data = p.data.astype(dtype)
@@ -171,7 +200,7 @@ class Module:
         """{dotted name: a copy of the array}, parameters then buffers of each module, in
         registration order, with PyTorch's names."""
         out = OrderedDict()
-        for mod_name, module in self.named_modules():
+        for mod_name, module in self._named_everywhere():
             for name, p in module._parameters.items():
                 if p is not None:
                     out[f"{mod_name}.{name}" if mod_name else name] = p.data.copy()
@@ -185,18 +214,19 @@ class Module:
 
         Values may be numpy arrays, Tensors, or anything with ``__array__`` (a torch tensor).
         With ``strict``, missing and unexpected keys are errors; a shape mismatch always is.
-        All problems are reported together in one ``ValueError``.
+        All problems are reported together in one ``ValueError``. Returns
+        ``IncompatibleKeys(missing_keys, unexpected_keys)`` (both empty when strict).
         """
         targets = OrderedDict()
-        for mod_name, module in self.named_modules():
+        for mod_name, module in self._named_everywhere():
             for kind in ("_parameters", "_buffers"):
                 for name, value in getattr(module, kind).items():
                     if value is not None:
                         targets[f"{mod_name}.{name}" if mod_name else name] = (module, kind, name)
-        problems = []
-        arrays = {}
+        problems, arrays, unexpected = [], {}, []
         for key, value in state_dict.items():
             if key not in targets:
+                unexpected.append(key)
                 if strict:
                     problems.append(f"unexpected key '{key}'")
                 continue
@@ -219,7 +249,7 @@ class Module:
             else:
                 buf = module._buffers[name]
                 module._buffers[name] = array.astype(buf.dtype).reshape(buf.shape)
-        return missing
+        return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------ printing
     def extra_repr(self) -> str:
@@ -231,6 +261,9 @@ class Module:
         if not lines:
             return head + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", "missing_keys unexpected_keys")
 
 
 def _as_numpy(value) -> np.ndarray:

@@ -138,6 +138,10 @@ class _CellBase(_Recurrent):
     def _prepare(self, x, states):
         """Check shapes; give unbatched input (I,) a batch of one. Returns x, states, batched."""
         name = type(self).__name__
+        if isinstance(x, PackedSequence):
+            raise TypeError(f"{name}: a cell runs one time step of shape (batch, "
+                            f"{self.input_size}); give a PackedSequence to "
+                            f"nn.{name.removesuffix('Cell')} instead")
         x = _check_input(name, x, (1, 2), f"(batch, {self.input_size}) or ({self.input_size},)",
                          self.input_size, self.weight_ih)
         batched = x.ndim == 2
@@ -215,7 +219,8 @@ class GRUCell(_CellBase):
 
 class RNNBase(_Recurrent):
     """The unrolled loop shared by ``RNN``, ``LSTM`` and ``GRU``; each subclass says how many gate
-    blocks it has, how many states it carries, and how one step goes (:meth:`step`).
+    blocks it has, how one step goes (:meth:`step`) and, for the LSTM, how its two states come
+    in and go out (:meth:`_split_hx`, :meth:`_result`).
 
     Input (T, B, I) (or (B, T, I) with ``batch_first``, or unbatched (T, I), or a
     ``PackedSequence``); states (num_layers·D, B, H) with D = 2 if bidirectional. Output
@@ -223,7 +228,6 @@ class RNNBase(_Recurrent):
     """
 
     n_gates = 1     # blocks of hidden_size rows in weight_ih / weight_hh
-    n_states = 1    # (h,) or, for the LSTM, (h, c)
     fold_b_hh = True  # b_hh can join b_ih in the input projection (not for the GRU)
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
@@ -253,6 +257,14 @@ class RNNBase(_Recurrent):
         """One time step: the new state tuple from the input projection ``gi`` and ``state``."""
         raise NotImplementedError
 
+    def _split_hx(self, hx):
+        """The caller's initial state as a list, one entry (a Tensor or None) per state."""
+        return [hx]
+
+    def _result(self, output, states):
+        """What ``forward`` returns, from the output and the list of final-state stacks."""
+        return output, states[0]
+
     def _weights(self, layer, suffix):
         get = lambda n: getattr(self, f"{n}_l{layer}{suffix}")  # noqa: E731
         return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
@@ -268,6 +280,9 @@ class RNNBase(_Recurrent):
             x = _check_input(name, packed.data, (2,), "(N, I) packed data", self.input_size,
                              self.weight_ih_l0)
             batch_sizes = [int(b) for b in packed.batch_sizes.data]
+            if not batch_sizes or sum(batch_sizes) != x.shape[0]:
+                raise ValueError(f"{name}: PackedSequence batch_sizes {batch_sizes} do not add up "
+                                 f"to the {x.shape[0]} rows of its data {tuple(x.shape)}")
             batch, batched = batch_sizes[0], True
         else:
             layout = "(B, T, I)" if self.batch_first else "(T, B, I)"
@@ -283,14 +298,7 @@ class RNNBase(_Recurrent):
                                  f"); a sequence needs at least one")
             batch = x.shape[1]
             batch_sizes = [batch] * x.shape[0]
-        if hx is None:
-            states = [None] * self.n_states
-        elif self.n_states == 2:
-            if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
-                raise ValueError(f"{name}: expected hx to be a tuple (h_0, c_0)")
-            states = list(hx)
-        else:
-            states = [hx]
+        states = self._split_hx(hx)
         full = (self.num_layers * self.num_directions, batch, self.hidden_size)
         expect = full if batched else (full[0], full[2])
         out = []
@@ -365,7 +373,7 @@ class RNNBase(_Recurrent):
             layer_input = outs[0] if len(outs) == 1 else cat(outs, -1)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, True)
-        states = [stack([f[i] for f in finals], 0) for i in range(self.n_states)]
+        states = [stack(list(per_state), 0) for per_state in zip(*finals)]
         if packed is not None:
             if packed.unsorted_indices is not None:
                 states = [s[:, packed.unsorted_indices.data] for s in states]
@@ -375,7 +383,7 @@ class RNNBase(_Recurrent):
             output, states = layer_input.squeeze(1), [s.squeeze(1) for s in states]
         else:
             output = layer_input.transpose(0, 1) if self.batch_first else layer_input
-        return output, (states[0] if self.n_states == 1 else tuple(states))
+        return self._result(output, states)
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}"
@@ -409,8 +417,6 @@ class RNN(RNNBase):
 class LSTM(RNNBase):
     """Returns (output, (h_n, c_n)). ``forget_gate=False``: the 1997 LSTM (3·H gate rows)."""
 
-    n_states = 2
-
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, forget_gate=True):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
@@ -419,6 +425,16 @@ class LSTM(RNNBase):
 
     def step(self, gi, state, w_hh, b_hh):
         return lstm_step(gi, state[0], state[1], w_hh, b_hh, self.forget_gate)
+
+    def _split_hx(self, hx):
+        if hx is None:
+            return [None, None]
+        if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+            raise ValueError(f"{type(self).__name__}: expected hx to be a tuple (h_0, c_0)")
+        return list(hx)
+
+    def _result(self, output, states):
+        return output, tuple(states)
 
     def extra_repr(self):
         return super().extra_repr() + ("" if self.forget_gate else ", forget_gate=False")

@@ -39,27 +39,30 @@ class Optimizer:
         self.last_clipped = False
         self.state = {}  # id(param) -> dict of arrays
         self.param_groups = []
-        groups = params if isinstance(params[0], dict) else [{"params": params}]
-        seen = set()
-        for group in groups:
-            group = dict(group)
-            group["params"] = list(group["params"]) if not isinstance(group["params"], Tensor) \
-                else [group["params"]]
-            for p in group["params"]:
-                if not isinstance(p, Tensor) or not p.requires_grad or not p.is_leaf:
-                    raise ValueError(f"{name}: can only optimize leaf Tensors that require grad, "
-                                     f"got {type(p).__name__}"
-                                     + ("" if not isinstance(p, Tensor) else
-                                        f" of shape {p.shape} (requires_grad={p.requires_grad}, "
-                                        f"leaf={p.is_leaf})"))
-                if id(p) in seen:
-                    raise ValueError(f"{name}: a parameter of shape {p.shape} appears more than "
-                                     f"once")
-                seen.add(id(p))
-            for key, value in defaults.items():
-                group.setdefault(key, value)
-            self._check_group(group)
-            self.param_groups.append(group)
+        for group in (params if isinstance(params[0], dict) else [{"params": params}]):
+            self.add_param_group(group)
+
+    def add_param_group(self, param_group):
+        """Add a group ``{"params": [...], option: value, …}``; options it leaves out come from
+        the constructor's defaults. A parameter may belong to one group only."""
+        name = type(self).__name__
+        group = dict(param_group)
+        params = group["params"]
+        group["params"] = [params] if isinstance(params, Tensor) else list(params)
+        seen = {id(p) for p in self._params()}
+        for p in group["params"]:
+            if not isinstance(p, Tensor) or not p.is_leaf:
+                raise ValueError(f"{name}: can only optimize leaf Tensors, got "
+                                 + (type(p).__name__ if not isinstance(p, Tensor) else
+                                    f"a non-leaf of shape {p.shape} (made by {p.node.name})"))
+            if id(p) in seen:
+                raise ValueError(f"{name}: a parameter of shape {p.shape} appears in more than "
+                                 f"one place (parameter groups must not overlap)")
+            seen.add(id(p))
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        self._check_group(group)
+        self.param_groups.append(group)
 
     def _check_group(self, group):
         name = type(self).__name__
@@ -75,15 +78,18 @@ class Optimizer:
         for group in self.param_groups:
             yield from group["params"]
 
-    def zero_grad(self):
-        """Set every gradient to None (PyTorch's default)."""
+    def zero_grad(self, set_to_none=True):
+        """Set every gradient to None (PyTorch's default), or to zeros in place."""
         for p in self._params():
-            p.grad = None
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad[...] = 0
 
     def step(self):
         """Clip (if ``max_grad_norm``), then apply the update rule to every parameter with a
         gradient."""
-        params = list(self._params())
+        params = [p for p in self._params() if p.grad is not None]  # frozen ones have none
         if self.max_grad_norm is not None:
             norm = clip_grad_norm_(params, self.max_grad_norm)
             self.last_grad_norm, self.last_clipped = norm, bool(norm > self.max_grad_norm)
@@ -111,6 +117,9 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict):
+        """Restore from :meth:`state_dict` — ours, or a PyTorch optimizer's of the same kind
+        (its tensors become arrays, its ``step`` an int). Everything is checked here, so a state
+        that doesn't fit fails now, not at the next ``step()``."""
         name = type(self).__name__
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups) or any(
@@ -118,20 +127,64 @@ class Optimizer:
             raise ValueError(f"{name}.load_state_dict: the saved parameter groups do not match "
                              f"this optimizer's")
         params = list(self._params())
-        self.state = {}
-        for key, s in state_dict["state"].items():
+        options = []
+        for saved in groups:
+            options.append({k: self._restore_option(k, v) for k, v in saved.items()
+                            if k != "params"})
+        state = {}
+        for key, saved in state_dict["state"].items():
             p = params[int(key)]
-            restored = {}
-            for n, v in s.items():
-                if isinstance(v, np.ndarray) and v.ndim and v.shape != p.shape:
-                    raise ValueError(f"{name}.load_state_dict: state {n!r} of parameter {key} has "
-                                     f"shape {v.shape}, the parameter {p.shape}")
-                restored[n] = np.array(v, copy=True) if isinstance(v, np.ndarray) else v
-            self.state[id(p)] = restored
-        for saved, group in zip(groups, self.param_groups):
-            for k, v in saved.items():
-                if k != "params":
-                    group[k] = tuple(v) if k == "betas" else v
+            group = next(dict(self.defaults, **o) for o, g in zip(options, self.param_groups)
+                         if any(q is p for q in g["params"]))
+            state[id(p)] = self._restore_state(saved, p, key)
+            needed = self._state_needed(group)
+            if state[id(p)] and set(state[id(p)]) != needed:
+                raise ValueError(f"{name}.load_state_dict: the state of parameter {key} has "
+                                 f"{sorted(state[id(p)])}; {name} with these options needs "
+                                 f"{sorted(needed)}")
+        self.state = state
+        for restored, group in zip(options, self.param_groups):
+            group.update(restored)
+
+    def _restore_state(self, saved, p, key):
+        name = type(self).__name__
+        restored = {}
+        for n, v in saved.items():
+            if v is None:  # PyTorch's SGD keeps momentum_buffer=None without momentum
+                continue
+            if n not in self.state_keys:
+                raise ValueError(f"{name}.load_state_dict: parameter {key} has state {n!r}, which "
+                                 f"{name} does not use (is the state from another optimizer?); "
+                                 f"expected {sorted(self.state_keys)}")
+            v = _as_array(v)
+            if n == "step":
+                restored[n] = int(np.asarray(v).item())
+                continue
+            if v.shape != p.shape:
+                raise ValueError(f"{name}.load_state_dict: state {n!r} of parameter {key} has "
+                                 f"shape {v.shape}, the parameter {p.shape}")
+            restored[n] = np.array(v, dtype=p.dtype, copy=True)
+        return restored
+
+    def _state_needed(self, group):
+        """The state entries this optimizer keeps for a parameter under ``group``'s options."""
+        return set(self.state_keys)
+
+    def _restore_option(self, key, value):
+        name = type(self).__name__
+        if key == "decoupled_weight_decay":  # PyTorch 2.x writes it for Adam (False), AdamW (True)
+            if bool(value) != getattr(self, "decoupled", False):
+                owner = "AdamW" if value else "Adam"
+                raise ValueError(f"{name}.load_state_dict: the state was saved with "
+                                 f"decoupled_weight_decay={value}, so it belongs to {owner}, "
+                                 f"not {name}")
+            return value
+        if key in self.defaults or key == "initial_lr":
+            return tuple(value) if key == "betas" else value
+        if key in _IGNORED_OPTIONS and value in _IGNORED_OPTIONS[key]:
+            return value  # PyTorch implementation switches that change no numbers
+        raise ValueError(f"{name}.load_state_dict: option {key}={value!r} is not supported "
+                         f"here")
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
@@ -141,6 +194,16 @@ class Optimizer:
         return "\n".join(lines + [")"])
 
 
+_IGNORED_OPTIONS = {"foreach": (None, False, True), "fused": (None, False),
+                    "capturable": (False,), "differentiable": (False,), "maximize": (False,)}
+
+
+def _as_array(v):
+    if hasattr(v, "detach") and hasattr(v, "numpy"):  # a torch tensor
+        return v.detach().cpu().numpy()
+    return np.asarray(v)
+
+
 def _weight_decayed(p, g, wd):
     return g + wd * p.data if wd else g
 
@@ -148,6 +211,11 @@ def _weight_decayed(p, g, wd):
 class SGD(Optimizer):
     """g ← g + λp;  b ← μb + (1-τ)g (b = g on the first step);  g ← g + μb (Nesterov) or b;
     p ← p - lr·g."""
+
+    state_keys = {"momentum_buffer"}
+
+    def _state_needed(self, group):
+        return {"momentum_buffer"} if group["momentum"] else set()
 
     def __init__(self, params, lr, momentum=0, dampening=0, weight_decay=0, nesterov=False,
                  max_grad_norm=None):
@@ -177,6 +245,10 @@ class Adam(Optimizer):
     p ← p - (lr / (1-β₁ᵗ)) · m / (√v / √(1-β₂ᵗ) + ε)."""
 
     decoupled = False
+    state_keys = {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"}
+
+    def _state_needed(self, group):
+        return {"step", "exp_avg", "exp_avg_sq"} | ({"max_exp_avg_sq"} if group["amsgrad"] else set())
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
                  amsgrad=False, max_grad_norm=None):
@@ -223,6 +295,12 @@ class RMSprop(Optimizer):
     """g ← g + λp;  s ← αs + (1-α)g²;  centred: a ← a + (1-α)(g - a), d = √(s - a²) + ε,
     else d = √s + ε;  momentum: b ← μb + g/d, p ← p - lr·b;  else p ← p - lr·g/d."""
 
+    state_keys = {"step", "square_avg", "momentum_buffer", "grad_avg"}
+
+    def _state_needed(self, group):
+        return ({"step", "square_avg"} | ({"momentum_buffer"} if group["momentum"] else set())
+                | ({"grad_avg"} if group["centered"] else set()))
+
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0,
                  centered=False, max_grad_norm=None):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
@@ -258,19 +336,22 @@ class RMSprop(Optimizer):
 
 
 class Adagrad(Optimizer):
-    """t ← t+1;  g ← g + λp;  lr_t = lr / (1 + (t-1)·decay);  s ← s + g²;
-    p ← p - lr_t · g / (√s + ε)."""
+    """t ← t+1;  g ← g + λp;  lr_t = lr / (1 + (t-1)·decay);  s ← s + g² (s starts at
+    ``initial_accumulator_value``);  p ← p - lr_t · g / (√s + ε)."""
 
-    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, eps=1e-10,
-                 max_grad_norm=None):
+    state_keys = {"step", "sum"}
+
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
+                 eps=1e-10, max_grad_norm=None):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value,
                                       eps=eps), max_grad_norm)
 
     def _update(self, p, g, state, group):
         g = _weight_decayed(p, g, group["weight_decay"])
         if not state:
             state["step"] = 0
-            state["sum"] = np.zeros_like(p.data)
+            state["sum"] = np.full_like(p.data, group["initial_accumulator_value"])
         state["step"] += 1
         lr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
         state["sum"] += g * g

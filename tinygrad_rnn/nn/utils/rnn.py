@@ -53,13 +53,15 @@ class PackedSequence:
 
 
 def _int_tensor(x):
-    data = x.data if isinstance(x, Tensor) else np.asarray(x)
-    return Tensor._wrap(np.asarray(data, dtype=np.int64))
+    data = x.data if isinstance(x, Tensor) else x
+    return Tensor(np.asarray(data, dtype=np.int64))
 
 
 def _lengths(lengths, op):
     data = lengths.data if isinstance(lengths, Tensor) else lengths
     out = np.asarray(data)
+    if out.ndim == 1 and out.size == 0:
+        raise ValueError(f"{op}: got no lengths; a packed batch needs at least one sequence")
     if out.ndim != 1 or out.dtype.kind not in "iu":
         raise ValueError(f"{op}: lengths must be a 1-d list of integers, got {data!r}")
     return out.astype(np.int64)
@@ -67,7 +69,7 @@ def _lengths(lengths, op):
 
 def _pad_row(like, value):
     """A constant (1, *) row of ``value`` to gather padding from."""
-    return Tensor._wrap(np.full((1,) + tuple(like.shape[1:]), value, dtype=like.dtype))
+    return Tensor(np.full((1,) + tuple(like.shape[1:]), value, dtype=like.dtype))
 
 
 def pad_sequence(sequences, batch_first=False, padding_value=0.0):
@@ -98,18 +100,20 @@ def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True)
     lengths = _lengths(lengths, "pack_padded_sequence")
     if x.ndim < 2:
         raise ValueError(f"pack_padded_sequence: expected input of shape (T, B, *), got {x.shape}")
+    shape = tuple(x.shape)
     if batch_first:
         x = x.transpose(0, 1)
     T, B = x.shape[0], x.shape[1]
     if len(lengths) != B:
         raise ValueError(f"pack_padded_sequence: {len(lengths)} lengths for a batch of {B} "
-                         f"(input shape {tuple(input.shape)}, batch_first={batch_first})")
+                         f"(input shape {shape}, batch_first={batch_first})")
     if (lengths <= 0).any():
         raise ValueError(f"pack_padded_sequence: every length must be at least 1, got "
                          f"{lengths.tolist()}")
     if lengths.max() > T:
         raise ValueError(f"pack_padded_sequence: a length of {lengths.max()} is longer than the "
-                         f"{T} time steps of the input")
+                         f"{T} time steps of the input (shape {shape}, "
+                         f"batch_first={batch_first})")
     if enforce_sorted:
         if (np.diff(lengths) > 0).any():
             raise ValueError(f"pack_padded_sequence: lengths {lengths.tolist()} are not in "
@@ -141,6 +145,9 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
         raise TypeError(f"pad_packed_sequence: expected a PackedSequence, got "
                         f"{type(sequence).__name__}")
     data, sizes = sequence.data, sequence.batch_sizes.data
+    if len(sizes) == 0 or sizes.sum() != data.shape[0]:
+        raise ValueError(f"pad_packed_sequence: batch_sizes {sizes.tolist()} do not add up to the "
+                         f"{data.shape[0]} rows of data {tuple(data.shape)}")
     T, B = len(sizes), int(sizes[0])
     if total_length is not None:
         if total_length < T:
@@ -157,5 +164,5 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
     valid = t < sorted_lengths[position][None, :]
     index = np.where(valid, offsets[np.minimum(t, T - 1)] + position[None, :], data.shape[0])
     out = cat([data, _pad_row(data, padding_value)], 0)[index]
-    lengths = Tensor._wrap(sorted_lengths[position].astype(np.int64))
+    lengths = Tensor(sorted_lengths[position].astype(np.int64))
     return (out.transpose(0, 1) if batch_first else out), lengths
