@@ -49,6 +49,14 @@ uniform_bits = math.log2(vocab.size)
 print(f"uniform guess: {uniform_bits:.2f} bits/char, unigram: {unigram_bits:.2f} bits/char")
 assert unigram_bits < uniform_bits
 
+# %% [markdown]
+# ### What you should see
+#
+# The uniform guess costs log₂ V ≈ 6.6 bits for the full corpus' ~96 characters; the unigram
+# model about 4.8 bits — letter frequencies alone save almost two bits. English text, for
+# comparison, carries roughly 1–1.5 bits per character for a model that knows the language
+# well (Shannon 1951), so there is a lot of room below the unigram line.
+
 # %%
 def validation_bits(model, K, B):
     """Mean cross-entropy on the held-out stream, in bits per character (state carried)."""
@@ -62,11 +70,11 @@ def validation_bits(model, K, B):
 
 
 tg.manual_seed(0)
-model = SequenceModel("lstm", hidden_size=pick(128, 16), output_size=vocab.size,
+model = SequenceModel("lstm", hidden_size=pick(64, 16), output_size=vocab.size,
                       vocab_size=vocab.size, embed_size=32)
 opt = optim.Adam(model.parameters(), lr=3e-3, max_grad_norm=1.0)
-K, B = pick(48, 16), pick(32, 4)
-steps, eval_every = pick(700, 12), pick(100, 6)
+K, B = pick(32, 16), pick(32, 4)
+steps, eval_every = pick(500, 12), pick(100, 6)
 losses, val_curve, state, step = [], [(0, validation_bits(model, K, B))], None, 0
 while step < steps:
     for x, y in data.tbptt_windows(train_ids, K, batch_size=B):
