@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench tutorials setup graphviz clean
+.PHONY: test demo bench tutorials notebooks setup graphviz clean
 
 setup: $(STAMP) graphviz
 
@@ -31,14 +31,33 @@ test: setup
 demo: setup
 	$(PY) -m tinygrad_rnn demo
 
-# Benchmarks also install the reference backends (PyTorch CPU build, HIPS autograd).
+# Benchmarks also install the reference backends (PyTorch CPU build, HIPS autograd, JAX; tinygrad
+# when clang, its CPU compiler, is there or can be installed). OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE
+# (set on some machines for old OpenBLAS builds) force a slow numpy kernel: unset for this run
+# only; the run prints which kernel numpy then uses. BENCH_ARGS passes options, e.g. --quick.
 bench: setup
 	$(PY) -m pip install --quiet -e '.[bench]' 'torch==2.13.0' || \
-	  echo "note: PyTorch could not be installed; its columns will be skipped"
-	$(PY) benchmarks/bench.py
+	  echo "note: a reference backend could not be installed; its rows will be skipped"
+	@command -v clang >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
+	  (apt-get update -qq && apt-get install -y -qq clang) >/dev/null 2>&1; } || true
+	@if command -v clang >/dev/null 2>&1; then \
+	  $(PY) -m pip install --quiet tinygrad || echo "note: tinygrad could not be installed"; \
+	else echo "note: clang is missing, so tinygrad is skipped (apt-get install clang)"; fi
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/bench.py $(BENCH_ARGS)
 
 tutorials: setup
 	for f in tutorials/[0-9]*.py; do $(PY) $$f || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache out tutorials/out benchmarks/results
+
+# Executed notebooks (outputs and inline figures) from the percent-format tutorials, written to
+# tutorials/notebooks/ (git-ignored). `make notebooks NB=01` builds one; the default, all.
+NB ?= 0
+DOCS_STAMP := $(VENV)/.docs-installed
+$(DOCS_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+notebooks: setup $(DOCS_STAMP)
+	$(PY) tutorials/make_notebooks.py $(wildcard tutorials/$(NB)*.py)

@@ -1,21 +1,142 @@
-"""The benchmark script runs every section (tiny sizes; no timing is asserted)."""
+"""The benchmark harness: every path runs, every backend does the same work, memory per step.
+
+No timing is asserted anywhere (timings belong to the benchmark's output, not to pass/fail)."""
 from __future__ import annotations
 
+import importlib
 import json
 import pathlib
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
 
 
-def test_benchmark_smoke_run_writes_json(tmp_path):
+@pytest.fixture(scope="module")
+def bench_modules():
+    """benchmarks/backends.py and benchmarks/memory.py, imported as the runner imports them."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        yield importlib.import_module("backends"), importlib.import_module("memory")
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+def test_quick_run_every_section_writes_json_and_losses_agree(tmp_path):
     out = tmp_path / "bench.json"
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--smoke",
-                           "--json", str(out)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, str(BENCH / "bench.py"), "--quick", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     results = json.loads(out.read_text())
-    assert "ours nn.LSTM" in results["lstm"]["smoke"]
-    assert "numpy matmul floor" in results["lstm"]["smoke"]
-    for section in ("overhead", "depth", "memory", "leak"):
+    row = results["lstm"]["quick"]
+    for name in ("ours-lstm", "ours-cell", "numpy-floor", "numpy-lstm"):  # need numpy only
+        assert "seconds" in row[name], row[name]
+        assert row[name]["seconds"] > 0
+    assert "tinygrad" not in row  # --quick leaves the minutes-long compile out unless named
+    losses = {n: r["first_loss"] for n, r in row.items() if r.get("first_loss") is not None}
+    assert len(losses) >= 3
+    ref = losses["numpy-lstm"]
+    assert ref == pytest.approx(np.log(65), abs=0.3)  # near-uniform prediction at the start
+    for name, loss in losses.items():
+        assert loss == pytest.approx(ref, abs=1e-5), name
+    assert results["lstm"]["quick_loss_check"]["differ"] == []
+    for label in ("ours nn.LSTM / numpy floor", "ours nn.LSTM / numpy hand-written LSTM"):
+        assert results["lstm"]["quick_ratios"][label] > 0
+    for kind in ("LSTM", "GRU", "RNN"):
+        assert results["memory"][kind]["bytes_per_step"] > 0
+    for section in ("overhead", "depth", "leak"):
         assert section in results
+
+
+def test_only_selects_backends_and_sections(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "bench.py"), "--quick", "--only",
+                           "numpy-lstm,ours-lstm", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(out.read_text())
+    assert set(results["lstm"]["quick"]) == {"numpy-lstm", "ours-lstm"}
+    assert not {"overhead", "memory", "depth", "leak"} & set(results)
+
+
+def test_only_rejects_unknown_names():
+    proc = subprocess.run([sys.executable, str(BENCH / "bench.py"), "--quick", "--only",
+                           "lstm,pytorch"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "unknown name(s) ['pytorch']" in proc.stderr
+    assert "torch-lstm" in proc.stderr  # lists the valid backends
+
+
+def test_hand_written_numpy_lstm_gradients_match_ours(bench_modules):
+    """The numpy lower bound computes the same loss and gradients as our nn.LSTM + Linear."""
+    import tinygrad_rnn as tg
+    from tinygrad_rnn import nn
+    from tinygrad_rnn.nn import functional as F
+
+    backends, _ = bench_modules
+    B, T, H, V = 3, 5, 6, backends.V
+    x, y = backends.make_data(B, T, seed=1)
+    w = {k: a.astype(np.float64) for k, a in backends.init_weights(H, seed=2).items()}
+    loss, grads = backends.numpy_loss_and_grads(w, x.astype(np.float64), y)
+
+    lstm, head = nn.LSTM(V, H).double(), nn.Linear(H, V).double()
+    lstm.load_state_dict({"weight_ih_l0": w["w_ih"], "weight_hh_l0": w["w_hh"],
+                          "bias_ih_l0": w["b_ih"], "bias_hh_l0": w["b_hh"]})
+    head.load_state_dict({"weight": w["w_out"], "bias": w["b_out"]})
+    out, _ = lstm(tg.Tensor(x.astype(np.float64)))
+    ours = F.cross_entropy(head(out).reshape(T * B, V), y)
+    ours.backward()
+    assert loss == pytest.approx(ours.item(), rel=1e-12)
+    pairs = {"w_ih": lstm.weight_ih_l0, "w_hh": lstm.weight_hh_l0, "b_ih": lstm.bias_ih_l0,
+             "b_hh": lstm.bias_hh_l0, "w_out": head.weight, "b_out": head.bias}
+    for k, p in pairs.items():
+        np.testing.assert_allclose(grads[k], p.grad, rtol=1e-9, atol=1e-12, err_msg=k)
+
+
+def test_numpy_adam_matches_ours(bench_modules):
+    """Clipping + Adam of the numpy backends is our optim.Adam(max_grad_norm=1.0)."""
+    import tinygrad_rnn as tg
+    from tinygrad_rnn import optim
+
+    backends, _ = bench_modules
+    rng = np.random.default_rng(0)
+    params = {k: rng.standard_normal((3, 4)) for k in ("a", "b")}
+    ours = {k: tg.Tensor(p.copy(), requires_grad=True) for k, p in params.items()}
+    opt = optim.Adam(list(ours.values()), lr=backends.LR, max_grad_norm=backends.MAX_NORM)
+    m = {k: np.zeros_like(p) for k, p in params.items()}
+    v = {k: np.zeros_like(p) for k, p in params.items()}
+    for t in (1, 2, 3):
+        grads = {k: rng.standard_normal((3, 4)) * 2 for k in params}  # norm > 1: clipping acts
+        backends.numpy_adam(params, grads, m, v, t)
+        for k, p in ours.items():
+            p.grad = grads[k].copy()  # .grad holds a numpy array
+        opt.step()
+    for k in params:
+        np.testing.assert_allclose(params[k], ours[k].numpy(), rtol=1e-6, atol=1e-9)
+
+
+def test_memory_per_step_positive_and_below_what_backward_needs_twice(bench_modules):
+    _, memory = bench_modules
+    B, H = 32, 128
+    for kind in ("LSTM", "GRU", "RNN"):
+        r = memory.memory_per_step(kind, B=B, H=H, lengths=(8, 16))
+        assert r["bytes_per_step"] > 0, kind
+        assert r["held"][16] > r["held"][8] > 0
+        assert r["mib_per_step"] == r["bytes_per_step"] / 2**20
+    # The LSTM graph must not hold much more than backward needs: twice the arrays it cannot do
+    # without (7 of B×H) plus the output it returns, and 32 KiB a step for the node objects.
+    lstm = memory.memory_per_step("LSTM", B=B, H=H, lengths=(8, 16))
+    bound = 2 * (memory.minimum_bytes_per_step("LSTM", B, H) + B * H * 4) + 32 * 1024
+    assert lstm["bytes_per_step"] < bound, (lstm["bytes_per_step"], bound)
+
+
+def test_memory_per_step_rejects_bad_arguments(bench_modules):
+    _, memory = bench_modules
+    with pytest.raises(ValueError, match="memory_per_step: kind must be one of"):
+        memory.memory_per_step("Transformer", B=2, H=4)
+    with pytest.raises(ValueError, match="lengths must be two increasing"):
+        memory.memory_per_step("LSTM", B=2, H=4, lengths=(8, 4))

@@ -135,7 +135,8 @@ def test_non_finite_gradients_get_their_own_colour():
 def _renumbered(source):
     """Op nodes are named n<node.id> and ids keep counting: number them by first appearance."""
     names = {}
-    return re.sub(r"(?<![A-Za-z0-9\\])n\d+", lambda m: names.setdefault(m.group(), f"n{len(names)}"), source)
+    return re.sub(r"(?<![A-Za-z0-9\\])n\d+",
+                  lambda m: names.setdefault(m.group(), f"n{len(names)}"), source)
 
 
 def test_dot_source_is_deterministic_up_to_node_ids():
@@ -160,6 +161,8 @@ def test_long_chain_without_scopes_keeps_the_ops_nearest_the_output():
     g = viz.draw_graph(y, max_nodes=300)
     assert "showing the 300 ops nearest the output" in g.source
     assert node_count(g.source) < 700
+    no_steps = viz.draw_graph(y, max_nodes=300, collapse="time")  # no time steps: no grid
+    assert "showing the 300 ops nearest the output" in no_steps.source
 
 
 def test_highlight_bolds_paths_to_the_chosen_parameters():

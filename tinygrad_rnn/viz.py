@@ -3,24 +3,32 @@
 ``draw_graph(root, ...)`` returns a ``graphviz.Digraph`` (it shows inline in Jupyter; export with
 ``.render()`` / ``.pipe(format="svg")`` or :func:`render`). It reads the graph, never changes it.
 
-- **Nodes**: op nodes show the op name and output shape; leaves show their parameter name (from
-  ``params=dict(model.named_parameters())``), or "input"/"leaf"/a constant's value. Optionally
-  values (``show_values``) and, after ``backward()``, ‖grad‖ (``show_grads``).
+- **Nodes**: an op shows its name (``Tensor.named`` puts the name first: ``forget gate σ``,
+  ``cell candidate tanh``, ``c_t +``) and output shape; a leaf its ``Tensor.name``, else its
+  parameter name (``params=dict(model.named_parameters())``), else "input" or a constant's value.
+  Optionally values (``show_values``) and, after ``backward()``, ‖grad‖ (``show_grads``).
 - **Edges** go from inputs to the op that uses them; where argument order matters (sub, div,
-  matmul, pow, where, cat, stack) they carry the argument index, and the outputs of a
+  matmul, linear, pow, where, cat, stack) they carry the argument index, and the outputs of a
   multi-output op (split, unbind) carry theirs in brackets.
 - **Clusters**: one nested ``cluster_`` subgraph per scope element — module, layer, time step
   (e.g. ``lstm`` › ``l0`` › ``t3``) — from the scope path every node recorded.
-- **Collapsing**: ``collapse="time"`` draws each time step of each layer as one node;
-  ``collapse=k`` draws every scope at depth k as one node. Past ``max_nodes`` the graph collapses
-  by itself (by time, then shallower scopes, then keeps the ops nearest the root) and says so.
+- **The textbook grid** (``collapse="time"``): one node per (layer, direction, time step), a row
+  per layer and direction, time left→right, layers bottom→top, inputs below and the loss above;
+  each weight is drawn once per layer ("used at T steps") with one edge to its row.
+  ``collapse=k`` draws every scope at depth k as one node. Past ``max_nodes`` the graph
+  collapses by itself (by time, then shallower scopes, then keeps the ops nearest the root).
 - **Gradient heat**: after backward, nodes are filled by log10 ‖grad‖ on a fixed scale from
-  1e-8 (pale) to 1e2 (dark red), so a vanishing gradient fades visibly across time steps; NaN/Inf
-  gradients are magenta. A legend shows the scale. Before backward nodes stay white.
-- **Path highlight**: ``highlight=[tensors]`` bolds the edges on paths from those tensors to the
-  root; ``dim_unused=True`` greys what leads to no parameter.
-- **Fast layout**: a node used by many ops (a weight used at every time step) is drawn as a small
-  copy beside each use instead of one hub with hundreds of edges, which ``dot`` lays out slowly.
+  1e-8 (pale) to 1e2 (dark red); a time step by ‖∂L/∂h_t‖, so a vanishing gradient fades from
+  right to left. NaN/Inf gradients are magenta. A one-row colour bar shows the scale.
+- **Highlight**: ``highlight=tensor`` or a list bolds the paths from those tensors (leaves or
+  intermediates) to the root; ``highlight="cell"`` bolds the LSTM cell-state path c_0 → c_T.
+  ``dim_unused=True`` greys what leads to no parameter.
+- **Fast layout**: outside the grid, a leaf used by many ops (a weight used at every time step)
+  is drawn as a small copy beside each use instead of one hub with hundreds of edges, which
+  ``dot`` lays out slowly.
+
+The drawing is made in phases by ``_Drawing`` (read, choose, label and place, edges, emit,
+legend); the only code that knows how the engine links its nodes is the adapter ``_Graph``.
 """
 from __future__ import annotations
 
@@ -116,16 +124,12 @@ class _Freed:
         self.shape, self.dtype = shape, dtype
 
 
-def _key(t):
-    """Identity of a leaf (the Tensor object) or of an op's output (node id, output index)."""
-    return id(t) if t.node is None else (t.node.id, t.output_index)
-
-
 class _Graph:
     """The part of the recorded graph reachable from the roots, as plain lists.
 
     The adapter between the engine and the renderer: the only code that reads how nodes link
-    (``node.edges``, weak references to data inputs, ``output_meta``, ``Tensor.output_index``).
+    (``node.edges``, weak references to data inputs, ``input_meta``/``output_meta``,
+    ``Tensor.output_index``).
     When the engine changes, this is what to port."""
 
     def __init__(self, roots, known=()):
@@ -137,8 +141,8 @@ class _Graph:
         self._values = {}
         for t in (*roots, *known):  # Tensors the caller holds: their numbers can be shown
             if t.node is not None:
-                self._values[_key(t)] = _Value(t.node, t.output_index, t)
-        seen_leaves, stack = set(), []
+                self._values[_Graph.key(t)] = _Value(t.node, t.output_index, t)
+        seen_leaves, stack, freed = set(), [], {}
 
         def found(t):
             if t.node is None:
@@ -161,12 +165,19 @@ class _Graph:
             for i, (source, index) in enumerate(node.edges):
                 if isinstance(source, weakref.ref):
                     held = source()
-                    source = _Freed(*node.input_meta(i)) if held is None else held
+                    if held is None:  # one _Freed per data input, however often it is used
+                        held = freed.setdefault(id(source), _Freed(*node.input_meta(i)))
+                    source = held
                 p = self._value(source, index) if isinstance(source, Node) else source
                 args.append(p)
                 self.uses.append((p, node, i))
                 found(p)
         self.order = sorted(self.nodes, key=lambda n: n.id)
+
+    @staticmethod
+    def key(t):
+        """Identity of a leaf (the Tensor object) or of an op's output (node id, output index)."""
+        return id(t) if t.node is None else (t.node.id, t.output_index)
 
     def _value(self, node, index):
         key = (node.id, index)
@@ -282,7 +293,7 @@ class _Drawing:
         items = [] if highlight is None else (
             list(highlight) if isinstance(highlight, (list, tuple)) else [highlight])
         for h in items:
-            if not (isinstance(h, Tensor) or h == "cell"):
+            if not (isinstance(h, Tensor) or (isinstance(h, str) and h == "cell")):
                 raise TypeError(f"draw_graph: highlight takes a Tensor, a list of Tensors or "
                                 f"'cell', got {h!r}")
         self.highlight = [h for h in items if isinstance(h, Tensor)]
@@ -345,7 +356,9 @@ class _Drawing:
                 how = "by time step" if collapse == "time" else f"to scope depth {collapse}"
                 self.notes.append(f"collapsed {how}: {total:,} ops > max_nodes={max_nodes}")
         self.keep = None
-        asked_grid = self.collapse == "time"  # drawn whole: a step is one node with few edges
+        # a grid asked for is drawn whole: a step is one node with few edges
+        asked_grid = self.collapse == "time" and any(_group_key(n.scope, "time")
+                                                     for n in g.order)
         if max_nodes and not asked_grid and _count_drawn(g, collapse, limit) > max_nodes:
             self.keep = set(_nearest_ops(g, self.roots, max_nodes))
             self.notes.append(f"showing the {len(self.keep):,} ops nearest the output of "
@@ -370,7 +383,7 @@ class _Drawing:
     # ------------------------------------------------------------ highlighted paths
     def trace_highlights(self):
         g = self.g
-        self.targets = {_key(t) for t in self.highlight}
+        self.targets = {_Graph.key(t) for t in self.highlight}
         self.leads = _leads_to(g, self.targets) if self.highlight else None
         self.params_ids = {id(t) for t in g.leaves if t.requires_grad}
         self.useful = _leads_to(g, self.params_ids) if self.dim_unused else None
@@ -529,7 +542,7 @@ class _Drawing:
                 src = draw_id[p.node]
                 if src == dst:
                     continue  # inside one collapsed group
-                if len(p.node.output_meta) > 1:
+                if len(self.g.shapes(p.node)) > 1:
                     label = f"[{p.output_index}]" + (f" {label}" if label else "")
             else:
                 continue
@@ -720,14 +733,13 @@ def _leads_to(g, targets):
     """For every node: does one of its inputs (transitively) come from a target?"""
     leads = {}
     for node in g.order:  # increasing id: parents first
-        leads[node] = any(_key(p) in targets or (p.node is not None and leads.get(p.node, False))
-                          for p in g.inputs[node])
+        leads[node] = any(_on_path(p, leads, targets) for p in g.inputs[node])
     return leads
 
 
 def _on_path(t, leads, targets):
     """Is tensor ``t`` a target, or computed from one?"""
-    return _key(t) in targets or (t.node is not None and leads.get(t.node, False))
+    return _Graph.key(t) in targets or (t.node is not None and leads.get(t.node, False))
 
 
 def _group_boundaries(g, collapse):

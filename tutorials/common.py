@@ -4,8 +4,13 @@ Set TUTORIAL_FAST=1 to run every tutorial with small sizes (the test suite does)
 """
 import os
 import pathlib
+import sys
 
 FAST = os.environ.get("TUTORIAL_FAST", "") not in ("", "0")
+# The base seed of every random draw: TUTORIAL_SEED=7 reruns a tutorial on other data, and its
+# assertions (the claims of the text) must still hold.
+SEED = int(os.environ.get("TUTORIAL_SEED", "0"))
+IN_NOTEBOOK = "ipykernel" in sys.modules  # run by Jupyter (`make notebooks`), not as a script
 OUT = pathlib.Path(os.environ.get("TUTORIAL_OUT", pathlib.Path(__file__).parent / "out"))
 OUT.mkdir(parents=True, exist_ok=True)
 
@@ -24,7 +29,33 @@ def savefig(fig, name):
 
 
 def plt():
+    """pyplot; as a script it draws off-screen (Agg), in a notebook inline."""
     import matplotlib
-    matplotlib.use("Agg")
+    if not IN_NOTEBOOK:
+        matplotlib.use("Agg")
     import matplotlib.pyplot as pyplot
     return pyplot
+
+
+def show(obj):
+    """In a notebook, display ``obj`` (e.g. a graph from ``viz.draw_graph``) under the cell."""
+    if IN_NOTEBOOK:
+        from IPython.display import display
+        display(obj)
+
+
+def check_exercise(number, answer, expected, hint, rtol=0.05):
+    """Tell the reader whether ``answer`` matches ``expected`` (numbers within ``rtol``, anything
+    else by equality). ``answer=None`` is the placeholder: it says so instead of failing, so the
+    tutorial still runs top to bottom. Returns True, False, or None (not answered yet)."""
+    import numpy as np
+
+    if answer is None:
+        print(f"exercise {number}: no answer yet — set the answer variable and rerun this cell")
+        return None
+    if isinstance(expected, str) or isinstance(answer, str):
+        right = str(answer).strip().lower() == str(expected).strip().lower()
+    else:
+        right = bool(np.allclose(answer, expected, rtol=rtol, atol=1e-12))
+    print(f"exercise {number}: " + ("right!" if right else f"not yet. Hint: {hint}"))
+    return right
