@@ -253,7 +253,11 @@ def check(number, answer, ok, hint):
     if answer is None:
         print(f"exercise {number}: not answered yet — {hint}")
     else:
-        print(f"exercise {number}: {'right' if ok(answer) else 'not yet'} — {hint}")
+        try:
+            right = bool(ok(answer))
+        except (TypeError, ValueError):   # e.g. text where a number was asked for
+            right = False
+        print(f"exercise {number}: {'right' if right else 'not yet'} — {hint}")
 
 
 check(1, answer_1, lambda a: np.allclose(np.asarray(a, float), [0.6, 0.8], atol=1e-3),

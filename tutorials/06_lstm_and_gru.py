@@ -369,7 +369,11 @@ def check(number, answer, ok, hint):
     if answer is None:
         print(f"exercise {number}: not answered yet — {hint}")
     else:
-        print(f"exercise {number}: {'right' if ok(answer) else 'not yet'} — {hint}")
+        try:
+            right = bool(ok(answer))
+        except (TypeError, ValueError):   # e.g. text where a number was asked for
+            right = False
+        print(f"exercise {number}: {'right' if right else 'not yet'} — {hint}")
 
 
 check(1, answer_1, lambda a: 0.5 * 0.731 ** 20 < float(a) < 2 * 0.731 ** 20,

@@ -163,7 +163,11 @@ def check(number, answer, ok, hint):
     if answer is None:
         print(f"exercise {number}: not answered yet — {hint}")
     else:
-        print(f"exercise {number}: {'right' if ok(answer) else 'not yet'} — {hint}")
+        try:
+            right = bool(ok(answer))
+        except (TypeError, ValueError):   # e.g. text where a number was asked for
+            right = False
+        print(f"exercise {number}: {'right' if right else 'not yet'} — {hint}")
 
 
 check(1, answer_1, lambda a: abs(float(a) - math.log2(vocab.size)) < 0.01,
