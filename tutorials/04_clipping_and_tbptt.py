@@ -106,7 +106,7 @@ for n, (name, r) in enumerate(runs.items()):
           f"final loss {state}, final accuracy {tail_mean(r['acc']):.2f}")
 a1.axhline(np.log(4), color="grey", ls="--", label="chance, ln 4")
 a1.set(title="Delay-3 recall, ReLU RNN (gain 1.5), plain SGD: loss",
-       xlabel="step", ylabel="cross-entropy (nats)", ylim=(1e-4, 30))
+       xlabel="step", ylabel="cross-entropy (nats)", ylim=(None, 30))
 a1.legend(fontsize=8)
 a2.axhline(0.25, color="grey", ls="--", label="chance")
 a2.set(title="Accuracy on the training batch", xlabel="step", ylabel="accuracy", ylim=(0, 1.02))
