@@ -16,7 +16,7 @@ import numpy as np
 import tinygrad_rnn as tg
 from tinygrad_rnn import data, diagnostics, nn, optim
 from tinygrad_rnn.nn import functional as F
-from common import FAST, pick, plt, savefig
+from common import FAST, SEED, check_exercise, pick, plt, savefig
 
 g = np.array([30.0, 1.0, -2.0])
 by_norm = tg.Tensor(np.zeros(3), requires_grad=True)
@@ -57,7 +57,7 @@ def delay_batch(rng, T=20, batch=32, d=3, V=4):
     return x, x[:-d]          # the target at step t ≥ d is the input at t - d
 
 
-def train_delay(lr, clip, steps, seed=0, d=3, V=4):
+def train_delay(lr, clip, steps, seed=SEED, d=3, V=4):
     tg.manual_seed(seed)
     emb, rnn, head = nn.Embedding(V, 8), nn.RNN(8, 32, nonlinearity="relu"), nn.Linear(32, V)
     nn.init.orthogonal_(rnn.weight_hh_l0, gain=1.5)
@@ -123,15 +123,17 @@ assert np.isfinite(tamed["loss"]).all() and tamed["clipped"] > 0
 # %% [markdown]
 # ### What you should see
 #
-# **Without clipping at learning rate 1.0** the run blows up: its loss shoots up past the top
-# of the plot and overflows to NaN after a few steps (the cross), or one huge step throws the weights into a region where the loss
-# stays high and the accuracy near chance. **The same learning rate with clipping** reaches
-# almost perfect recall (loss below 0.1, accuracy above 95%, asserted in the full run): every
-# step whose gradient is longer than 1 (their number is printed) is cut to
-# length lr · 1.0, so no single step can jump far, but its direction is the gradient's. **Learning rate 0.1 without clipping** is stable but slower — after the same
-# 300 steps its loss is still higher than the clipped run's (asserted). Clipping lets one use
-# the learning rate that makes fast progress on the ordinary steps, and survive the rare huge
+# **Without clipping at learning rate 1.0** the run blows up: its loss shoots up past the top of
+# the plot and overflows to NaN after a few steps (the cross), or one huge step throws the
+# weights into a region where the loss stays high and the accuracy near chance. **The same
+# learning rate with clipping** reaches almost perfect recall (loss below 0.1, accuracy above
+# 95%, asserted in the full run): every step whose gradient is longer than 1 (their number is
+# printed) is cut to length lr · 1.0, so no single step can jump far, but its direction is the
+# gradient's. **Learning rate 0.1 without clipping** is stable but slower — after the same 300
+# steps its loss is still higher than the clipped run's (asserted). Clipping lets one use the
+# learning rate that makes fast progress on the ordinary steps, and survive the rare huge
 # gradient where the loss surface has a cliff.
+
 
 
 # %% [markdown]
@@ -143,9 +145,9 @@ assert np.isfinite(tamed["loss"]).all() and tamed["clipped"] > 0
 # gradient reaching each step of the *first* window.
 
 # %%
-tg.manual_seed(0)
+tg.manual_seed(SEED)
 gru = nn.GRU(1, 8).double()
-x = tg.Tensor(np.random.default_rng(0).standard_normal((12, 1, 1)))
+x = tg.Tensor(np.random.default_rng(SEED).standard_normal((12, 1, 1)))
 K = 6
 out1, h = gru(x[:K])
 states1 = diagnostics.hidden_states(out1)
@@ -178,7 +180,7 @@ print("‖∂L/∂h_t‖ in window 1 without detach:", diagnostics.grad_norms(st
 # data; only where the backward pass stops differs.
 
 # %%
-def train_tbptt(K, d, steps, seed=0, V=4, batch=32):
+def train_tbptt(K, d, steps, seed=SEED, V=4, batch=32):
     tg.manual_seed(seed)
     emb, gru, head = nn.Embedding(V, 8), nn.GRU(8, 32), nn.Linear(32, V)
     opt = optim.Adam([*emb.parameters(), *gru.parameters(), *head.parameters()], lr=1e-2,
@@ -249,20 +251,8 @@ answer_2 = None   # a number
 answer_3 = None   # a number
 
 
-def check(number, answer, ok, hint):
-    if answer is None:
-        print(f"exercise {number}: not answered yet — {hint}")
-    else:
-        try:
-            right = bool(ok(answer))
-        except (TypeError, ValueError):   # e.g. text where a number was asked for
-            right = False
-        print(f"exercise {number}: {'right' if right else 'not yet'} — {hint}")
-
-
-check(1, answer_1, lambda a: np.allclose(np.asarray(a, float), [0.6, 0.8], atol=1e-3),
-      "‖g‖ = 5, so g is multiplied by 1/5")
-check(2, answer_2, lambda a: abs(float(a) - 1.0) < 1e-9,
-      "an update is lr · g, and ‖g‖ ≤ max_norm after clipping")
-check(3, answer_3, lambda a: int(a) == 31,
-      "the source and the target must both lie inside one window of K steps")
+check_exercise(1, answer_1, (0.6, 0.8), "‖g‖ = 5, so g is multiplied by 1/5", rtol=1e-3)
+check_exercise(2, answer_2, 1.0, "an update is lr · g, and ‖g‖ ≤ max_norm after clipping",
+               rtol=1e-9)
+check_exercise(3, answer_3, 31, "the source and the target must both lie inside one window of K "
+               "steps", rtol=1e-9)

@@ -18,7 +18,7 @@ import numpy as np
 import tinygrad_rnn as tg
 from tinygrad_rnn import data, nn, optim
 from tinygrad_rnn.nn import functional as F
-from common import FAST, pick, plt, savefig
+from common import FAST, SEED, check_exercise, pick, plt, savefig
 
 H, T = 32, pick(30, 8)
 
@@ -41,7 +41,7 @@ class DeepRNN(nn.Module):
         return h
 
 
-def first_layer_gradients(depth, residual, norm, seed=0):
+def first_layer_gradients(depth, residual, norm, seed=SEED):
     tg.manual_seed(seed)
     model = DeepRNN(depth, residual, norm).double()
     rng = np.random.default_rng(seed)
@@ -86,7 +86,7 @@ assert table["residual"][-1][0] > table["plain"][-1][0]
 # concatenates both states: at the mask, the backward direction has already read the answer.
 
 # %%
-def fill_in(bidirectional, steps, seed=0, T=10, V=8):
+def fill_in(bidirectional, steps, seed=SEED, T=10, V=8):
     tg.manual_seed(seed)
     emb, rnn = nn.Embedding(V + 2, 16), nn.GRU(16, 32, bidirectional=bidirectional)
     head = nn.Linear(64 if bidirectional else 32, V + 1)
@@ -104,7 +104,8 @@ def fill_in(bidirectional, steps, seed=0, T=10, V=8):
         opt.zero_grad()
         loss.backward()
         opt.step()
-    tokens, target, pos = data.fill_in_blank_task(500, T, n_symbols=V, rng=np.random.default_rng(9))
+    tokens, target, pos = data.fill_in_blank_task(500, T, n_symbols=V,
+                                                  rng=np.random.default_rng(SEED + 9))
     with tg.no_grad():
         pred = logits_at_mask(tokens, pos).data.argmax(1)
     return float((pred == target).mean())
@@ -169,10 +170,10 @@ class NormRNN(nn.Module):
 
 
 T_norm, I_norm = 20, 4
-rng = np.random.default_rng(0)
-tg.manual_seed(0)
+rng = np.random.default_rng(SEED)
+tg.manual_seed(SEED)
 bn_rnn = NormRNN(nn.BatchNorm1d(32)).double()
-tg.manual_seed(0)
+tg.manual_seed(SEED)
 ln_rnn = NormRNN(nn.LayerNorm(32)).double()
 
 # 1. Statistics per time step. Warm BatchNorm's running averages up on 50 training batches.
@@ -269,20 +270,7 @@ answer_2 = None   # a number
 answer_3 = None   # "forward" or "backward"
 
 
-def check(number, answer, ok, hint):
-    if answer is None:
-        print(f"exercise {number}: not answered yet — {hint}")
-    else:
-        try:
-            right = bool(ok(answer))
-        except (TypeError, ValueError):   # e.g. text where a number was asked for
-            right = False
-        print(f"exercise {number}: {'right' if right else 'not yet'} — {hint}")
-
-
-check(1, answer_1, lambda a: abs(float(a)) < 1e-9,
-      "with one example, the example *is* the batch mean")
-check(2, answer_2, lambda a: int(a) == 20 * 8,
-      "one pair per vector of H units: per time step and per example")
-check(3, answer_3, lambda a: str(a).strip().lower() == "backward",
-      "the answer sits one position to the right of the mask")
+check_exercise(1, answer_1, 0.0, "with one example, the example *is* the batch mean")
+check_exercise(2, answer_2, 20 * 8, "one pair per vector of H units: per time step and per example",
+               rtol=1e-9)
+check_exercise(3, answer_3, "backward", "the answer sits one position to the right of the mask")

@@ -25,7 +25,7 @@ import numpy as np
 import tinygrad_rnn as tg
 from tinygrad_rnn import nn, optim
 from tinygrad_rnn.nn import functional as F
-from common import FAST, pick, plt, savefig
+from common import FAST, SEED, check_exercise, pick, plt, savefig
 
 tg.track_grad_norms(False)  # no per-node statistics needed: a faster backward
 V, L = 8, 5                 # symbols 1..V, sequence length; 0 is the start symbol <s>
@@ -71,7 +71,7 @@ class Seq2Seq(nn.Module):
             return np.stack(outputs)
 
 
-def accuracy(model, n=500, seed=123):
+def accuracy(model, n=500, seed=SEED + 123):
     x, y = reverse_batch(n, np.random.default_rng(seed))
     pred = model.greedy(x, L)
     return float((pred == y).mean()), float((pred == y).all(0).mean())
@@ -84,10 +84,10 @@ def accuracy(model, n=500, seed=123):
 # and per whole sequence (all L symbols right). Guessing gives 1/V = 0.125 per symbol.
 
 # %%
-tg.manual_seed(0)
+tg.manual_seed(SEED)
 model = Seq2Seq()
 opt = optim.Adam(model.parameters(), lr=1e-2, max_grad_norm=1.0)
-rng = np.random.default_rng(0)
+rng = np.random.default_rng(SEED)
 steps, every = pick(500, 30), pick(50, 10)
 losses, checkpoints = [], []
 for step in range(1, steps + 1):
@@ -103,7 +103,7 @@ for step in range(1, steps + 1):
         print(f"step {step}: loss {loss.item():.3f}, greedy accuracy per symbol "
               f"{checkpoints[-1][1]:.3f}, per sequence {checkpoints[-1][2]:.3f}")
 
-x, y = reverse_batch(4, np.random.default_rng(7))
+x, y = reverse_batch(4, np.random.default_rng(SEED + 7))
 pred = model.greedy(x, L)
 for b in range(4):
     print("input", x[:, b], "→ decoded", pred[:, b], "(target", y[:, b], ")")
@@ -131,10 +131,11 @@ else:
 # ### What you should see
 #
 # The loss starts at log 9 ≈ 2.2 nats (nine outputs, nothing known yet), just above the line of
-# a uniform guess over the eight symbols (log 8 ≈ 2.08), and falls far below it. The greedy accuracy climbs from chance (0.125) to above 0.95 per symbol in
-# the full run; per whole sequence it lags behind — it needs all five right at once, and at
-# test time one early mistake is fed back into the decoder. The printed examples show the
-# decoder writing the input backwards from nothing but the encoder's final state.
+# a uniform guess over the eight symbols (log 8 ≈ 2.08), and falls far below it. The greedy
+# accuracy climbs from chance (0.125) to above 0.95 per symbol in the full run; per whole
+# sequence it lags behind — it needs all five right at once, and at test time one early mistake
+# is fed back into the decoder. The printed examples show the decoder writing the input
+# backwards from nothing but the encoder's final state.
 
 # %% [markdown]
 # ## Which positions are hard?
@@ -143,7 +144,7 @@ else:
 # last output is the *first* input (read L steps before the summary was taken, then kept).
 
 # %%
-x, y = reverse_batch(2000, np.random.default_rng(5))
+x, y = reverse_batch(2000, np.random.default_rng(SEED + 5))
 pred = model.greedy(x, L)
 per_position = (pred == y).mean(1)
 for k, acc in enumerate(per_position):
@@ -182,20 +183,9 @@ answer_2 = None   # "up" or "down"
 answer_3 = None   # a variable name in Seq2Seq.forward
 
 
-def check(number, answer, ok, hint):
-    if answer is None:
-        print(f"exercise {number}: not answered yet — {hint}")
-    else:
-        try:
-            right = bool(ok(answer))
-        except (TypeError, ValueError):   # e.g. text where a number was asked for
-            right = False
-        print(f"exercise {number}: {'right' if right else 'not yet'} — {hint}")
-
-
-check(1, answer_1, lambda a: abs(float(a) - 0.9 ** 5) < 0.01,
-      "all five must be right: multiply the probabilities")
-check(2, answer_2, lambda a: str(a).strip().lower() == "down",
-      "the summary must hold twice as many symbols, and there are twice as many chances to err")
-check(3, answer_3, lambda a: str(a).strip() == "previous",
-      "the decoder's inputs are built from the targets shifted by one")
+check_exercise(1, answer_1, 0.9 ** 5, "all five must be right: multiply the probabilities",
+               rtol=0.02)
+check_exercise(2, answer_2, "down", "the summary must hold twice as many symbols, and there are "
+               "twice as many chances to err")
+check_exercise(3, answer_3, "previous",
+               "the decoder's inputs are built from the targets shifted by one")
