@@ -295,9 +295,9 @@ if not FAST:   # a few units keep their cell (f near 1): the memory of the marke
 #
 # **Left**: each row is one unit's forget gate along the sequence. The top rows — a few units —
 # stay near 1 for the whole sequence: they are the memory, keeping what was written at the
-# first red line until the end. Most units sit between 0.6 and 0.85, and many rows change
-# colour at the marked steps, where the network writes. **Right**: the gates are mostly *not*
-# saturated — only about 5% of the values of i, f and o lie below 0.1 or above 0.9 (printed) —
+# first red line until the end. Most units sit between about 0.5 and 0.85, and some rows
+# change colour at the marked steps, where the network writes. **Right**: the gates are mostly *not*
+# saturated — only a few percent of the values of i, f and o lie below 0.1 or above 0.9 (printed) —
 # and the forget gate's mass lies well above the input and output gates', which hover around
 # 0.2–0.6. A trained LSTM here uses graded gates, with a small set of near-1 forget gates
 # doing the long-term storing (asserted: the most remembering unit's mean f is above 0.85 and

@@ -153,8 +153,8 @@ fig, ax = plt().subplots(figsize=(5, 3.5))
 ax.bar(np.arange(1, L + 1), per_position)
 ax.axhline(1 / V, color="grey", ls="--", label="chance")
 ax.set(title="Greedy accuracy per output position", xlabel="output position",
-       ylabel="accuracy", ylim=(0, 1.02))
-ax.legend()
+       ylabel="accuracy", ylim=(0, 1.18))
+ax.legend(loc="upper right", fontsize=8)
 savefig(fig, "09_reverse_per_position.png")
 if not FAST:
     assert per_position.min() > 0.85, per_position
