@@ -221,9 +221,9 @@ if not FAST:
 # numbers is not. Within 600 steps at T = 20 the GRU and the forget-bias-1 LSTM leave it and end
 # near 0 (held-out MSE below 0.05, asserted). The printed step at which each got below 0.05
 # gives the order; with the default seed (0) it is the GRU (about step 150), the bias-1 LSTM
-# (about 280), then the LSTM with PyTorch's default bias (about 470). Which of the two LSTMs is first changes
-# from seed to seed (we saw both orders with seeds 0–2): a better gradient at initialisation
-# does not decide the race by itself.
+# (about 280), then the LSTM with PyTorch's default bias (about 470). Which of the two LSTMs is
+# first changes from seed to seed (we saw both orders with seeds 0–2): a better gradient at
+# initialisation does not decide the race by itself.
 #
 # Parameters: the LSTM has 4 blocks of weights (i, f, g, o) to the GRU's 3 (r, z, n), so
 # exactly 4/3 as many (asserted). Time per step: about the same for both — the GRU's quarter
