@@ -14,7 +14,7 @@ TUTORIALS = sorted((pathlib.Path(__file__).resolve().parents[1] / "tutorials").g
 
 
 def test_there_are_eight_tutorials_in_order():
-    assert [p.name[:2] for p in TUTORIALS] == [f"0{i}" for i in range(1, 9)]
+    assert [p.name[:2] for p in TUTORIALS] == [f"0{i}" for i in range(1, 10)]
 
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
