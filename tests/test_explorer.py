@@ -161,6 +161,17 @@ def test_explore_uses_the_latest_record_by_default(tmp_path):
     assert _page_data(path.read_text())["order"] == rec.order
 
 
+def test_the_latest_record_is_found_without_holding_it():
+    w = tg.Tensor([1.0, 2.0], requires_grad=True)
+    loss = (w * w).sum()
+    with explorer.record_backward():
+        loss.backward()
+    other = (w * 3).sum()
+    with explorer.record_backward():  # a later backward of another graph
+        other.backward()
+    assert len(_page_data(explorer.build_html(loss))["order"]) == 2
+
+
 def test_page_without_a_record_says_so():
     w = tg.Tensor([1.0, 2.0], requires_grad=True)
     d = _page_data(explorer.build_html((w * w).sum()))
@@ -200,6 +211,8 @@ def test_demo_writes_an_explorer_page_and_the_forget_bias_curve(tmp_path, capsys
     assert d["recorded"] and any(e["kind"] == "op" for e in d["elements"].values())
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert len(metrics["lstm"]["grad_flow_init_forget_bias_1"]) == 5
+    assert len(metrics["lstm"]["grad_flow_trained_forget_bias_1"]) == 5
+    assert metrics["lstm"]["forget_bias_1"]["steps"] == 3
     assert "bptt_explorer.html" in capsys.readouterr().out
 
 
@@ -240,3 +253,18 @@ def test_an_op_feeding_many_others_has_one_op_element_and_copies():
             kinds.setdefault(nid, []).append(e["kind"])
     assert kinds[hub.node.id].count("op") == 1 and kinds[hub.node.id].count("ref") > 1
     assert all(k.count("op") == 1 for k in kinds.values())  # so lit ops = visited nodes
+
+
+def test_training_from_a_step_0_checkpoint_is_the_fresh_run(tmp_path):
+    # what the demo's forget-bias-1 LSTM relies on: only the bias it changes differs
+    from tinygrad_rnn.demo import save_checkpoint
+    from tinygrad_rnn.train import TrainConfig, build, train
+
+    cfg = TrainConfig(task="adding", model="lstm", hidden=4, seq_len=5, batch=4, steps=4,
+                      seed=3, out=str(tmp_path / "fresh"), log_every=1)
+    fresh = [r["loss"] for r in train(cfg, quiet=True)["log"]]
+    cfg.out = str(tmp_path / "resumed")
+    task, model, opt = build(cfg)
+    save_checkpoint(tmp_path / "start.npz", cfg, 0, task, model, opt, [])
+    resumed = [r["loss"] for r in train(cfg, resume=tmp_path / "start.npz", quiet=True)["log"]]
+    assert resumed == fresh

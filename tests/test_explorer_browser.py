@@ -194,3 +194,30 @@ def test_a_weight_copy_lights_when_the_op_it_feeds_is_visited(browser, full):
         assert page.evaluate(check, s) == [], s
     assert errors == []
     page.close()
+
+
+def test_the_notebook_iframe_runs_the_page(browser, tmp_path):
+    w = tg.Tensor([1.0, -2.0, 3.0], requires_grad=True)
+    loss = (w * w).sum()
+    with explorer.record_backward():
+        loss.backward()
+    host = tmp_path / "notebook.html"
+    host.write_text("<!DOCTYPE html><html><body>" + explorer.show(loss)._repr_html_() +
+                    "</body></html>")
+    page, errors = _open_plain(browser, host)
+    frame = page.frames[1]
+    frame.wait_for_function("window.tgExplorer !== undefined")
+    assert frame.evaluate("tgExplorer.data.order.length") == 2
+    frame.evaluate("tgExplorer.setStep(2)")
+    assert frame.locator("g.node.lit.tg-op").count() == 2
+    assert errors == []
+    page.close()
+
+
+def _open_plain(browser, path):
+    page = browser.new_page()
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.resolve().as_uri())
+    return page, errors

@@ -14,7 +14,7 @@ TUTORIALS = sorted((pathlib.Path(__file__).resolve().parents[1] / "tutorials").g
 
 
 def test_there_are_eight_tutorials_in_order():
-    assert [p.name[:2] for p in TUTORIALS] == [f"0{i}" for i in range(1, 9)]
+    assert [p.name[:2] for p in TUTORIALS] == [f"0{i}" for i in range(1, 10)]
 
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
@@ -147,3 +147,14 @@ def test_check_exercise_says_right_wrong_or_not_answered(tmp_path, monkeypatch, 
     assert common.check_exercise(1, 0.5, 0.25, "σ' peaks at a = 0") is False
     assert "σ' peaks at a = 0" in capsys.readouterr().out
     assert common.check_exercise(3, " Linear", "linear", "hint") is True
+
+
+@pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
+def test_tutorial_markdown_cells_hold_only_comments(path):
+    """Code after a markdown cell needs its own `# %%` line, or a notebook shows it as text."""
+    in_markdown = False
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if line.startswith("# %%"):
+            in_markdown = line.startswith("# %% [markdown]")
+        elif in_markdown and line.strip():
+            assert line.startswith("#"), f"{path.name}:{number}: code inside a markdown cell"

@@ -371,13 +371,15 @@ def test_highlight_cell_traces_the_cell_state_in_bold():
     T = 5
     loss, params = lstm_loss(T)
     grid = viz.draw_graph(loss, params=params, collapse="time", highlight="cell").source
-    assert len(bold_edges(grid)) == T - 1  # c_{t-1} → c_t between the steps
-    assert all(a.startswith("g_") and b.startswith("g_") for a, b in bold_edges(grid))
+    # the layer's zero initial state is named c_0, so the path starts there: c_0 → t0 → … → t4
+    assert len(bold_edges(grid)) == T
+    assert sum(not a.startswith("g_") for a, b in bold_edges(grid)) == 1  # only c_0 → t0
+    assert all(b.startswith("g_") for a, b in bold_edges(grid))
     flat = viz.draw_graph(loss, params=params, highlight="cell").source
     names = dict(re.findall(r'^\s*(\w+) \[label="([^"\\]+)', flat, flags=re.M))
     bold = bold_edges(flat)
-    assert len(bold) == 2 * (T - 1)  # c_{t-1} → f·c_{t-1} → c_t
-    assert sorted(names[a] for a, _ in bold) == ["c_t +"] * (T - 1) + ["mul"] * (T - 1)
+    assert len(bold) == 2 * T  # c_{t-1} → f·c_{t-1} → c_t, from c_0
+    assert sorted(names[a] for a, _ in bold) == ["c_0"] + ["c_t +"] * (T - 1) + ["mul"] * T
     assert flat.count("penwidth=2.5 shape=box") == T  # the c_t nodes themselves
     assert not bold_edges(viz.draw_graph(loss, params=params).source)
 

@@ -4,12 +4,13 @@ Writes into the output folder:
 - ``bptt_graph.svg``: the unrolled graph of a few LSTM steps, coloured by gradient size;
 - ``bptt_explorer.html``: the same graph as an interactive page with a replay of backward
   (:mod:`tinygrad_rnn.explorer`; open it from disk in a browser);
-- ``grad_flow.png``: ‖∂L/∂h_t‖ against t for the three models at initialisation (plus an LSTM
-  whose forget-gate bias is set to 1) and trained;
+- ``grad_flow.png``: ‖∂L/∂h_t‖ against t for the three models, and for the LSTM with its
+  forget-gate bias set to 1, at initialisation and trained;
 - ``loss_curves.png`` and ``metrics.json`` (every logged step of every model).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 
@@ -21,6 +22,7 @@ from .nn import functional as F
 from .random import manual_seed
 from .engine import Tensor, keep_values
 from .train import TrainConfig, build, train
+from .train import _checkpoint as save_checkpoint  # the training loop's own format
 
 MODELS = ("rnn", "lstm", "gru")
 
@@ -49,20 +51,21 @@ def run_demo(out="out/demo", steps=1500, seq_len=30, seed=0, quiet=False):
                           log_every=max(steps // 6, 1))
         _, initial, _ = build(cfg)
         flows[name] = {"init": gradient_flow(initial, seq_len)}
-        if name == "lstm":
-            flows[name]["init_forget_bias_1"] = gradient_flow(set_forget_bias(initial, 1.0),
-                                                              seq_len)
         print(f"== {name.upper()} on the adding problem, T={seq_len}", flush=True)
-        metrics = train(cfg, quiet=quiet, progress_prefix=f"[{name}] ")
-        trained = _load_trained(cfg)
-        flows[name]["trained"] = gradient_flow(trained, seq_len)
-        results[name] = metrics
+        results[name] = train(cfg, quiet=quiet, progress_prefix=f"[{name}] ")
+        flows[name]["trained"] = gradient_flow(_load_trained(cfg), seq_len)
+        if name == "lstm":  # the same LSTM, its forget-gate bias set to 1 before training
+            fb1 = _train_forget_bias_1(cfg, out, quiet)
+            flows[name]["init_forget_bias_1"], flows[name]["trained_forget_bias_1"] = (
+                gradient_flow(model, seq_len) for model in fb1[1:])
+            results_fb1 = fb1[0]
 
-    _print_table(results, seq_len)
+    _print_table({**results, "lstm, forget bias 1": results_fb1}, seq_len)
     graph_path = _render_graph(out, seed)
     explorer_path = _write_explorer(out, seed)
-    pictures = _plots(out, results, flows)
+    pictures = _plots(out, {**results, "lstm, forget bias 1": results_fb1}, flows)
     summary = {name: {k: v for k, v in m.items() if k != "config"} for name, m in results.items()}
+    summary["lstm"]["forget_bias_1"] = {k: v for k, v in results_fb1.items() if k != "config"}
     for name in MODELS:
         for when, norms in flows[name].items():
             summary[name][f"grad_flow_{when}"] = norms.tolist()
@@ -70,6 +73,21 @@ def run_demo(out="out/demo", steps=1500, seq_len=30, seed=0, quiet=False):
     written = [graph_path, explorer_path, *pictures, out / "metrics.json"]
     print(f"wrote {', '.join(str(p) for p in written if p is not None)}")
     return results
+
+
+def _train_forget_bias_1(cfg, out, quiet):
+    """Train the LSTM of ``cfg`` again from the same initialisation and data, but with its
+    forget-gate bias set to 1: (metrics, model at initialisation, trained model). Training
+    resumes from a step-0 checkpoint of the changed model, so everything else is identical."""
+    cfg = dataclasses.replace(cfg, out=str(out / "lstm_forget_bias_1"))
+    task, initial, opt = build(cfg)
+    set_forget_bias(initial, 1.0)
+    start = pathlib.Path(cfg.out) / "start.npz"
+    start.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(start, cfg, 0, task, initial, opt, [])
+    print(f"== LSTM with forget bias 1 on the adding problem, T={cfg.seq_len}", flush=True)
+    metrics = train(cfg, resume=start, quiet=quiet, progress_prefix="[lstm, forget bias 1] ")
+    return metrics, initial, _load_trained(cfg)
 
 
 def set_forget_bias(model, value):
@@ -98,9 +116,10 @@ def _load_trained(cfg):
 def _print_table(results, seq_len):
     print()
     print(f"adding problem, T={seq_len}: held-out MSE (always answering 1 scores 0.167)")
-    print(f"{'model':<6} {'steps':>6} {'final MSE':>10} {'vs 0.167':>9} {'clipped':>8} {'time':>7}")
+    print(f"{'model':<19} {'steps':>6} {'final MSE':>10} {'vs 0.167':>9} {'clipped':>8} "
+          f"{'time':>7}")
     for name, m in results.items():
-        print(f"{name:<6} {m['steps']:>6} {m['eval_mse']:>10.4f} "
+        print(f"{name:<19} {m['steps']:>6} {m['eval_mse']:>10.4f} "
               f"{m['eval_mse'] / m['baseline_mse']:>8.1%} {m['clip_rate']:>8.0%} "
               f"{m['seconds']:>6.1f}s")
     print()
@@ -163,8 +182,8 @@ def _figure(path, title, panels, sharey=False):
     """
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), sharey=sharey,
-                             squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(6.4, 5.2 * len(panels)), 4.4),
+                             sharey=sharey, squeeze=False)
     for ax, panel in zip(axes[0], panels):
         for label, x, y, *style in panel["curves"]:
             ax.semilogy(x, np.maximum(y, 1e-30), *style, label=label)
@@ -194,6 +213,9 @@ def _plots(out, results, flows):
 
     init = [curve(n, flows[n]["init"]) for n in MODELS]
     init.append(curve("lstm, forget bias 1", flows["lstm"]["init_forget_bias_1"], "--"))
+    trained = [curve(n, flows[n]["trained"]) for n in MODELS]
+    trained.append(curve("lstm, forget bias 1", flows["lstm"]["trained_forget_bias_1"], "--"))
+    steps = results["lstm"]["steps"]
     lstm0, lstm1 = (_decades(flows["lstm"][k]) for k in ("init", "init_forget_bias_1"))
     rnn0 = _decades(flows["rnn"]["init"])
     flow = _figure(out / "grad_flow.png", (
@@ -203,17 +225,17 @@ def _plots(out, results, flows):
         f"by hand) it loses {lstm1:.1f}"),
         [{"title": "at initialisation", "xlabel": "time step t", "ylabel": "‖∂L/∂h_t‖",
           "curves": init},
-         {"title": "after training", "xlabel": "time step t",
-          "curves": [curve(n, flows[n]["trained"]) for n in MODELS]}], sharey=True)
+         {"title": f"after training ({steps} steps)", "xlabel": "time step t",
+          "curves": trained}], sharey=True)
 
     curves = []
-    for name, m in results.items():
+    for name, m in results.items():  # the three models and the LSTM with forget bias 1
         losses = np.array([r["loss"] for r in m["log"]])
         k = max(len(losses) // 50, 1)
         smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
         curves.append((name, np.arange(len(smooth)) + k, smooth))
     loss = _figure(out / "loss_curves.png",
-                   "Training loss on the adding problem (moving average over logged steps)",
+                   "Training loss on the adding problem\n(moving average over the logged steps)",
                    [{"title": "", "xlabel": "step", "ylabel": "training MSE", "curves": curves,
                      "hline": (1 / 6, "always 1 (0.167)")}])
     return [flow, loss]

@@ -15,7 +15,7 @@ Read it top to bottom, in the order one learns it:
 """
 from __future__ import annotations
 
-import heapq
+from heapq import heappop, heappush
 import itertools
 import math
 import weakref
@@ -25,6 +25,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from . import ops
+from .ops import Deferred
 from .random import get_rng
 
 DEFAULT_FLOAT = np.dtype(np.float32)  # as PyTorch: Python floats become float32
@@ -109,9 +110,17 @@ class Node:
 
 
 def _leaf_edge(t):
-    if t.requires_grad or t.data.size <= 1:
+    """The edge to a leaf: the Tensor itself if its gradient is wanted (kept on it after the first
+    time: a parameter is used by many ops), a small constant or named data; otherwise a weak reference,
+    so the graph does not keep data alive that only the renderer would show. (Whether a gradient
+    flows is decided by ``needs_input_grad``, so a kept edge stays right if requires_grad
+    changes.)"""
+    if t.requires_grad:
+        t._edge = (t, 0)
+        return t._edge
+    if t.data.size <= 1 or t._name is not None:  # a constant, or data the user named
         return (t, 0)
-    return (weakref.ref(t), (t.data.shape, t.data.dtype))  # data: drawn while the user holds it
+    return (weakref.ref(t), (t.data.shape, t.data.dtype))
 
 
 class _Handle:
@@ -249,7 +258,7 @@ def backward(root, gradient, retain_graph=False):
     owned = set()  # ids of gradient sums made here: safe to add into in place
     deferred = {}  # leaf -> its gradient products not computed yet (ops.Deferred)
     while heap:
-        node = heapq.heappop(heap)[1]
+        node = heappop(heap)[1]
         grads = pending.pop(node)
         if node.saved is None or (_changed and node.saved):  # released, or saved arrays changed?
             _check_backward_allowed(node)
@@ -269,26 +278,33 @@ def backward(root, gradient, retain_graph=False):
                                                              node.needs_input_grad)):
             if g is None or not need:
                 continue
-            if type(g) is ops.Deferred and type(source) is not Node and not source._hooks:
-                deferred.setdefault(source, []).append(g)  # summed as one product at the end
-                continue
-            if type(source) is Node:
-                shape, dtype = source.output_meta[index]
-                if type(g) is not np.ndarray or g.shape != shape or g.dtype != dtype:
+            if type(source) is not Node:  # a leaf
+                if type(g) is Deferred and not source._hooks:
+                    deferred.setdefault(source, []).append(g)  # summed as one product at the end
+                    continue
+                data = source.data
+                if type(g) is not np.ndarray or g.shape != data.shape or g.dtype != data.dtype:
                     g = _conform(g, node, i)
-                if source not in pending:
-                    pending[source] = [None] * len(source.output_meta)
-                    heapq.heappush(heap, (-source.id, source))
-                _add_into(pending[source], index, g, owned)
+                _accumulate_leaf(source, g)
+                continue
+            shape, dtype = source.output_meta[index]
+            if type(g) is not np.ndarray or g.shape != shape or g.dtype != dtype:
+                g = _conform(g, node, i)
+            slot = pending.get(source)
+            if slot is None:  # the first gradient to reach this node
+                slot = pending[source] = [None] * len(source.output_meta)
+                heappush(heap, (-source.id, source))
+            if slot[index] is None:
+                slot[index] = g
             else:
-                _accumulate_leaf(source, _conform(g, node, i))
+                _add_into(slot, index, g, owned)
         if owned:
             for g in grads:
                 owned.discard(id(g))
         if not retain_graph:
             node.saved = None
     for leaf, products in deferred.items():
-        _accumulate_leaf(leaf, ops.Deferred.total(products))
+        _accumulate_leaf(leaf, Deferred.total(products))
 
 
 def _add_into(slot, index, g, owned):
@@ -306,7 +322,7 @@ def _add_into(slot, index, g, owned):
 
 
 def _value(g):
-    return g.value() if type(g) is ops.Deferred else g
+    return g.value() if type(g) is Deferred else g
 
 
 def _conform(g, node, i):
@@ -690,7 +706,7 @@ class Tensor:
                                    f"backward(gradient)")
             gradient = np.ones(self.shape, dtype=self.dtype)
         else:
-            gradient = np.array(_raw(gradient), dtype=self.dtype)
+            gradient = np.asarray(_raw(gradient), dtype=self.dtype)
             if gradient.shape != self.shape:
                 raise ValueError(f"backward: gradient of shape {gradient.shape} does not match "
                                  f"the tensor's shape {self.shape}")

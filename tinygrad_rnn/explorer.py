@@ -35,7 +35,7 @@ import numpy as np
 from .engine import Node, Tensor, graph_nodes, register_backward_hook
 
 HIST_BINS = 16
-_records = []  # weak references to recent BackwardRecords, newest last (for explore's default)
+_records = []  # the last few BackwardRecords, newest last (explore's default record)
 
 
 # ---------------------------------------------------------------- statistics
@@ -124,15 +124,14 @@ class record_backward:
     def __exit__(self, *exc):
         self._handle.remove()
         self.record._sums.clear()  # only needed while summing
-        _records.append(weakref.ref(self.record))
-        del _records[:-8]
+        _records.append(self.record)
+        del _records[:-4]
 
 
 def _latest_record(node_ids):
     """The newest record whose backward started at one of these nodes, or None."""
-    for ref in reversed(_records):
-        rec = ref()
-        if rec is not None and any(i in node_ids for i in rec.order[:1]):
+    for rec in reversed(_records):
+        if rec.order and rec.order[0] in node_ids:
             return rec
     return None
 

@@ -2,8 +2,9 @@
 # # 1. Autograd from scratch
 #
 # A small feed-forward network, its forward pass, its error and its backward pass — first by
-# hand, with the chain rule written out, then by `backward()`. Both must agree to the last digit,
-# and the graph that `backward()` walked is rendered at the end.
+# hand, with the chain rule written out, then by `backward()`. Both must agree to the last digit.
+# Then we draw the graph `backward()` walked and open the engine: one op's forward and VJP,
+# how broadcasting is undone, and the order in which the backward loop visits the nodes.
 #
 # The network: input x (2 numbers), a hidden layer of 3 sigmoid units, one linear output.
 #
@@ -77,7 +78,7 @@ assert np.allclose(dW1[:, 0] / dW1[:, 1], x[0] / x[1]), "each row of ∂E/∂W�
 
 # %%
 def forward(P, x, t):
-    """The network on Tensors x, t: returns the error E (0-d), every tensor named for the picture."""
+    """The network on Tensors x, t: the error E (0-d), every tensor named for the picture."""
     a = ((P["W1"] @ x).named("W1·x") + P["b1"]).named("a")
     h = a.sigmoid().named("h")
     y = ((P["W2"] @ h).named("W2·h") + P["b2"]).named("y")
@@ -104,7 +105,7 @@ for name, by_hand in dict(W1=dW1, b1=db1, W2=dW2, b2=db2).items():
 #
 # ## The graph `backward()` walked
 #
-# Drawn now, right after this one forward and backward: parameter leaves (blue ellipses) show
+# Drawn now, right after this one forward and backward: parameter leaves (ellipses) show
 # their values and ‖∂E/∂θ‖, op nodes show their output value and the norm of the gradient that
 # reached them, coloured by it (darker = larger). Every number in the picture comes from the
 # same pass.
@@ -118,9 +119,9 @@ assert np.isclose(P["W2"].grad, dW2).all(), "the leaves drawn still hold this pa
 
 # %% [markdown]
 # **What you should see:** x (grey: data, no gradient) and W₁ enter the matmul `W1·x`, b₁ is
-# added to give `a`; then `h` (sigmoid), `y`, and `E` at the bottom with ‖g‖ 1 — ∂E/∂E = 1. The value
-# shown on `a` is W₁x + b₁ computed from the W₁ and b₁ drawn above it, and the ‖g‖ on W₂ is
-# ‖δ_out hᵀ‖ from the hand computation.
+# added to give `a`; then `h` (sigmoid), `y`, and `E` at the bottom with ‖g‖ 1 (∂E/∂E = 1).
+# The value shown on `a` is W₁x + b₁ computed from the W₁ and b₁ drawn above it, and the ‖g‖
+# on W₂ is ‖δ_out hᵀ‖ from the hand computation.
 
 # %% [markdown]
 # ## Inside the engine: an op is a forward and a VJP, side by side
@@ -216,9 +217,10 @@ for step in range(pick(10, 5)):
 assert np.isclose(errors[0], E) and all(b < a for a, b in zip(errors, errors[1:])), "E falls"
 
 # %% [markdown]
-# **What you should see:** step 0 prints the E of the hand computation, then E falls by orders
-# of magnitude at every step: with one example, two parameters of the output layer are enough
-# to hit the target exactly (until E reaches ~1e-30, where float64 rounding stops it).
+# **What you should see:** step 0 prints the E of the hand computation, then E falls at every
+# step — here by orders of magnitude per step: with a single example, even the output bias alone
+# could hit the target exactly, so nothing keeps E away from 0 (run more steps and it stalls
+# near 1e-30, where float64 rounding of y - t takes over).
 #
 # ## Exercises
 #

@@ -30,11 +30,12 @@ def rnn_with_radius(rho, nonlinearity="tanh", seed=SEED):
 
 
 def grad_profile(rnn, T, seed=SEED):
-    x = tg.Tensor(np.random.default_rng(seed).standard_normal((T, 4, 1)))
+    """‖∂L/∂s_k‖ for k = 1..T with L = Σ s_T (a loss on the last step), the output, the input."""
+    x = tg.Tensor(np.random.default_rng(seed).standard_normal((T, 4, 1))).named("x")
     out, _ = rnn(x)
     states = diagnostics.hidden_states(out)
     out[-1].sum().backward()       # the loss sees only the last step
-    return diagnostics.grad_norms(states), out
+    return diagnostics.grad_norms(states), out, x
 
 
 # %% [markdown]
@@ -73,49 +74,53 @@ for rho in (0.8, 1.0, 1.25):
 # Now f = tanh and the diag(f'(a_t)) factors (each ≤ 1) join in.
 
 # %%
-fig, axes = plt().subplots(1, 2, figsize=(11, 4))
+fig, ax = plt().subplots(figsize=(6.5, 4))
 ks = np.arange(1, T + 1)
 profiles = {}
 for rho in (0.5, 0.9, 1.0, 1.1, 1.5):
-    norms, _ = grad_profile(rnn_with_radius(rho), T)
+    norms, _, _ = grad_profile(rnn_with_radius(rho), T)
     profiles[rho] = norms
-    axes[0].semilogy(ks, norms / norms[-1], label=f"ρ = {rho}")
-axes[0].semilogy(ks, 1.5 ** (T - ks), "k:", label="1.5^(T-k): linear, ρ = 1.5")
-axes[0].set(title="tanh RNN: gradient reaching each step", xlabel="time step k",
-            ylabel="‖∂L/∂s_k‖ / ‖∂L/∂s_T‖", ylim=(None, 1e4))
-axes[0].legend(fontsize=8)
+    ax.semilogy(ks, norms / norms[-1], label=f"ρ = {rho}")
+ax.semilogy(ks, 1.5 ** (T - ks), "k:", label="1.5^(T-k): linear, ρ = 1.5")
+ax.set(title="tanh RNN: gradient reaching each step", xlabel="time step k",
+       ylabel="‖∂L/∂s_k‖ / ‖∂L/∂s_T‖", ylim=(None, 1e4))
+ax.legend(fontsize=8)
+savefig(fig, "03_grad_vs_k.png")
 
 for rho, norms in profiles.items():
     ratio = norms[0] / norms[-1]
-    print(f"tanh, ρ = {rho}: ‖∂L/∂s_1‖ / ‖∂L/∂s_T‖ = {ratio:.2e}   (ρ^(T-1) = {rho ** (T - 1):.1e})")
+    print(f"tanh, ρ = {rho}: ‖∂L/∂s_1‖ / ‖∂L/∂s_T‖ = {ratio:.2e}"
+          f"   (ρ^(T-1) = {rho ** (T - 1):.1e})")
     assert np.isfinite(norms).all() and (norms > 0).all()
     # each backward step multiplies by diag(tanh')·ρQᵀ, whose norm is ≤ ρ because tanh' ≤ 1
-    assert ratio <= rho ** (T - 1) * (1 + 1e-9), "tanh never beats the linear net's ρ^(T-1)"
+    assert (norms / norms[-1] <= rho ** (T - ks) * (1 + 1e-9)).all(), "never above ρ^(T-k)"
 assert profiles[0.5][0] < 1e-6 * profiles[0.5][-1], "ρ = 0.5 vanishes geometrically"
 assert profiles[1.0][0] < profiles[1.0][-1], "at ρ = 1 tanh' < 1 makes it vanish"
+assert profiles[1.1][0] < profiles[1.1][-1], "ρ = 1.1 still vanishes"
 assert profiles[1.5][0] / profiles[1.5][-1] < 1e-2 * 1.5 ** (T - 1), "ρ = 1.5 tamed by tanh"
 
 # %% [markdown]
-# **What you should see:** every tanh curve lies *below* its linear counterpart ρ^(T-k): ρ ≤ 1
-# vanishes (ρ = 0.5 by many orders of magnitude), ρ = 1.1 still vanishes, and even ρ = 1.5
+# **What you should see:** every tanh curve lies *below* its linear counterpart ρ^(T-k) (only
+# 1.5^(T-k) is drawn, dotted; all five are asserted): ρ ≤ 1 vanishes (ρ = 0.5 by many orders
+# of magnitude), ρ = 1.1 still vanishes, and even ρ = 1.5
 # grows far slower than the dotted line 1.5^(T-k): once the units saturate, tanh' ≈ 0 cuts the
 # product. tanh nets mostly *vanish*.
 #
-# A ReLU net has f' ∈ {0, 1} and nothing to tame it: with ρ > 1 it explodes (right panel).
+# A ReLU net has f' ∈ {0, 1} and nothing to tame it: with ρ > 1 it explodes.
 
 # %%
+fig, ax = plt().subplots(figsize=(6.5, 4))
 relu = {}
 for rho in (0.9, 2.5):
-    norms, _ = grad_profile(rnn_with_radius(rho, "relu"), T)
+    norms, _, _ = grad_profile(rnn_with_radius(rho, "relu"), T)
     relu[rho] = norms
-    axes[1].semilogy(ks, norms / norms[-1], label=f"ReLU, ρ = {rho}")
-    axes[1].semilogy(ks, rho ** (T - ks), ":", color=axes[1].lines[-1].get_color(),
-                     label=f"{rho}^(T-k)")
+    ax.semilogy(ks, norms / norms[-1], label=f"ReLU, ρ = {rho}")
+    ax.semilogy(ks, rho ** (T - ks), ":", color=ax.lines[-1].get_color(), label=f"{rho}^(T-k)")
     print(f"ReLU RNN, ρ = {rho}: ‖∂L/∂s_1‖ / ‖∂L/∂s_T‖ = {norms[0] / norms[-1]:.2e}")
-axes[1].set(title="ReLU RNN: gradient reaching each step", xlabel="time step k",
-            ylabel="‖∂L/∂s_k‖ / ‖∂L/∂s_T‖")
-axes[1].legend(fontsize=8)
-savefig(fig, "03_grad_vs_k.png")
+ax.set(title="ReLU RNN: gradient reaching each step", xlabel="time step k",
+       ylabel="‖∂L/∂s_k‖ / ‖∂L/∂s_T‖")
+ax.legend(fontsize=8)
+savefig(fig, "03_relu_grad_vs_k.png")
 assert relu[2.5][0] > 100 * relu[2.5][-1], "ReLU with ρ = 2.5 explodes"
 assert relu[2.5][0] <= 2.5 ** (T - 1) * relu[2.5][-1] * (1 + 1e-9), "…but never beyond ρ^(T-1)"
 assert relu[0.9][0] < relu[0.9][-1], "ReLU with ρ = 0.9 vanishes"
@@ -132,9 +137,11 @@ assert relu[0.9][0] < relu[0.9][-1], "ReLU with ρ = 0.9 vanishes"
 
 # %%
 rnn = rnn_with_radius(0.6)
-_, out = grad_profile(rnn, pick(20, 8))
-graph = viz.draw_graph(out[-1], collapse="time", params=dict(rnn.named_parameters()))
+_, out, x_heat = grad_profile(rnn, pick(20, 8))   # x_heat held: the picture names the input
+graph = viz.draw_graph(out[-1].named("s_T"), collapse="time", params=dict(rnn.named_parameters()),
+                       title="03: tanh RNN, ρ = 0.6 — one box per time step, coloured by ‖∂L/∂h_t‖")
 print("graph:", viz.render(graph, OUT / "03_heat", format="svg"))
+(OUT / "03_heat.gv").write_text(graph.source)
 show(graph)  # inline in a notebook
 per_step = viz.time_step_grad_norms(out)["rnn/l0"]
 print("per-step norms read from the graph:", [f"{v:.1e}" for v in per_step[:5]], "…")
@@ -152,7 +159,7 @@ assert per_step[0] < per_step[-1], "the early steps are the pale ones"
 
 # %%
 rnn = rnn_with_radius(3.0, "relu").float()  # float32 overflows past ~3.4e38
-x = tg.Tensor(np.full((pick(400, 200), 1, 1), 1.0, dtype=np.float32))
+x = tg.Tensor(np.full((400, 1, 1), 1.0, dtype=np.float32))  # enough steps to overflow
 with np.errstate(all="ignore"):
     out, _ = rnn(x)
     loss = (out[-1] ** 2).sum()
@@ -171,13 +178,19 @@ ax.set(title="ReLU RNN, ρ = 3, float32: the forward overflows", xlabel="time st
 ax.legend(fontsize=8, loc="lower right")
 savefig(fig, "03_overflow.png")
 first_bad = int(np.argmax(bad)) + 1
-print(f"first non-finite state at step {first_bad}; the last finite one is {state_norm[~bad].max():.1e}")
 assert bad.any() and not bad[:10].any(), "finite at first, overflowing later"
+growth = (state_norm[first_bad - 2] / state_norm[9]) ** (1 / (first_bad - 11))  # per step
+print(f"first non-finite state at step {first_bad}; "
+      f"the last finite one is {state_norm[~bad].max():.1e}; growth ×{growth:.2f} per step")
+assert 1 < growth < 3, "geometric growth, slower than ρ = 3 (ReLU zeroes negative parts)"
 
 # %% [markdown]
-# **What you should see:** max |h_t| grows as a straight line on the log axis (about ×3 per
-# step) up to float32's limit ~3e38, then the crosses: inf, and NaN once inf - inf or 0·inf
-# appear. The loss prints `nan`.
+# **What you should see:** max |h_t| grows as a straight line on the log axis — a fixed factor
+# per step, printed above, below ρ = 3 because ReLU zeroes the negative parts — up to float32's
+# limit ~3e38, then the crosses: inf, and NaN once inf - inf or 0·inf appear. The loss prints
+# `nan`.
+
+# %%
 with np.errstate(all="ignore"):
     loss.backward()
 total = optim.clip_grad_norm_(rnn.parameters(), max_norm=1.0)
@@ -207,7 +220,8 @@ else:
 # ## Exercises
 #
 # 1. Linear RNN with ρ = 1.05 and T steps as above: predict log₁₀(‖∂L/∂s_1‖ / ‖∂L/∂s_T‖).
-# 2. tanh RNN with ρ = 0.9: can ‖∂L/∂s_1‖ / ‖∂L/∂s_T‖ ever exceed 0.9^(T-1)? Answer "yes" or "no".
+# 2. tanh RNN with ρ = 0.9: can ‖∂L/∂s_1‖ / ‖∂L/∂s_T‖ ever exceed 0.9^(T-1)? Answer "yes" or
+#    "no".
 # 3. Which op does anomaly mode name as the first to produce a non-finite value?
 
 # %%

@@ -53,7 +53,8 @@ assert set(np.unique(derivs["relu"])) == {0.0, 1.0}
 #   direction grows, none shrinks, for any n.
 # - Gaussian W with entries N(0, 1/H): its eigenvalues fill the unit disc, a few of modulus
 #   near 1 and most well inside. Wⁿ keeps the few and kills the rest: the largest singular value
-#   stays ≳ 1 (it even grows, since W is not normal), the median one falls geometrically. One
+#   stays ≳ 1 and usually grows (the largest |λ| is often a little above 1, and a non-normal W
+#   can stretch more than its eigenvalues say), the median one falls geometrically. One
 #   vector's ‖Wⁿv‖ follows the largest, so it says nothing about the *spread*: Wⁿ explodes in a
 #   few directions and vanishes in most. That spread is what we plot, for several seeds.
 
@@ -116,10 +117,11 @@ for seed, sv in gauss_sv.items():
 
 # %% [markdown]
 # **What you should see:** left, the orthogonal matrix is a flat line at 1. For every seed the
-# Gaussian's largest singular value *grows* (to tens or hundreds at n = 50) while its median
-# falls geometrically (to ~1e-8 at n = 50): a ratio of 10⁹ between directions. Right, one vector
+# Gaussian's largest singular value *grows* (to between ~5 and a few hundred at n = 50) while
+# its median falls geometrically (to 1e-9 … 1e-6): a ratio of 10⁸ or more between directions,
+# and it widens with every step. Right, one vector
 # through the first seed's matrix follows the largest singular value and looks harmless; the
-# 0.01·randn matrix (every eigenvalue of modulus ≤ 0.01·√64 = 0.08) shrinks a vector about
+# 0.01·randn matrix (eigenvalues of modulus up to about 0.01·√64 = 0.08) shrinks a vector about
 # tenfold per step, to ~1e-55 at n = 50 — it gets this panel so as not to flatten the left one.
 #
 # ## Measured: the gradient flow of an RNN at initialisation
@@ -179,15 +181,16 @@ gauss = ratios["randn·sqrt(1/n)"] + ratios["xavier"]
 orth = ratios["orthogonal"]
 print(f"spread over seeds (max/min): Gaussian {max(gauss) / min(gauss):.1f}×, "
       f"orthogonal {max(orth) / min(orth):.1f}×")
-assert max(gauss) / min(gauss) > max(orth) / min(orth), "the Gaussian recipes depend more on the seed"
+assert max(gauss) / min(gauss) > max(orth) / min(orth), "Gaussian recipes depend more on the seed"
 
 # %% [markdown]
 # **What you should see:** right, the 0.01·randn curves fall by ~10⁻¹ per step (to ~1e-55 at
-# T = 50); left, the identity+ReLU curves stay flat near 1 and the orthogonal ones fall
-# slowly and alike (tanh's f' < 1 is the only loss). The eight Gaussian curves scatter: some
-# seeds explode (the gradient at t = 1 ten or more times the one at T), others shrink — a single
-# seed can make the Gaussian look better or worse than orthogonal. The singular values above
-# are the reliable difference: orthogonal W treats every direction alike.
+# T = 50); left, the identity+ReLU curves stay flat (about 0.7 of the last step's gradient)
+# and the orthogonal ones fall slowly and alike (tanh's f' < 1 is the only loss). The eight
+# Gaussian curves scatter: some grow towards t = 1 (the gradient at t = 1 several times the one
+# at T), others shrink — a single seed can make the Gaussian look better or worse than
+# orthogonal. The singular values above are the reliable difference: orthogonal W treats every
+# direction alike.
 #
 # ## Zero (or any constant) initialisation: the units never become different
 #
@@ -203,9 +206,9 @@ def train_tiny_rnn(init, steps, seed=SEED):
     tg.manual_seed(seed)
     rnn, head = nn.RNN(1, 8).double(), nn.Linear(8, 1).double()
     params = list(rnn.parameters()) + list(head.parameters())
-    if init == "constant":
+    if init in ("constant", "zeros"):
         for p in params:
-            nn.init.constant_(p, 0.1)
+            nn.init.constant_(p, 0.1 if init == "constant" else 0.0)
     xs = np.random.default_rng(seed).standard_normal((10, 32, 1)) * 0.5
     xb, yb = tg.Tensor(xs), tg.Tensor(xs.sum(0))
     opt, losses = optim.SGD(params, lr=0.05), []
@@ -232,7 +235,8 @@ for ax, init in zip(axes, ("constant", "random")):
     print(f"{init:>8} init: loss {losses[0]:.3f} → {losses[-1]:.3f}")
     W_hh, W_ih = rnn.weight_hh_l0.data, rnn.weight_ih_l0.data
     identical = (np.allclose(hidden, hidden[..., :1]) and np.allclose(W_hh, W_hh[0])
-                 and np.allclose(W_ih, W_ih[0]) and np.allclose(head.weight.data, head.weight.data[0, 0]))
+                 and np.allclose(W_ih, W_ih[0])
+                 and np.allclose(head.weight.data, head.weight.data[0, 0]))
     if init == "constant":
         assert losses[-1] < losses[0], "it does learn…"
         assert identical, "…but every hidden unit stays a copy of the first"
@@ -240,10 +244,18 @@ for ax, init in zip(axes, ("constant", "random")):
         assert not identical and np.std(hidden[-1, 0]) > 1e-3
 savefig(fig, "05_symmetry.png")
 
+rnn, head, hidden, losses = train_tiny_rnn("zeros", steps)
+print(f"   zeros init: loss {losses[0]:.3f} → {losses[-1]:.3f}, output bias {head.bias.data}")
+assert all((p.data == 0).all() for p in [*rnn.parameters(), head.weight]) and (hidden == 0).all()
+assert head.bias.data[0] != 0, "only the output bias learns"
+
 # %% [markdown]
 # **What you should see:** on the left a single line — the 8 units lie exactly on top of each
 # other, and every row of W_hh, W_ih and the head's weights is still identical after training,
-# although the loss went down. On the right, 8 different curves.
+# although the loss went down. On the right, 8 different curves. All-zero weights are the
+# extreme case: h stays 0, so the head's weight gets the gradient δ hᵀ = 0, and, being 0, it
+# passes nothing back to h — after training every weight is still exactly 0 and only the
+# output bias has moved (printed above).
 #
 # ## Dead ReLU units
 #
@@ -296,7 +308,8 @@ for k, lr in enumerate(lrs):
         axes[1].plot(np.full(np.isnan(fr).sum(), k), np.zeros(np.isnan(fr).sum()), "x",
                      color="m", ms=10, label="diverged (NaN)")
 axes[1].set(title=f"dead units after training ({len(SEEDS)} seeds)", xticks=range(len(lrs)),
-            xticklabels=[f"lr = {lr}" for lr in lrs], ylabel="fraction of units never active",
+            xticklabels=[f"lr = {lr}" for lr in lrs], xlabel="SGD learning rate",
+            ylabel="fraction of units never active",
             ylim=(-0.05, 1.05), xlim=(-0.5, len(lrs) - 0.5))
 savefig(fig, "05_dead_relu.png")
 assert all(f <= 0.05 for f in dead[lrs[0]]), "a small step kills (almost) no unit"
@@ -304,10 +317,10 @@ assert all(f >= 0.2 for f in dead[lrs[1]]), "a large step kills many (and never 
 
 # %% [markdown]
 # **What you should see:** no unit is dead at initialisation. With lr = 0.05 every unit fires
-# on some inputs (left: the blue curves start above 0). With lr = 0.3 a third to a half of
-# the units never fire again — the red curves start with a flat run at 0: those units are
-# paying their parameters for nothing. (Fixes: a smaller step, clipping, leaky ReLU, or a
-# small positive bias at initialisation.)
+# on some inputs (left: the blue curves start above 0). With lr = 0.3 roughly a third to over
+# half of the units never fire again — the red curves start with a flat run at 0: those units'
+# parameters are wasted, since no gradient reaches them any more. (Fixes: a smaller step,
+# clipping, leaky ReLU, or a small positive bias at initialisation.)
 #
 # ## Exercises
 #

@@ -18,7 +18,7 @@ import numpy as np
 import tinygrad_rnn as tg
 from tinygrad_rnn import data, nn, optim
 from tinygrad_rnn.nn import functional as F
-from common import pick, plt, savefig
+from common import FAST, SEED, check_exercise, pick, plt, savefig
 
 H, T = 32, pick(30, 8)
 
@@ -41,7 +41,7 @@ class DeepRNN(nn.Module):
         return h
 
 
-def first_layer_gradients(depth, residual, norm, seed=0):
+def first_layer_gradients(depth, residual, norm, seed=SEED):
     tg.manual_seed(seed)
     model = DeepRNN(depth, residual, norm).double()
     rng = np.random.default_rng(seed)
@@ -61,12 +61,21 @@ for name, (res, norm) in variants.items():
     ax.semilogy(depths, [g[1] for g in table[name]], "o-", label=name)
 ax.set_xlabel("layers")
 ax.set_ylabel("‖∂L/∂W_ih‖ of layer 1")
+ax.set_title("Gradient reaching the first layer, at initialisation")
 ax.legend()
 savefig(fig, "07_depth.png")
 print("‖∂L/∂x‖ at the input:")
 for name, rows in table.items():
     print(f"  {name:<22}" + "  ".join(f"{d} layers: {g[0]:.2e}" for d, g in zip(depths, rows)))
 assert table["residual"][-1][0] > table["plain"][-1][0]
+
+# %% [markdown]
+# ### What you should see
+#
+# The *plain* stack's curve falls as layers are added: each layer multiplies the gradient by
+# its Jacobian, and tanh layers at this initialisation shrink it. With *residual* connections
+# the identity path carries the gradient past every layer, so the curves stay roughly level; the
+# printed ‖∂L/∂x‖ at 8 layers is larger with residuals than without (asserted above).
 
 # %% [markdown]
 # ## Bidirectional: when the answer lies in the future
@@ -77,7 +86,7 @@ assert table["residual"][-1][0] > table["plain"][-1][0]
 # concatenates both states: at the mask, the backward direction has already read the answer.
 
 # %%
-def fill_in(bidirectional, steps, seed=0, T=10, V=8):
+def fill_in(bidirectional, steps, seed=SEED, T=10, V=8):
     tg.manual_seed(seed)
     emb, rnn = nn.Embedding(V + 2, 16), nn.GRU(16, 32, bidirectional=bidirectional)
     head = nn.Linear(64 if bidirectional else 32, V + 1)
@@ -95,7 +104,8 @@ def fill_in(bidirectional, steps, seed=0, T=10, V=8):
         opt.zero_grad()
         loss.backward()
         opt.step()
-    tokens, target, pos = data.fill_in_blank_task(500, T, n_symbols=V, rng=np.random.default_rng(9))
+    tokens, target, pos = data.fill_in_blank_task(500, T, n_symbols=V,
+                                                  rng=np.random.default_rng(SEED + 9))
     with tg.no_grad():
         pred = logits_at_mask(tokens, pos).data.argmax(1)
     return float((pred == target).mean())
@@ -108,3 +118,159 @@ print(f"  one-way GRU:       {one_way:.3f}")
 print(f"  bidirectional GRU: {both_ways:.3f}")
 if steps >= 200:
     assert both_ways > 0.9 and one_way < 0.3
+
+# %% [markdown]
+# ### What you should see
+#
+# After the full run the bidirectional GRU answers almost every blank (above 0.9, asserted),
+# while the one-way GRU stays near chance, 1/8 = 0.125 (below 0.3, asserted): no amount of
+# training lets it see a symbol it has not read yet. (Fast mode trains too briefly to show it.)
+
+# %% [markdown]
+# ## BatchNorm or LayerNorm inside a recurrence?
+#
+# Both subtract a mean and divide by a standard deviation; they differ in *what they average
+# over*. For an activation a of shape (B, H) at one time step:
+#
+# - **BatchNorm** (Ioffe & Szegedy 2015) normalises each unit over the **batch**: B examples
+#   share one mean and variance per unit. In eval mode it uses running averages gathered during
+#   training instead.
+# - **LayerNorm** (Ba, Kiros & Hinton 2016) normalises each example over its **H units**: one
+#   mean and variance per example and step, the same in training and evaluation.
+#
+# In a feed-forward net each BatchNorm layer sees one kind of input, and large batches make its
+# statistics good estimates. In an RNN the *same* layer runs at every time step, and the
+# statistics differ from step to step (the state starts at zero and grows); one set of running
+# averages for all steps fits none of them well. Batches are small (long sequences fill memory)
+# and generation runs with B = 1. Cooijmans et al. (2016) made BatchNorm work in LSTMs only by
+# keeping *separate* statistics per time step; LayerNorm needs nothing of the kind.
+#
+# Below: a tanh RNN (orthogonal W_hh) whose pre-activation is normalised at every step,
+# h_t = tanh(norm(x_t W_ihᵀ + b + h_{t-1} W_hhᵀ)), with `nn.BatchNorm1d(H)` or `nn.LayerNorm(H)`
+# as the norm (one module shared by all steps, as one would first write it).
+
+# %%
+class NormRNN(nn.Module):
+    def __init__(self, norm, input_size=4, hidden_size=32):
+        super().__init__()
+        self.ih = nn.Linear(input_size, hidden_size)
+        self.hh = nn.Linear(hidden_size, hidden_size, bias=False)
+        self.norm = norm
+        nn.init.orthogonal_(self.hh.weight)   # a common RNN initialisation (tutorial 5)
+
+    def forward(self, x, record=None):
+        """x (T, B, I) → the last state (B, H); ``record`` collects each step's pre-activation."""
+        h = tg.zeros(x.shape[1], self.hh.in_features, dtype=x.dtype)
+        for t in range(x.shape[0]):
+            a = self.ih(x[t]) + self.hh(h)
+            if record is not None:
+                record.append(a.data)
+            h = self.norm(a).tanh()
+        return h
+
+
+T_norm, I_norm = 20, 4
+rng = np.random.default_rng(SEED)
+tg.manual_seed(SEED)
+bn_rnn = NormRNN(nn.BatchNorm1d(32)).double()
+tg.manual_seed(SEED)
+ln_rnn = NormRNN(nn.LayerNorm(32)).double()
+
+# 1. Statistics per time step. Warm BatchNorm's running averages up on 50 training batches.
+with tg.no_grad():
+    for _ in range(pick(50, 10)):
+        bn_rnn(tg.Tensor(rng.standard_normal((T_norm, 64, I_norm))))
+    steps_seen = []   # a large batch, so that the measured spread is not sampling noise
+    bn_rnn(tg.Tensor(rng.standard_normal((T_norm, 256, I_norm))), record=steps_seen)
+batch_std = np.array([a.std(0).mean() for a in steps_seen])   # per step, averaged over units
+running_std = np.sqrt(bn_rnn.norm.running_var).mean()
+print("per-step batch std of the pre-activation:", batch_std.round(3))
+print(f"the one running std eval mode divides by:  {running_std:.3f}")
+
+# 2. Does example 0's result depend on the rest of the batch? (training mode)
+def batch_dependence(model, B, repeats):
+    change = []
+    with tg.no_grad():
+        for _ in range(repeats):
+            x = rng.standard_normal((T_norm, B, I_norm))
+            other = x.copy()
+            other[:, 1:] = rng.standard_normal((T_norm, B - 1, I_norm))  # same example 0
+            h1, h2 = model(tg.Tensor(x)).data[0], model(tg.Tensor(other)).data[0]
+            change.append(np.abs(h1 - h2).mean())
+    return float(np.mean(change))
+
+
+sizes = pick([2, 4, 8, 16, 32, 64, 128], [2, 8, 32])
+repeats = pick(10, 3)
+dependence = {name: [batch_dependence(m, B, repeats) for B in sizes]
+              for name, m in [("BatchNorm1d", bn_rnn), ("LayerNorm", ln_rnn)]}
+for name, values in dependence.items():
+    print(f"{name:<12} mean |Δh_T| of example 0 when the others change:",
+          "  ".join(f"B={B}: {v:.4f}" for B, v in zip(sizes, values)))
+
+# 3. Training mode vs eval mode on the same batch.
+x = tg.Tensor(rng.standard_normal((T_norm, 64, I_norm)))
+mismatch = {}
+with tg.no_grad():
+    for name, m in [("BatchNorm1d", bn_rnn), ("LayerNorm", ln_rnn)]:
+        train_out = m.train()(x).data
+        eval_out = m.eval()(x).data
+        mismatch[name] = float(np.abs(train_out - eval_out).mean())
+        m.train()
+print("mean |h_T(train mode) - h_T(eval mode)|:",
+      ", ".join(f"{k} {v:.4f}" for k, v in mismatch.items()))
+
+fig, (a1, a2) = plt().subplots(1, 2, figsize=(10, 3.8))
+a1.plot(batch_std, "o-", label="batch std at step t (training mode)")
+a1.axhline(running_std, color="C3", ls="--", label="running std (what eval mode uses)")
+a1.set(title="BatchNorm in an RNN: the statistics change with t", xlabel="time step t",
+       ylabel="std of pre-activation (mean over units)")
+a1.legend(fontsize=8)
+for name, values in dependence.items():
+    a2.plot(sizes, values, "o-", label=name)
+a2.set_xscale("log", base=2)
+a2.set(title="Example 0's final state depends on its batch-mates",
+       xlabel="batch size B", ylabel="mean |Δh_T| of example 0")
+a2.legend()
+savefig(fig, "07_batchnorm_vs_layernorm.png")
+
+assert batch_std[1:].mean() > 1.25 * batch_std[0]     # step 0 (h = 0) is not like the others
+assert running_std > 1.25 * batch_std[0]              # and the running statistics miss it
+assert max(dependence["LayerNorm"]) < 1e-12            # LayerNorm: each example on its own
+assert min(dependence["BatchNorm1d"]) > 1e-3
+assert dependence["BatchNorm1d"][0] > 2 * dependence["BatchNorm1d"][-1]
+assert mismatch["LayerNorm"] < 1e-12 < 1e-3 < mismatch["BatchNorm1d"]
+
+# %% [markdown]
+# ### What you should see
+#
+# **Left**: the pre-activation's spread at step 0 (where h = 0, only the input contributes) is
+# clearly smaller than at the later steps (by more than 1.25×, asserted). The dashed running
+# average, gathered over all steps, matches the later steps and misses step 0: in eval mode
+# step 0 is divided by a standard deviation that is too large, so it is not normalised to unit
+# variance. **Right**: with BatchNorm, changing the *other* examples of the batch changes
+# example 0's final state — a lot at B = 2, less as B grows (the batch mean and variance
+# become better estimates). LayerNorm's curve is exactly 0: each example is normalised over
+# its own units. The printed train/eval difference tells the same story: BatchNorm's final
+# states differ between the two modes, LayerNorm's are identical (all asserted above).
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. BatchNorm1d in training mode on a batch of B = 1: what is the normalised value
+#    (x - mean) / sqrt(var + eps) of every unit? Put the number in `answer_1`.
+# 2. LayerNorm over H on an activation of shape (T, B, H) = (20, 8, 32): how many
+#    (mean, variance) pairs does it compute? Put the number in `answer_2`.
+# 3. In the fill-in-the-blank task, which direction of the bidirectional GRU has read the
+#    answer when it reaches the mask: `"forward"` or `"backward"`? Put it in `answer_3`.
+
+# %%
+answer_1 = None   # a number
+answer_2 = None   # a number
+answer_3 = None   # "forward" or "backward"
+
+
+check_exercise(1, answer_1, 0.0, "with one example, the example *is* the batch mean")
+check_exercise(2, answer_2, 20 * 8, "one pair per vector of H units: per time step and per example",
+               rtol=1e-9)
+check_exercise(3, answer_3, "backward", "the answer sits one position to the right of the mask")

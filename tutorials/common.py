@@ -21,10 +21,16 @@ def pick(full, fast):
 
 
 def savefig(fig, name):
+    """Write ``fig`` to OUT/name; in a notebook also show it here, once, as saved."""
     path = OUT / name
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     print(f"figure: {path}")
+    if IN_NOTEBOOK:
+        import matplotlib.pyplot as pyplot
+        from IPython.display import display
+        display(fig)
+        pyplot.close(fig)  # or the inline backend shows it a second time at the end of the cell
     return path
 
 
@@ -56,6 +62,9 @@ def check_exercise(number, answer, expected, hint, rtol=0.05):
     if isinstance(expected, str) or isinstance(answer, str):
         right = str(answer).strip().lower() == str(expected).strip().lower()
     else:
-        right = bool(np.allclose(answer, expected, rtol=rtol, atol=1e-12))
+        try:
+            right = bool(np.allclose(answer, expected, rtol=rtol, atol=1e-12))
+        except (ValueError, TypeError):  # a list of the wrong length, a wrong kind of answer
+            right = False
     print(f"exercise {number}: " + ("right!" if right else f"not yet. Hint: {hint}"))
     return right

@@ -149,9 +149,9 @@ class _CellBase(_Recurrent):
             x = x.reshape(1, -1)
         want = (x.shape[0], self.hidden_size)
         fixed = []
-        for s in states:
+        for s, label in zip(states, ("h_0", "c_0")):
             if s is None:
-                s = Tensor(np.zeros(want, dtype=x.dtype))
+                s = Tensor(np.zeros(want, dtype=x.dtype)).named(label)
             else:
                 s = _as_tensor(s)
                 expect = want if batched else (self.hidden_size,)
@@ -350,7 +350,8 @@ class RNNBase(_Recurrent):
     def forward(self, input, hx=None):
         x, batch_sizes, initial, (packed, batched) = self._check_input(input, hx)
         B = batch_sizes[0]
-        zeros = Tensor(np.zeros((B, self.hidden_size), dtype=x.dtype))
+        zeros = [Tensor(np.zeros((B, self.hidden_size), dtype=x.dtype)).named(label)
+                 for label in ("h_0", "c_0")[:len(initial)]]  # named for the renderer
         initial = [None if s is None else s.unbind(0) for s in initial]
         finals = []
         layer_input = x
@@ -359,7 +360,7 @@ class RNNBase(_Recurrent):
             for d, suffix in enumerate(("", "_reverse")[:self.num_directions]):
                 k = layer * self.num_directions + d
                 w_ih, w_hh, b_ih, b_hh = self._weights(layer, suffix)
-                state = tuple(zeros if s is None else s[k] for s in initial)
+                state = tuple(z if s is None else s[k] for z, s in zip(zeros, initial))
                 with scope(f"l{layer}{suffix}"):
                     # Input projection of all T steps in one op; for RNN and LSTM both
                     # biases fold in here, for GRU b_hh must stay inside r·(h W_hnᵀ + b_hn).
