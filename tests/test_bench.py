@@ -50,6 +50,10 @@ def test_quick_run_every_section_writes_json_and_losses_agree(tmp_path):
         assert results["memory"][kind]["bytes_per_step"] > 0
     for section in ("overhead", "depth", "leak"):
         assert section in results
+    table = subprocess.run([sys.executable, str(BENCH / "to_markdown.py"), str(out)],
+                           capture_output=True, text=True, timeout=60)
+    assert table.returncode == 0, table.stderr
+    assert "| nn.LSTM |" in table.stdout and "per-op overhead" in table.stdout
 
 
 def test_only_selects_backends_and_sections(tmp_path):
