@@ -255,6 +255,126 @@ assert mismatch["LayerNorm"] < 1e-12 < 1e-3 < mismatch["BatchNorm1d"]
 # states differ between the two modes, LayerNorm's are identical (all asserted above).
 
 # %% [markdown]
+# ## Variable-length sequences: pack, don't pad
+#
+# Real batches hold sequences of different lengths. Padding them to the longest one and running
+# the layer over the padded batch has two costs: every short sequence's *final state* is taken
+# after its padding steps (the state drifts through zeros it was never meant to read), and a
+# bidirectional layer's reverse direction *starts* in the padding. PyTorch's answer, and ours, is
+# to **pack** the batch: `pack_padded_sequence(x, lengths)` keeps, for each time step t, only
+# the `batch_sizes[t]` sequences still running, and the layer runs exactly those rows. `h_n` then
+# holds each sequence's state at its own last step, and the reverse direction starts at each
+# sequence's own end.
+#
+# The task: the adding problem with lengths from 4 to T_max per sequence (sum the two marked
+# numbers). We train the same bidirectional GRU twice, on the same batches: once packed (answer
+# read from `h_n`), once naively padded (answer read from the padded output's last step).
+
+# %%
+from tinygrad_rnn.nn.utils import rnn as rnn_utils
+
+T_MAX, VL_STEPS = pick(30, 12), pick(400, 40)
+
+
+def variable_adding(batch, rng):
+    """Adding-problem sequences of random lengths, zero-padded to T_MAX, longest first or not."""
+    lengths = rng.integers(4, T_MAX + 1, size=batch)
+    x = np.zeros((T_MAX, batch, 2))
+    y = np.zeros((batch, 1))
+    for b, n in enumerate(lengths):
+        x[:n, b, 0] = rng.uniform(0, 1, n)
+        marks = rng.choice(n, 2, replace=False)
+        x[marks, b, 1] = 1
+        y[b, 0] = x[marks, b, 0].sum()
+    return x, y, lengths
+
+
+class VarLenModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(2, 24, bidirectional=True)
+        self.head = nn.Linear(48, 1)
+
+    def forward(self, x, lengths, packed):
+        if packed:
+            _, h_n = self.rnn(rnn_utils.pack_padded_sequence(x, lengths, enforce_sorted=False))
+            last = tg.cat([h_n[0], h_n[1]], -1)        # each sequence's own last states
+        else:
+            out, _ = self.rnn(x)
+            last = out[-1]                              # the last *padded* step
+        return self.head(last)
+
+
+def train_variable(packed, seed=SEED):
+    tg.manual_seed(seed)
+    model = VarLenModel().double()
+    opt = optim.Adam(model.parameters(), lr=1e-2, max_grad_norm=1.0)
+    rng, losses = np.random.default_rng(seed + 5), []
+    for _ in range(VL_STEPS):
+        x, y, lengths = variable_adding(32, rng)
+        loss = F.mse_loss(model(tg.Tensor(x), lengths, packed), tg.Tensor(y))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return model, np.array(losses)
+
+
+packed_model, packed_losses = train_variable(True)
+_, padded_losses = train_variable(False)
+
+# Padding never reaches a packed model: change the padding to garbage and nothing moves.
+x, y, lengths = variable_adding(8, np.random.default_rng(SEED + 99))
+garbage = x.copy()
+for b, n in enumerate(lengths):
+    garbage[n:, b] = 1e3
+clean = packed_model(tg.Tensor(x), lengths, True).data
+assert np.array_equal(clean, packed_model(tg.Tensor(garbage), lengths, True).data)
+# ... and each answer equals the one for that sequence alone, unpadded.
+for b, n in enumerate(lengths):
+    alone = packed_model(tg.Tensor(x[:n, b:b + 1]), [n], True).data
+    np.testing.assert_allclose(alone[0], clean[b], rtol=1e-12)
+
+window = max(VL_STEPS // 10, 1)
+smooth = lambda v: np.convolve(v, np.ones(window) / window, mode="valid")  # noqa: E731
+fig, ax = plt().subplots(figsize=(6, 3.5))
+steps = np.arange(window, VL_STEPS + 1)
+ax.plot(steps, smooth(packed_losses), label="packed (h_n at each sequence's end)")
+ax.plot(steps, smooth(padded_losses), label="padded (output at the last padded step)")
+ax.axhline(1 / 6, color="grey", ls=":", label="guess the mean (1/6)")
+ax.set_yscale("log")
+ax.set_xlabel("training step")
+ax.set_ylabel(f"MSE, moving average of {window}")
+ax.set_title(f"Lengths 4–{T_MAX}: packed vs padded (bidirectional GRU)")
+ax.legend(fontsize=8)
+savefig(fig, "07_packed_vs_padded.png")
+tail = max(VL_STEPS // 5, 1)
+print(f"last {tail} steps: packed MSE {packed_losses[-tail:].mean():.4f}, "
+      f"padded MSE {padded_losses[-tail:].mean():.4f}")
+if not FAST:
+    assert packed_losses[-tail:].mean() < padded_losses[-tail:].mean()
+
+# %% [markdown]
+# ### What you should see
+#
+# Changing the padding to 1000 changes nothing the packed model
+# computes, and each sequence's answer equals its answer run alone (both asserted above): the
+# padding is simply not in the graph. In the figure the packed model learns faster and ends
+# lower (asserted in full mode): the padded model must first learn to carry its answer through
+# up to 26 steps of zeros, and its reverse direction starts reading in the padding.
+
+# %% [markdown]
+# **Exercise 4 (packing).** For a batch with lengths [5, 3, 3, 1], what is `batch_sizes` — how
+# many sequences are still running at each step? Write it as a list, then check it by packing
+# a zero batch of shape (5, 4, 1) with these lengths.
+
+# %%
+answer_packing = None  # e.g. [4, 3, ...]
+expected = rnn_utils.pack_padded_sequence(tg.zeros(5, 4, 1), [5, 3, 3, 1]).batch_sizes.data
+check_exercise(4, answer_packing, list(expected),
+               "at step t, count the lengths greater than t")
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. BatchNorm1d in training mode on a batch of B = 1: what is the normalised value
