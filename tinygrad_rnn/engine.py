@@ -304,7 +304,11 @@ def backward(root, gradient, retain_graph=False):
         if not retain_graph:
             node.saved = None
     for leaf, products in deferred.items():
-        _accumulate_leaf(leaf, Deferred.total(products))
+        total = Deferred.total(products)
+        if total.shape != leaf.data.shape:
+            raise RuntimeError(f"backward: gradient products of shape {total.shape} reached a "
+                               f"leaf of shape {leaf.data.shape}")
+        _accumulate_leaf(leaf, total)
 
 
 def _add_into(slot, index, g, owned):
@@ -337,9 +341,6 @@ def _conform(g, node, i):
 
 
 def _accumulate_leaf(t, g):
-    if g.shape != t.data.shape:
-        raise RuntimeError(f"backward: a gradient of shape {g.shape} reached a leaf of shape "
-                           f"{t.data.shape}")
     if t._hooks:
         for fn in t._hooks:
             g = _hook_result(fn(g), g)
@@ -531,10 +532,9 @@ class Tensor:
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
 
     def __init__(self, data, requires_grad=False, dtype=None):
-        self._init(_to_array(data, dtype, copy=True), requires_grad)
-
-    def _init(self, array, requires_grad=False):
-        self.data, self.grad, self._node, self._idx, self._edge = array, None, None, 0, None
+        # the same fields as _wrap sets, for a leaf
+        self.data, self.grad, self._node, self._idx, self._edge = _to_array(data, dtype, copy=True), \
+            None, None, 0, None
         self._name, self._hooks, self._retains_grad = None, None, False
         self.requires_grad = False
         if requires_grad:

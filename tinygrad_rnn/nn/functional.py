@@ -56,11 +56,7 @@ def dropout(x: Tensor, p=0.5, training=True) -> Tensor:
 
 def mse_loss(input: Tensor, target, reduction="mean") -> Tensor:
     """mean((input - target)²) (or sum / none)."""
-    target = target if isinstance(target, Tensor) else Tensor(np.asarray(target, input.dtype))
-    if input.shape != target.shape:
-        raise ValueError(f"mse_loss: input shape {input.shape} and target shape {target.shape} "
-                         f"differ")
-    diff = input - target
+    diff = input - _like(target, input, "mse_loss")
     return _reduce(diff * diff, reduction, "mse_loss")
 
 
