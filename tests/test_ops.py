@@ -404,3 +404,27 @@ def test_new_pieces_match_live_pytorch():
             expected = np.zeros(x.shape) if y.grad is None else y.grad.numpy()
             got = np.zeros(x.shape) if x.grad is None else x.grad
             np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-14, err_msg=name)
+
+
+@settings(max_examples=40, deadline=None)
+@given(x=tensors(low=-2.0, high=2.0, avoid_zero=True), data=st.data())
+def test_new_pieces_on_0d_1_element_and_reused_tensors_match_live_pytorch(x, data):
+    """clamp, maximum, norm, expand and std on hypothesis shapes (0-d and 1-element included),
+    with x used several times in one expression, against PyTorch's values and gradient."""
+    torch = pytest.importorskip("torch")
+    dim = data.draw(st.integers(-x.ndim, x.ndim - 1)) if x.ndim else None
+
+    def expr(lib, t):
+        y = lib.maximum(t.clamp(-1.0, 1.0), t * 0.5) + t.expand(2, *t.shape).sum(0) * t
+        y = y + t.norm() * t
+        if dim is not None and t.shape[dim] > 1:
+            y = y + t.std(dim, keepdim=True)
+        return (y * y).sum()
+
+    ours = T(x.data)
+    theirs = torch.tensor(x.data, requires_grad=True)
+    out, ref = expr(tg, ours), expr(torch, theirs)
+    out.backward()
+    ref.backward()
+    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-10)
+    np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-9, atol=1e-12)
