@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_rnn as tg
+from tinygrad_rnn.nn import functional as F
 from tinygrad_rnn.ops import unbroadcast
 
 SETTINGS = settings(max_examples=25, deadline=None)
@@ -100,6 +101,52 @@ def test_relu_and_abs_gradient_at_zero_is_zero():
                                     ((1, 3, 4), (2, 4, 5)), ((3, 4), (2, 4, 5))])
 def test_matmul_gradcheck(sa, sb):
     assert tg.gradcheck(lambda a, b: a @ b, [T(arrays(sa, 1)), T(arrays(sb, 2))])
+
+
+# ---------------------------------------------------------------- linear (addmm's bias forms)
+
+LINEAR_BIASES = [((4,), (2, 4), (2,)), ((4,), (2, 4), None), ((3, 4), (2, 4), (2,)),
+                 ((3, 4), (2, 4), (3, 2)), ((3, 4), (2, 4), (1, 2)), ((5, 3, 4), (2, 4), (2,)),
+                 ((5, 3, 4), (2, 4), (5, 3, 2)), ((5, 3, 4), (2, 4), (5, 1, 2)),
+                 ((5, 3, 4), (2, 4), (3, 1)), ((5, 3, 4), (2, 4), ())]
+
+
+@pytest.mark.parametrize("sx, sw, sb", LINEAR_BIASES)
+def test_linear_gradcheck_with_every_bias_form(sx, sw, sb):
+    """x Wᵀ + b with b (out,), absent, or any shape that broadcasts to the output (a recurrent
+    step passes the per-row input projection as b); leading dims of x fold into one product."""
+    x, w = T(arrays(sx, 1)), T(arrays(sw, 2))
+    if sb is None:
+        assert tg.gradcheck(lambda x, w: F.linear(x, w), [x, w])
+    else:
+        assert tg.gradcheck(lambda x, w, b: F.linear(x, w, b),
+                            [x, w, T(arrays(sb, 3))])
+
+
+# PyTorch folds a 3-D input to rows before adding a bias, so its (3, 1) case fails there.
+@pytest.mark.parametrize("sx, sw, sb", [s for s in LINEAR_BIASES if s[2] not in (None, (3, 1))])
+def test_linear_bias_forms_match_live_pytorch(sx, sw, sb):
+    torch = pytest.importorskip("torch")
+    arrs = [arrays(sx, 1), arrays(sw, 2), arrays(sb, 3)]
+    ours = [T(a) for a in arrs]
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrs]
+    y = F.linear(*ours)
+    ty = torch.nn.functional.linear(*theirs)
+    weights = arrays(ty.shape, 4)
+    (y * T(weights, grad=False)).sum().backward()
+    (ty * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.grad, b.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_linear_refuses_a_bias_that_would_grow_the_output():
+    x, w = T(arrays((3, 4), 1)), T(arrays((2, 4), 2))
+    with pytest.raises(ValueError, match=r"linear: bias of shape \(4, 2\) does not fit the "
+                                         r"output \(3, 2\)"):
+        F.linear(x, w, T(arrays((4, 2), 3)))
+    with pytest.raises(ValueError, match=r"linear: bias of shape \(2, 3, 2\)"):
+        F.linear(x, w, T(arrays((2, 3, 2), 3)))
 
 
 # ---------------------------------------------------------------- reductions

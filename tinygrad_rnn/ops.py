@@ -471,11 +471,13 @@ class MatMul(Function):
 
 
 class Linear(Function):
-    """y = x Wᵀ + b for x of shape (..., in), W (out, in), b (out,) or no bias — PyTorch's
-    ``F.linear``. One node instead of three (transpose, matmul, add):
+    """y = x Wᵀ + b for x of shape (..., in), W (out, in) — PyTorch's ``F.linear``. One node
+    instead of three (transpose, matmul, add):
 
         dL/dx = g W        dL/dW = gᵀ x (leading dims folded into rows)        dL/db = Σ g
 
+    b is optional; as in PyTorch it is usually (out,) but may be any array that broadcasts to the
+    output (addmm's form): a recurrent step computes h W_hhᵀ + (x_t W_ihᵀ + b) as one op.
     dL/dW is returned :class:`Deferred`: a weight used at every time step gets one product.
     """
 
@@ -486,27 +488,38 @@ class Linear(Function):
         if x.ndim == 0 or w.ndim != 2 or x.shape[-1] != w.shape[1]:
             raise ValueError(f"linear: input of shape {x.shape} does not fit a weight of shape "
                              f"{w.shape} (expected (..., {w.shape[1] if w.ndim == 2 else '?'}))")
-        if b is not None and b.shape != (w.shape[0],):
-            raise ValueError(f"linear: bias of shape {b.shape} does not fit a weight of shape "
-                             f"{w.shape} (expected ({w.shape[0]},))")
-        ctx.save(x, w)
-        y = x @ w.T
+        shape = x.shape[:-1] + w.shape[:1]
+        if b is not None and b.shape != w.shape[:1] and not _broadcasts_to(b.shape, shape):
+            raise ValueError(f"linear: bias of shape {b.shape} does not fit the output {shape} "
+                             f"(expected ({w.shape[0]},) or a shape that broadcasts to it)")
+        ctx.save(x, w, None if b is None else b.shape)
+        # Leading dimensions folded into rows: one matrix product, not one per leading index.
+        y = x @ w.T if x.ndim <= 2 else (x.reshape(-1, x.shape[-1]) @ w.T).reshape(shape)
         if b is not None:
             y += b
         return y
 
     @staticmethod
     def backward(ctx, g):
-        x, w = ctx.saved
+        x, w, b_shape = ctx.saved
         need = ctx.needs_input_grad
-        gx = g @ w if need[0] else None
-        gw = gb = None
+        rows = g if g.ndim <= 2 else g.reshape(-1, g.shape[-1])
+        gx = gw = gb = None
+        if need[0]:
+            gx = rows @ w if g.ndim <= 2 else (rows @ w).reshape(x.shape)
         if need[1]:
-            gw = Deferred(g, x) if g.ndim == 2 else Deferred(g.reshape(-1, g.shape[-1]),
-                                                              x.reshape(-1, x.shape[-1]))
+            gw = Deferred(rows, x) if g.ndim == 2 else Deferred(rows.reshape(-1, g.shape[-1]),
+                                                                 x.reshape(-1, x.shape[-1]))
         if len(need) > 2 and need[2]:
-            gb = g.sum(axis=tuple(range(g.ndim - 1))) if g.ndim > 1 else g
+            gb = (rows.sum(0) if g.ndim > 1 else g) if b_shape == w.shape[:1] else \
+                unbroadcast(g, b_shape)
         return (gx, gw, gb)[:len(need)]
+
+
+def _broadcasts_to(shape, target):
+    """True if an array of ``shape`` broadcasts to ``target`` without changing it."""
+    return len(shape) <= len(target) and all(
+        n == 1 or n == m for n, m in zip(reversed(shape), reversed(target)))
 
 
 # ---------------------------------------------------------------- reductions

@@ -38,17 +38,22 @@ from . import init
 from .module import Module, Parameter
 
 # ---------------------------------------------------------------- one step of each cell
-# ``gi`` is the input projection x W_ihᵀ (+ biases already folded in); ``w_hh`` is W_hh, used
-# through ``linear`` (h W_hhᵀ + b_hh in one op).
+# ``gi`` is the input projection x W_ihᵀ + b_ih; ``w_hh`` is W_hh. For RNN and LSTM, b_hh is
+# folded into gi by the caller (b_hh None here) and gi enters as ``linear``'s addend: the
+# pre-activation h W_hhᵀ + gi is one op (PyTorch's addmm), not a product and an add.
+
+
+def _recurrent_sum(gi, h, w_hh, b_hh):
+    return F.linear(h, w_hh, gi if b_hh is None else gi + b_hh)
 
 
 def rnn_step(gi, h, w_hh, b_hh, nonlinearity):
-    pre = gi + F.linear(h, w_hh, b_hh)
+    pre = _recurrent_sum(gi, h, w_hh, b_hh)
     return (pre.tanh() if nonlinearity == "tanh" else pre.relu()).named("h_t")
 
 
 def lstm_step(gi, h, c, w_hh, b_hh, forget_gate=True):
-    gates = gi + F.linear(h, w_hh, b_hh)
+    gates = _recurrent_sum(gi, h, w_hh, b_hh)
     if forget_gate:
         i, f, g, o = gates.chunk(4, -1)
         c = f.sigmoid().named("forget gate") * c + \
@@ -104,6 +109,8 @@ def _check_input(name, x, ndims, layout, input_size, weight):
 
 class _Recurrent(Module):
     """Parameters in PyTorch's layout and initialisation, shared by cells and layers."""
+
+    fold_b_hh = True  # b_hh can join b_ih in the input projection (not for the GRU)
 
     def _add_weights(self, suffix, gates, input_size, bias):
         H = self.hidden_size
@@ -165,7 +172,11 @@ class _CellBase(_Recurrent):
         return x, fixed, batched
 
     def _gi(self, x):
-        return F.linear(x, self.weight_ih, self.bias_ih)
+        """(x W_ihᵀ + b_ih, the b_hh the step must still add): RNN and LSTM fold b_hh into the
+        projection, a bias add of (gates·H,), so the step's pre-activation is one ``linear``."""
+        if self.bias_ih is None or not self.fold_b_hh:
+            return F.linear(x, self.weight_ih, self.bias_ih), self.bias_hh
+        return F.linear(x, self.weight_ih, self.bias_ih + self.bias_hh), None
 
     def extra_repr(self):
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
@@ -181,7 +192,8 @@ class RNNCell(_CellBase):
 
     def forward(self, input, hx=None):
         x, (h,), batched = self._prepare(input, [hx])
-        h = rnn_step(self._gi(x), h, self.weight_hh, self.bias_hh, self.nonlinearity)
+        gi, b_hh = self._gi(x)
+        h = rnn_step(gi, h, self.weight_hh, b_hh, self.nonlinearity)
         return h if batched else h.reshape(-1)
 
 
@@ -196,7 +208,8 @@ class LSTMCell(_CellBase):
     def forward(self, input, hx=None):
         h0, c0 = (None, None) if hx is None else hx
         x, (h, c), batched = self._prepare(input, [h0, c0])
-        h, c = lstm_step(self._gi(x), h, c, self.weight_hh, self.bias_hh, self.forget_gate)
+        gi, b_hh = self._gi(x)
+        h, c = lstm_step(gi, h, c, self.weight_hh, b_hh, self.forget_gate)
         return (h, c) if batched else (h.reshape(-1), c.reshape(-1))
 
     def extra_repr(self):
@@ -206,12 +219,15 @@ class LSTMCell(_CellBase):
 class GRUCell(_CellBase):
     """h' = (1 - z)·n + z·h with reset gate r inside n (PyTorch's form)."""
 
+    fold_b_hh = False
+
     def __init__(self, input_size, hidden_size, bias=True):
         super().__init__(input_size, hidden_size, bias, 3)
 
     def forward(self, input, hx=None):
         x, (h,), batched = self._prepare(input, [hx])
-        h = gru_step(self._gi(x), h, self.weight_hh, self.bias_hh)
+        gi, b_hh = self._gi(x)
+        h = gru_step(gi, h, self.weight_hh, b_hh)
         return h if batched else h.reshape(-1)
 
 
@@ -228,7 +244,6 @@ class RNNBase(_Recurrent):
     """
 
     n_gates = 1     # blocks of hidden_size rows in weight_ih / weight_hh
-    fold_b_hh = True  # b_hh can join b_ih in the input projection (not for the GRU)
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
                  dropout=0.0, bidirectional=False, n_gates=None):
