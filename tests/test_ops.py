@@ -381,6 +381,18 @@ def test_norm_std_expand_gradcheck(x, data):
     assert tg.gradcheck(lambda t: t.expand(2, *t.shape) * 1.5, [x])
 
 
+def test_std_of_equal_values_has_zero_gradient_like_pytorch():
+    """std is √var with the gradient taken as 0 where it is 0 (PyTorch's rule), not 0·∞ = NaN —
+    found by the hypothesis comparison with PyTorch on x = [1, 1]."""
+    x = T([[1.0, 1.0], [2.0, 3.0]])
+    (x.std(1) * T([2.0, 1.0], grad=False)).sum().backward()
+    np.testing.assert_allclose(x.grad, [[0, 0], [-np.sqrt(0.5), np.sqrt(0.5)]])
+    y = T([0.0, 4.0])
+    with np.errstate(divide="ignore"):
+        y.sqrt().sum().backward()
+    assert y.grad[0] == np.inf  # a plain sqrt keeps its infinite slope at 0
+
+
 def test_norm_at_zero_has_zero_gradient_and_p_norms():
     x = T([0.0, 0.0])
     x.norm().backward()

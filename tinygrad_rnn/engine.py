@@ -885,7 +885,8 @@ class Tensor:
         return (dev * dev).sum(dim, keepdim) * (1.0 / max(self._count(dim, "var") - correction, 1))
 
     def std(self, dim=None, keepdim=False, unbiased=True, correction=None):
-        return self.var(dim, keepdim, unbiased, correction).sqrt()
+        """√var; where all values are equal its gradient is 0 (as PyTorch), not NaN."""
+        return apply(ops.Sqrt, self.var(dim, keepdim, unbiased, correction), zero_at_zero=True)
 
     def norm(self, p=2, dim=None, keepdim=False):
         """The p-norm (p = 2 by default) over ``dim`` (all elements if None). Its gradient at

@@ -373,18 +373,24 @@ class Relu(Function):
 
 
 class Sqrt(Function):
+    """√a; dy/da = 1 / (2√a), infinite at 0 — except for a standard deviation
+    (``zero_at_zero=True``), whose gradient is 0 where it is 0, as PyTorch's ``std``."""
+
     name = "sqrt"
 
     @staticmethod
-    def forward(ctx, a):
+    def forward(ctx, a, zero_at_zero=False):
         out = np.sqrt(a)
-        ctx.save(out)
+        ctx.save(out, zero_at_zero)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        (out,) = ctx.saved
-        return g / (2 * out)
+        out, zero_at_zero = ctx.saved
+        if not zero_at_zero:
+            return g / (2 * out)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(out == 0, 0, g / (2 * out)).astype(g.dtype)
 
 
 class Abs(Function):
