@@ -20,7 +20,7 @@ import itertools
 import math
 import weakref
 from collections import namedtuple
-from contextlib import contextmanager
+from contextlib import ContextDecorator
 
 import numpy as np
 
@@ -65,12 +65,11 @@ class Node:
 
     _ids = itertools.count()
 
-    def __init__(self, fn, inputs):
-        self.id = next(Node._ids)
+    def __init__(self, fn, edges, needs_input_grad):
+        self.id = _next_id()
         self.fn = fn
-        # An op's output carries its edge, (node, index), made once when it was made.
-        self.edges = tuple([t._edge or _leaf_edge(t) for t in inputs])
-        self.needs_input_grad = tuple([t.requires_grad for t in inputs])
+        self.edges = edges
+        self.needs_input_grad = needs_input_grad
         self.saved = ()
         self.hooks = self.label = self.output_meta = self.values = self.grad_norm = None
         self.scope = mode.scope
@@ -107,6 +106,15 @@ class Node:
 
     def __repr__(self):
         return f"<Node {self.id} {self.name} scope={'/'.join(self.scope) or '-'}>"
+
+
+_next_id = Node._ids.__next__
+
+
+def _edge(t):
+    """Where the gradient of input ``t`` goes: an op's output carries its edge, (node, index),
+    made once when it was made; a leaf's is made here."""
+    return t._edge or _leaf_edge(t)
 
 
 def _leaf_edge(t):
@@ -152,34 +160,46 @@ _NO_GRAPH = _NoGraph()
 def apply(fn, *inputs, **params):
     """Run primitive ``fn`` (from ``ops.py``) on Tensors ``inputs``; record a Node if any input
     requires grad and grad mode is on. Returns a Tensor, or a tuple for several outputs."""
-    arrays = [t.data for t in inputs]
     node = None
-    if mode.grad:
-        for t in inputs:
-            if t.requires_grad:
-                node = Node(fn, inputs)
-                break
+    # Ops of one and two inputs spelled out: a comprehension would cost more than the rest of
+    # the bookkeeping (this runs once per op; a small op's numpy work is about a microsecond).
+    if len(inputs) == 2:
+        a, b = inputs
+        arrays = (a.data, b.data)
+        if (a.requires_grad or b.requires_grad) and mode.grad:
+            node = Node(fn, (_edge(a), _edge(b)), (a.requires_grad, b.requires_grad))
+    elif len(inputs) == 1:
+        a = inputs[0]
+        arrays = (a.data,)
+        if a.requires_grad and mode.grad:
+            node = Node(fn, (_edge(a),), (a.requires_grad,))
+    else:
+        arrays = [t.data for t in inputs]
+        needs = tuple([t.requires_grad for t in inputs])
+        if True in needs and mode.grad:
+            node = Node(fn, tuple([_edge(t) for t in inputs]), needs)
     try:
         out = fn.forward(node or _NO_GRAPH, *arrays, **params)
     except (ValueError, IndexError, TypeError) as err:
         raise _forward_error(fn, arrays, err) from None
-    several = type(out) is tuple
-    if not several:  # the common case, spelled out: one output
+    if type(out) is not tuple:  # the common case, spelled out: one output
         if type(out) is not np.ndarray:  # numpy reductions of 0-d data give numpy scalars
             out = np.asarray(out)
-        outs = (out,)
-    else:
-        outs = tuple([np.asarray(o) for o in out])
-    if mode.anomaly:
-        _check_finite(fn, node, arrays, outs, "forward")
+        if node is not None:
+            node.output_meta = ((out.shape, out.dtype),)
+            if mode.keep_values:
+                node.values = (out,)
+        if mode.anomaly:
+            _check_finite(fn, node, arrays, (out,), "forward")
+        return _tensor(out, node, 0)
+    outs = tuple([np.asarray(o) for o in out])
     if node is not None:
-        node.output_meta = ((out.shape, out.dtype),) if not several else \
-            tuple([(o.shape, o.dtype) for o in outs])
+        node.output_meta = tuple([(o.shape, o.dtype) for o in outs])
         if mode.keep_values:
             node.values = outs
-    if several:
-        return tuple([Tensor._wrap(o, node, i) for i, o in enumerate(outs)])
-    return Tensor._wrap(out, node, 0)
+    if mode.anomaly:
+        _check_finite(fn, node, arrays, outs, "forward")
+    return tuple([_tensor(o, node, i) for i, o in enumerate(outs)])
 
 
 # ---------------------------------------------------------------- in-place changes
@@ -283,12 +303,13 @@ def backward(root, gradient, retain_graph=False):
                     deferred.setdefault(source, []).append(g)  # summed as one product at the end
                     continue
                 data = source.data
-                if type(g) is not np.ndarray or g.shape != data.shape or g.dtype != data.dtype:
+                # `is not`: equal dtypes are almost always the same object; _conform decides.
+                if type(g) is not np.ndarray or g.shape != data.shape or g.dtype is not data.dtype:
                     g = _conform(g, node, i)
                 _accumulate_leaf(source, g)
                 continue
             shape, dtype = source.output_meta[index]
-            if type(g) is not np.ndarray or g.shape != shape or g.dtype != dtype:
+            if type(g) is not np.ndarray or g.shape != shape or g.dtype is not dtype:
                 g = _conform(g, node, i)
             slot = pending.get(source)
             if slot is None:  # the first gradient to reach this node
@@ -463,14 +484,25 @@ def is_grad_enabled() -> bool:
     return mode.grad
 
 
-@contextmanager
-def _setting(name, value):
-    prev = getattr(mode, name)
-    setattr(mode, name, value)
-    try:
-        yield
-    finally:
-        setattr(mode, name, prev)
+class _setting(ContextDecorator):
+    """Set ``mode.<name>`` inside a ``with`` block (or a decorated function), then restore it.
+    A small class, not a generator: recurrent layers enter a scope at every time step."""
+
+    __slots__ = ("name", "value", "prev")
+
+    def __init__(self, name, value):
+        self.name, self.value = name, value
+
+    def __enter__(self):
+        self.prev = getattr(mode, self.name)
+        setattr(mode, self.name, self.value)
+        return self
+
+    def __exit__(self, *exc):
+        setattr(mode, self.name, self.prev)
+
+    def _recreate_cm(self):  # a decorated function may be re-entered: a fresh one per call
+        return _setting(self.name, self.value)
 
 
 class AnomalyError(RuntimeError):
@@ -532,22 +564,13 @@ class Tensor:
     __array_priority__ = 1000  # so ndarray + Tensor calls Tensor.__radd__
 
     def __init__(self, data, requires_grad=False, dtype=None):
-        # the same fields as _wrap sets, for a leaf
+        # the same fields as _tensor sets, for a leaf
         self.data, self.grad, self._node, self._idx, self._edge = _to_array(data, dtype, copy=True), \
             None, None, 0, None
         self._name, self._hooks, self._retains_grad = None, None, False
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
-
-    @classmethod
-    def _wrap(cls, array, node=None, idx=0):
-        """The engine's constructor: ``array`` is used as is; a node means a gradient flows."""
-        t = object.__new__(cls)
-        t.data, t.grad, t._node, t._idx, t.requires_grad = array, None, node, idx, node is not None
-        t._edge = None if node is None else (node, idx)  # where this tensor's gradient goes
-        t._name, t._hooks, t._retains_grad = None, None, False
-        return t
 
     # ------------------------------------------------------------ attributes
     shape = property(lambda self: self.data.shape)
@@ -652,7 +675,7 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """A new leaf sharing the data, cut from the graph: how truncated BPTT stops gradients."""
-        return Tensor._wrap(self.data)
+        return _tensor(self.data)
 
     def clone(self) -> "Tensor":
         """A copy of the data that stays in the graph (the gradient passes straight through)."""
@@ -733,12 +756,12 @@ class Tensor:
     def minimum(self, other): return _binary(ops.Minimum, self, other)
 
     # Comparisons give boolean tensors with no gradient.
-    def __lt__(self, other): return Tensor._wrap(np.asarray(self.data < _raw(other)))
-    def __le__(self, other): return Tensor._wrap(np.asarray(self.data <= _raw(other)))
-    def __gt__(self, other): return Tensor._wrap(np.asarray(self.data > _raw(other)))
-    def __ge__(self, other): return Tensor._wrap(np.asarray(self.data >= _raw(other)))
-    def __eq__(self, other): return Tensor._wrap(np.asarray(self.data == _raw(other)))
-    def __ne__(self, other): return Tensor._wrap(np.asarray(self.data != _raw(other)))
+    def __lt__(self, other): return _tensor(np.asarray(self.data < _raw(other)))
+    def __le__(self, other): return _tensor(np.asarray(self.data <= _raw(other)))
+    def __gt__(self, other): return _tensor(np.asarray(self.data > _raw(other)))
+    def __ge__(self, other): return _tensor(np.asarray(self.data >= _raw(other)))
+    def __eq__(self, other): return _tensor(np.asarray(self.data == _raw(other)))
+    def __ne__(self, other): return _tensor(np.asarray(self.data != _raw(other)))
     __hash__ = object.__hash__
 
     # ------------------------------------------------------------ in place
@@ -791,7 +814,7 @@ class Tensor:
         compute = fn if not isinstance(fn, type) else (lambda t, *a: _binary(fn, t, *a))
         # The op sees a copy: whatever its backward saves of the old value stays valid after
         # the array is overwritten below.
-        source = Tensor._wrap(self.data.copy(), self._node, self._idx) if recording else self
+        source = _tensor(self.data.copy(), self._node, self._idx) if recording else self
         with _setting("grad", recording):
             result = compute(source, *args)
         if result.shape != self.shape:
@@ -840,7 +863,7 @@ class Tensor:
         return where(mask, _lift(value, self), self)
 
     def _as_float(self):
-        return self if self.dtype.kind in "fc" else self.to(DEFAULT_FLOAT)
+        return self if self.data.dtype.kind in "fc" else self.to(DEFAULT_FLOAT)
 
     def to(self, *args, dtype=None, **kwargs):
         """``to(dtype)`` casts (``to("cpu")`` is accepted and changes nothing). A cast to an
@@ -854,7 +877,7 @@ class Tensor:
         if dtype == self.dtype:
             return self
         if dtype.kind not in "fc":
-            return Tensor._wrap(self.data.astype(dtype))
+            return _tensor(self.data.astype(dtype))
         return apply(ops.Cast, self, dtype=dtype)
 
     def float(self): return self.to(np.float32)
@@ -868,7 +891,7 @@ class Tensor:
 
     # ------------------------------------------------------------ reductions
     def sum(self, dim=None, keepdim=False):
-        x = self if self.dtype.kind in "fc" else Tensor._wrap(self.data.astype(np.int64))
+        x = self if self.dtype.kind in "fc" else _tensor(self.data.astype(np.int64))
         return apply(ops.Sum, x, axis=_axes(dim, self.ndim, "sum"), keepdims=keepdim)
 
     def mean(self, dim=None, keepdim=False):
@@ -906,10 +929,10 @@ class Tensor:
             return apply(ops.Max, self, axis=None, keepdims=False, split_ties=True)
         axis = _axis(dim, self.ndim, "max")
         if self.ndim == 0:
-            return MaxResult(self, Tensor._wrap(np.zeros((), np.int64)))
+            return MaxResult(self, _tensor(np.zeros((), np.int64)))
         values = apply(ops.Max, self, axis=axis, keepdims=keepdim, split_ties=False)
         idx = np.argmax(self.data, axis=axis)
-        return MaxResult(values, Tensor._wrap(np.expand_dims(idx, axis) if keepdim else idx))
+        return MaxResult(values, _tensor(np.expand_dims(idx, axis) if keepdim else idx))
 
     def amax(self, dim=None, keepdim=False):
         return apply(ops.Max, self, axis=_axes(dim, self.ndim, "amax"), keepdims=keepdim,
@@ -929,9 +952,9 @@ class Tensor:
 
     def _arg(self, fn, dim, keepdim, op):
         if dim is None or self.ndim == 0:
-            return Tensor._wrap(np.asarray(fn(self.data), dtype=np.int64))
+            return _tensor(np.asarray(fn(self.data), dtype=np.int64))
         axis = _axis(dim, self.ndim, op)
-        return Tensor._wrap(np.asarray(fn(self.data, axis=axis, keepdims=keepdim), dtype=np.int64))
+        return _tensor(np.asarray(fn(self.data, axis=axis, keepdims=keepdim), dtype=np.int64))
 
     def softmax(self, dim):
         return apply(ops.Softmax, self, axis=_axis(dim, self.ndim, "softmax"))
@@ -1102,6 +1125,18 @@ def _scalar_dtype(x):
     raise TypeError(f"unsupported operand of type {type(x).__name__}")
 
 
+def _tensor(array, node=None, idx=0):
+    """The engine's constructor: ``array`` is used as is; a node means a gradient flows."""
+    t = _new(Tensor)
+    t.data, t.grad, t._node, t._idx, t.requires_grad = array, None, node, idx, node is not None
+    t._edge = None if node is None else (node, idx)  # where this tensor's gradient goes
+    t._name, t._hooks, t._retains_grad = None, None, False
+    return t
+
+
+_new = object.__new__
+
+
 def _binary(fn, a, b):
     """Promote both operands to PyTorch's result dtype, then apply ``fn``."""
     if isinstance(a, Tensor) and isinstance(b, Tensor) and a.data.dtype == b.data.dtype and (
@@ -1186,7 +1221,7 @@ def _lift(x, like=None, dtype=None) -> Tensor:
         dtype = result_type(like, x)
     if isinstance(x, Tensor):
         return x if dtype is None or x.dtype == dtype else x.to(dtype)
-    return Tensor._wrap(np.asarray(x, dtype=dtype) if dtype is not None else _to_array(x, None))
+    return _tensor(np.asarray(x, dtype=dtype) if dtype is not None else _to_array(x, None))
 
 
 def _to_array(data, dtype, copy=False):
@@ -1276,11 +1311,11 @@ def from_numpy(array: np.ndarray) -> Tensor:
     """A Tensor sharing ``array``'s memory (``torch.from_numpy``): changes to one show in the other."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy: expected a numpy array, got {type(array).__name__}")
-    return Tensor._wrap(_to_array(array, None))
+    return _tensor(_to_array(array, None))
 
 
 def _filled(make, size, dtype, requires_grad):
-    return Tensor._wrap(make(_sizes(size), dtype=dtype)).requires_grad_(requires_grad)
+    return _tensor(make(_sizes(size), dtype=dtype)).requires_grad_(requires_grad)
 
 
 def zeros(*size, dtype=np.float32, requires_grad=False) -> Tensor:
@@ -1292,26 +1327,26 @@ def ones(*size, dtype=np.float32, requires_grad=False) -> Tensor:
 
 
 def zeros_like(t: Tensor, requires_grad=False) -> Tensor:
-    return Tensor._wrap(np.zeros_like(t.data)).requires_grad_(requires_grad)
+    return _tensor(np.zeros_like(t.data)).requires_grad_(requires_grad)
 
 
 def ones_like(t: Tensor, requires_grad=False) -> Tensor:
-    return Tensor._wrap(np.ones_like(t.data)).requires_grad_(requires_grad)
+    return _tensor(np.ones_like(t.data)).requires_grad_(requires_grad)
 
 
 def randn(*size, dtype=np.float32, requires_grad=False) -> Tensor:
     """Standard normal samples from the package generator (see ``manual_seed``)."""
     data = get_rng().standard_normal(_sizes(size)).astype(dtype)
-    return Tensor._wrap(data).requires_grad_(requires_grad)
+    return _tensor(data).requires_grad_(requires_grad)
 
 
 def rand(*size, dtype=np.float32, requires_grad=False) -> Tensor:
     """Uniform [0, 1) samples from the package generator (see ``manual_seed``)."""
-    return Tensor._wrap(get_rng().random(_sizes(size)).astype(dtype)).requires_grad_(requires_grad)
+    return _tensor(get_rng().random(_sizes(size)).astype(dtype)).requires_grad_(requires_grad)
 
 
 def arange(*args, dtype=None, requires_grad=False) -> Tensor:
     """As ``torch.arange``: int64 for integer arguments, float32 when any is a float."""
     if dtype is None:
         dtype = DEFAULT_FLOAT if any(isinstance(a, (float, np.floating)) for a in args) else np.int64
-    return Tensor._wrap(np.arange(*args, dtype=dtype)).requires_grad_(requires_grad)
+    return _tensor(np.arange(*args, dtype=dtype)).requires_grad_(requires_grad)

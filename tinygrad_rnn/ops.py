@@ -800,13 +800,13 @@ class Split(Function):
 
     @staticmethod
     def forward(ctx, a, sizes, axis):
-        bounds = np.cumsum(sizes)[:-1]
-        ctx.save(a.shape, bounds, axis)
-        index, pieces, start = [slice(None)] * a.ndim, [], 0
+        index, pieces, start, bounds = [slice(None)] * a.ndim, [], 0, []
         for n in sizes:  # plain slicing: np.split is several times slower for small arrays
             index[axis] = slice(start, start + n)
             pieces.append(a[tuple(index)])
             start += n
+            bounds.append(start)
+        ctx.save(a.shape, bounds[:-1], axis)
         return tuple(pieces)
 
     @staticmethod
