@@ -45,6 +45,20 @@ SLOW_COMPILE = {"tinygrad": {"learning"}}
 EXTRA_WARMUP = {"tinygrad": 1}
 
 
+# glibc hands out large blocks with mmap and gives freed memory back to the OS eagerly; the next
+# training step then faults the pages in again (about 1,000 page faults per work-size step of
+# ours and 2,300 of the hand-written numpy LSTM on the development VM, a different number on every
+# run: 10-20% of the step, and much of the run-to-run spread). Every backend's process gets the
+# same steadier setting (blocks below 32 MiB come from the heap, which is not trimmed);
+# --malloc default keeps glibc's defaults.
+STEADY_MALLOC = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824"
+
+
+def _set_malloc(kind):
+    if kind == "steady" and "GLIBC_TUNABLES" not in os.environ:
+        os.environ["GLIBC_TUNABLES"] = STEADY_MALLOC  # read by each worker process at its start
+
+
 def _pin_threads(n):
     # Must happen before numpy/torch load their thread pools; workers inherit the environment.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUM_CPU_THREADS"):
@@ -56,6 +70,8 @@ def _args(argv=None):
     p.add_argument("--reps", type=int, default=3, help="timed training steps per process (median)")
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds over the backends")
     p.add_argument("--threads", type=int, default=2, help="threads for every backend")
+    p.add_argument("--malloc", choices=("steady", "default"), default="steady",
+                   help="glibc allocator settings for every backend (see STEADY_MALLOC)")
     p.add_argument("--only", default=None,
                    help="comma-separated sections (" + ",".join(SECTIONS) + ") and/or backends")
     p.add_argument("--sizes", default="work,learning", help="comma-separated: work, learning")
@@ -71,6 +87,7 @@ def _args(argv=None):
 ARGS = _args() if __name__ == "__main__" else None
 if ARGS is not None:
     _pin_threads(ARGS.threads)
+    _set_malloc(ARGS.malloc)
 
 import numpy as np  # noqa: E402
 
@@ -148,7 +165,8 @@ def _worker(name, size, reps, threads):
 
 def _run_worker(name, size, reps, threads):
     """One backend in a fresh process. Returns (result dict, None) or (None, why skipped)."""
-    cmd = [sys.executable, __file__, "--worker", name, size, str(reps), "--threads", str(threads)]
+    cmd = [sys.executable, __file__, "--worker", name, size, str(reps), "--threads", str(threads),
+           "--malloc", ARGS.malloc if ARGS else "steady"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["failed"])[-1]
@@ -381,7 +399,8 @@ def machine_info(threads):
             "cpu": _cpu_name(), "cores": os.cpu_count(), "threads": threads,
             "load_at_start": _load(),
             "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
-            "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE")}
+            "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
+            "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES")}
     try:  # which BLAS kernel numpy runs (OPENBLAS_CORETYPE forces an older one)
         from threadpoolctl import threadpool_info
         blas = [d for d in threadpool_info() if d.get("user_api") == "blas"]
