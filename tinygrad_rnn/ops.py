@@ -495,7 +495,8 @@ class Linear(Function):
             raise ValueError(f"linear: input of shape {x.shape} does not fit a weight of shape "
                              f"{w.shape} (expected (..., {w.shape[1] if w.ndim == 2 else '?'}))")
         shape = x.shape[:-1] + w.shape[:1]
-        if b is not None and b.shape != w.shape[:1] and not _broadcasts_to(b.shape, shape):
+        if b is not None and b.shape != shape and b.shape != w.shape[:1] and \
+                not _broadcasts_to(b.shape, shape):
             raise ValueError(f"linear: bias of shape {b.shape} does not fit the output {shape} "
                              f"(expected ({w.shape[0]},) or a shape that broadcasts to it)")
         ctx.save(x, w, None if b is None else b.shape)

@@ -61,11 +61,14 @@ class Module:
             object.__setattr__(self, name, value)
 
     def __getattr__(self, name):
-        # Only called when normal lookup fails: look in the registries.
-        for registry in ("_parameters", "_buffers", "_modules"):
-            d = self.__dict__.get(registry)
-            if d is not None and name in d:
-                return d[name]
+        # Only called when normal lookup fails: look in the registries (parameters first: a
+        # recurrent cell reads its weights at every time step).
+        d = self.__dict__
+        if name in d.get("_parameters", ()):
+            return d["_parameters"][name]
+        for registry in ("_buffers", "_modules"):
+            if name in d.get(registry, ()):
+                return d[registry][name]
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name):

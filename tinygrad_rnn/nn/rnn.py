@@ -95,9 +95,11 @@ def _as_tensor(x):
 
 
 def _check_input(name, x, ndims, layout, input_size, weight):
-    """Rank, feature count and dtype of a cell's or layer's input; returns it as a Tensor."""
+    """Rank, feature count and dtype of a cell's or layer's input; returns it as a Tensor.
+    ``layout`` describes the expected shape; ``{n}`` in it stands for ``input_size``."""
     x = _as_tensor(x)
     if x.ndim not in ndims:
+        layout = layout.format(n=input_size)
         raise ValueError(f"{name}: expected input of shape {layout}, got a {x.ndim}-d input of "
                          f"shape {x.shape}")
     if x.shape[-1] != input_size:
@@ -149,8 +151,8 @@ class _CellBase(_Recurrent):
             raise TypeError(f"{name}: a cell runs one time step of shape (batch, "
                             f"{self.input_size}); give a PackedSequence to "
                             f"nn.{name.removesuffix('Cell')} instead")
-        x = _check_input(name, x, (1, 2), f"(batch, {self.input_size}) or ({self.input_size},)",
-                         self.input_size, self.weight_ih)
+        x = _check_input(name, x, (1, 2), "(batch, {n}) or ({n},)", self.input_size,
+                         self.weight_ih)
         batched = x.ndim == 2
         if not batched:
             x = x.reshape(1, -1)
