@@ -149,6 +149,48 @@ def test_linear_refuses_a_bias_that_would_grow_the_output():
         F.linear(x, w, T(arrays((2, 3, 2), 3)))
 
 
+# ---------------------------------------------------------------- lerp
+
+LERP_SHAPES = [((3, 4), (3, 4), (3, 4)), ((3, 4), (4,), (3, 1)), ((1, 4), (3, 1), ()),
+               ((), (2, 3), (3,)), ((2, 1, 3), (4, 1), (1, 3))]
+
+
+@pytest.mark.parametrize("sa, sb, sw", LERP_SHAPES)
+def test_lerp_gradcheck_with_broadcasting(sa, sb, sw):
+    assert tg.gradcheck(lambda a, b, w: tg.lerp(a, b, w),
+                        [T(arrays(sa, 1)), T(arrays(sb, 2)), T(arrays(sw, 3, 0.0, 1.0))])
+    assert tg.gradcheck(lambda a, b: a.lerp(b, 0.3), [T(arrays(sa, 1)), T(arrays(sb, 2))])
+
+
+@pytest.mark.parametrize("sa, sb, sw", LERP_SHAPES)
+def test_lerp_matches_live_pytorch(sa, sb, sw):
+    torch = pytest.importorskip("torch")
+    arrs = [arrays(sa, 1), arrays(sb, 2), arrays(sw, 3, 0.0, 1.0)]
+    ours = [T(a) for a in arrs]
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrs]
+    y, ty = tg.lerp(*ours), torch.lerp(*theirs)
+    weights = arrays(ty.shape, 4)
+    (y * T(weights, grad=False)).sum().backward()
+    (ty * torch.tensor(weights)).sum().backward()
+    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.grad, b.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_lerp_weight_number_and_dtype_rules():
+    a = tg.Tensor(np.zeros(3, np.float32), requires_grad=True)
+    b = tg.Tensor(np.full(3, 2.0, np.float32))
+    y = a.lerp(b, 0.25)
+    assert y.dtype == np.float32 and np.allclose(y.data, 0.5)
+    y.sum().backward()
+    np.testing.assert_allclose(a.grad, 0.75)
+    with pytest.raises(TypeError, match="lerp: input, end and weight must have one floating "
+                                        "dtype, got float32, float64 and float32"):
+        tg.lerp(a, tg.Tensor(np.ones(3)), 0.5)
+    with pytest.raises(ValueError, match=r"lerp: shapes \(3,\), \(2,\), \(\) cannot be broadcast"):
+        tg.lerp(a, tg.Tensor(np.ones(2, np.float32)), 0.5)
+
+
 # ---------------------------------------------------------------- reductions
 
 @pytest.mark.parametrize("dim", [None, 0, 1, -1, (0, 2)])

@@ -352,7 +352,7 @@ def test_named_gates_and_states_lead_their_node_labels():
     gru = nn.GRU(2, 3)
     out, _ = gru(tg.Tensor(np.ones((2, 1, 2), np.float32)))
     src = viz.draw_graph(out.sum()).source
-    for first in ("reset gate σ", "update gate σ", "candidate n tanh", "h_t +"):
+    for first in ("reset gate σ", "update gate σ", "candidate n tanh", "h_t lerp"):
         assert src.count(f'label="{first}\\n') == 2, first
 
 

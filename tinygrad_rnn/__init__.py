@@ -11,7 +11,7 @@ from .checkpoint import load, save
 from .gradcheck import GradcheckError, gradcheck
 from .random import get_rng, manual_seed
 from .engine import (AnomalyError, Node, Tensor, arange, cat, current_scope, detect_anomaly,
-                     enable_grad, from_numpy, graph_nodes, is_grad_enabled, keep_values, maximum,
+                     enable_grad, from_numpy, graph_nodes, is_grad_enabled, keep_values, lerp, maximum,
                      minimum, no_grad, ones, ones_like, rand, randn, register_backward_hook,
                      result_type, scope, stack, tensor, track_grad_norms, where, zeros, zeros_like)
 from numpy import bool_ as bool, float32, float64, int32, int64  # dtypes, as torch.float32 etc.
@@ -22,5 +22,5 @@ __all__ = ["Tensor", "Node", "tensor", "zeros", "ones", "zeros_like", "ones_like
            "arange", "cat", "stack", "where", "no_grad", "enable_grad", "is_grad_enabled",
            "detect_anomaly", "AnomalyError", "scope", "current_scope", "graph_nodes",
            "track_grad_norms", "register_backward_hook", "from_numpy", "keep_values",
-           "maximum", "minimum", "result_type", "gradcheck", "GradcheckError", "manual_seed", "get_rng", "save",
+           "lerp", "maximum", "minimum", "result_type", "gradcheck", "GradcheckError", "manual_seed", "get_rng", "save",
            "load", "bool", "float32", "float64", "int32", "int64"]

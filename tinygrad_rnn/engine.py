@@ -238,7 +238,7 @@ def _forward_error(fn, arrays, err):
     if msg.startswith(fn.name + ":"):
         return err
     if fn.broadcasts and isinstance(err, ValueError):
-        return ValueError(f"{fn.name}: shapes {_shapes(arrays[:2])} cannot be broadcast together "
+        return ValueError(f"{fn.name}: shapes {_shapes(arrays)} cannot be broadcast together "
                           f"(trailing dimensions must be equal or 1)")
     return type(err)(f"{fn.name}: failed on inputs of shapes {_shapes(arrays)}: {msg}")
 
@@ -858,6 +858,10 @@ class Tensor:
 
     clip = clamp
 
+    def lerp(self, end, weight):
+        """self + weight·(end - self) (see :func:`lerp`)."""
+        return lerp(self, end, weight)
+
     def masked_fill(self, mask, value):
         """``value`` where ``mask`` is True, else self (no gradient where filled)."""
         return where(mask, _lift(value, self), self)
@@ -1196,6 +1200,19 @@ def where(condition, x, y) -> Tensor:
         raise ValueError(f"where: condition {cond.shape}, x {x.shape} and y {y.shape} cannot be "
                          f"broadcast together") from None
     return apply(ops.Where, x, y, cond=cond)
+
+
+def lerp(input, end, weight) -> Tensor:
+    """input + weight·(end - input), elementwise with broadcasting (PyTorch's ``torch.lerp``);
+    ``weight`` may be a number. One op: the GRU's h' = (1 - z)·n + z·h is lerp(n, h, z)."""
+    start = _lift(input)
+    dtype = start.dtype
+    # numbers take the input's dtype; tensors must have it (PyTorch does not promote here)
+    end, weight = [x if isinstance(x, Tensor) else _lift(x, dtype=dtype) for x in (end, weight)]
+    if end.dtype != dtype or weight.dtype != dtype or dtype.kind not in "fc":
+        raise TypeError(f"lerp: input, end and weight must have one floating dtype, got "
+                        f"{start.dtype}, {end.dtype} and {weight.dtype}")
+    return apply(ops.Lerp, start, end, weight)
 
 
 def maximum(a, b) -> Tensor:

@@ -186,6 +186,28 @@ class Where(Function):
                 unbroadcast(np.where(cond, zero, g), sb) if need_b else None)
 
 
+class Lerp(Function):
+    """lerp(a, b, w) = a + w·(b - a), PyTorch's ``torch.lerp``: a weighted mean in one op (the
+    GRU's h' = (1 - z)·n + z·h is lerp(n, h, z)). d/da = g(1 - w), d/db = g·w, d/dw = g(b - a)."""
+
+    name, broadcasts = "lerp", True
+
+    @staticmethod
+    def forward(ctx, a, b, w):
+        diff = b - a
+        ctx.save(a.shape, b.shape, w, diff)
+        return a + w * diff
+
+    @staticmethod
+    def backward(ctx, g):
+        sa, sb, w, diff = ctx.saved
+        need_a, need_b, need_w = ctx.needs_input_grad
+        gb = g * w if need_a or need_b else None
+        return (unbroadcast(g - gb, sa) if need_a else None,
+                unbroadcast(gb, sb) if need_b else None,
+                unbroadcast(g * diff, w.shape) if need_w else None)
+
+
 class Maximum(Function):
     """max(a, b) elementwise; where a == b each input gets half the gradient (as PyTorch)."""
 

@@ -227,9 +227,9 @@ if not FAST:
 #
 # Parameters: the LSTM has 4 blocks of weights (i, f, g, o) to the GRU's 3 (r, z, n), so
 # exactly 4/3 as many (asserted). Time per step: about the same for both — the GRU's quarter
-# fewer parameters buy no speed here. Its step has as many separate ops or more (the r-gated
-# candidate needs the hidden projection apart from the input one), and at this size the cost
-# is the number of ops per step, not the arithmetic. (ms/step is the median of interleaved
+# fewer parameters buy no speed here. Its step has as many separate ops (eleven each: the
+# r-gated candidate needs the hidden projection apart from the input one, while h' = (1-z)·n + z·h
+# is a single lerp), and at this size the cost is the number of ops per step, not the arithmetic. (ms/step is the median of interleaved
 # rounds; on a busy machine it still varies from run to run.)
 #
 # **Why an earlier version of this lesson found both LSTMs at the baseline at T = 60** while

@@ -72,7 +72,7 @@ def gru_step(gi, h, w_hh, b_hh):
     r = (i_r + h_r).sigmoid().named("reset gate")
     z = (i_z + h_z).sigmoid().named("update gate")
     n = (i_n + r * h_n).tanh().named("candidate n")
-    return (n + z * (h - n)).named("h_t")  # = (1 - z)·n + z·h, with one op fewer
+    return n.lerp(h, z).named("h_t")  # (1 - z)·n + z·h = n + z·(h - n), one op
 
 
 # ---------------------------------------------------------------- checks shared by cells and layers
