@@ -1050,20 +1050,20 @@ class Tensor:
         """As PyTorch: an int is the size of each piece (the last may be smaller); a list gives
         the sizes, which must add up to the dimension."""
         axis = _axis(dim, self.ndim, "split")
-        n = self.shape[axis]
+        n = self.data.shape[axis]
         if isinstance(split_size_or_sections, (int, np.integer)):
             step = int(split_size_or_sections)
             if step <= 0:
                 raise ValueError(f"split: split size must be positive, got {step}")
-            sizes = [step] * (n // step) + ([n % step] if n % step else [])
-        else:
-            sizes = [int(s) for s in split_size_or_sections]
-            if sum(sizes) != n or any(s < 0 for s in sizes):
-                raise ValueError(f"split: sizes {sizes} do not add up to dim {dim} of shape "
-                                 f"{self.shape} ({n})")
-        if len(sizes) == 1:
-            return (self,)
-        return apply(ops.Split, self, sizes=sizes, axis=axis)
+            return self._pieces(_even_sizes(n, step), axis)
+        sizes = [int(s) for s in split_size_or_sections]
+        if sum(sizes) != n or any(s < 0 for s in sizes):
+            raise ValueError(f"split: sizes {sizes} do not add up to dim {dim} of shape "
+                             f"{self.shape} ({n})")
+        return self._pieces(sizes, axis)
+
+    def _pieces(self, sizes, axis):
+        return (self,) if len(sizes) == 1 else apply(ops.Split, self, sizes=sizes, axis=axis)
 
     def unbind(self, dim=0):
         """All slices along ``dim`` as a tuple, that dimension removed (as PyTorch)."""
@@ -1074,8 +1074,14 @@ class Tensor:
         """As PyTorch: pieces of size ceil(n / chunks) (so there may be fewer than ``chunks``)."""
         if chunks <= 0:
             raise ValueError(f"chunk: number of chunks must be positive, got {chunks}")
-        n = self.shape[_axis(dim, self.ndim, "chunk")]
-        return self.split(max(-(-n // chunks), 1), dim)
+        axis = _axis(dim, self.ndim, "chunk")
+        n = self.data.shape[axis]
+        return self._pieces(_even_sizes(n, max(-(-n // chunks), 1)), axis)
+
+
+def _even_sizes(n, step):
+    """Pieces of ``step`` along a dimension of ``n``, the last one smaller if need be."""
+    return [step] * (n // step) + ([n % step] if n % step else [])
 
 
 # ---------------------------------------------------------------- type promotion
