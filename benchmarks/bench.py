@@ -23,7 +23,9 @@ memory    memory per time step of nn.LSTM / nn.GRU / nn.RNN (B=32, H=256): trace
 depth     a tanh RNN over 10,000 steps: backward completes; time and memory against T.
 leak      resident memory over 1,000 training steps.
 
-Results print as tables and go to JSON (benchmarks/results/bench-<time>.json or --json).
+Every backend's process runs with the same glibc allocator setting (--malloc steady, the
+default: no mmap below 32 MiB and no heap trimming, see STEADY_MALLOC); --malloc default keeps
+glibc's own. Results print as tables and go to JSON (benchmarks/results/bench-<time>.json or --json).
 """
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -44,6 +45,8 @@ def test_quick_run_every_section_writes_json_and_losses_agree(tmp_path):
     for name, loss in losses.items():
         assert loss == pytest.approx(ref, abs=1e-5), name
     assert results["lstm"]["quick_loss_check"]["differ"] == []
+    if "GLIBC_TUNABLES" not in os.environ:  # every backend ran with the same steady allocator
+        assert "glibc.malloc.trim_threshold" in results["machine"]["GLIBC_TUNABLES"]
     for label in ("ours nn.LSTM / numpy floor", "ours nn.LSTM / numpy hand-written LSTM"):
         assert results["lstm"]["quick_ratios"][label] > 0
     for kind in ("LSTM", "GRU", "RNN"):
