@@ -195,6 +195,84 @@ def numpy_loss_and_grads(w, x, y):
     return loss, grads
 
 
+def numpy_inplace_loss_and_grads(w, x, y, bufs):
+    """The same forward and backward as :func:`numpy_loss_and_grads`, written for speed: every
+    array preallocated (``bufs``, made once by :func:`numpy_lstm_inplace`), every elementwise op
+    with ``out=`` into it, the gates' gradients written straight into one (T, B, 4H) array. It
+    shows how low op-by-op numpy goes: no faster than the plain version on the development
+    machine — the elementwise passes themselves cost, not the temporaries."""
+    T, B, _ = x.shape
+    H = w["w_hh"].shape[1]
+    N = T * B
+    gx, acts, hs, cs, tcs, dG, tmp = (bufs[k] for k in
+                                      ("gx", "acts", "hs", "cs", "tcs", "dG", "tmp"))
+    np.matmul(x.reshape(N, V), w["w_ih"].T, out=gx.reshape(N, 4 * H))
+    gx += w["b_ih"] + w["b_hh"]
+    w_hh_t = w["w_hh"].T
+    for t in range(T):
+        a = acts[t]
+        np.matmul(hs[t], w_hh_t, out=a)
+        a += gx[t]
+        for s in (a[:, :2 * H], a[:, 3 * H:]):  # σ(v) = ½ tanh(v/2) + ½, in place
+            s *= 0.5
+            np.tanh(s, out=s)
+            s *= 0.5
+            s += 0.5
+        np.tanh(a[:, 2 * H:3 * H], out=a[:, 2 * H:3 * H])
+        i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        np.multiply(f, cs[t], out=cs[t + 1])
+        np.multiply(i, g, out=tmp)
+        cs[t + 1] += tmp
+        np.tanh(cs[t + 1], out=tcs[t])
+        np.multiply(o, tcs[t], out=hs[t + 1])
+    Hs = hs[1:].reshape(N, H)
+    logits = Hs @ w["w_out"].T
+    logits += w["b_out"]
+    logits -= logits.max(1, keepdims=True)
+    np.exp(logits, out=logits)
+    total = logits.sum(1, keepdims=True)
+    rows = np.arange(N)
+    loss = float(np.mean(np.log(total[:, 0]) - np.log(logits[rows, y])))
+    logits /= total
+    logits[rows, y] -= 1
+    logits /= N
+    grads = {"w_out": logits.T @ Hs, "b_out": logits.sum(0)}
+    dHs = (logits @ w["w_out"]).reshape(T, B, H)
+    dh, dc = np.zeros((B, H), x.dtype), np.zeros((B, H), x.dtype)
+    for t in range(T - 1, -1, -1):
+        a = acts[t]
+        i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        d = dG[t]
+        di, df, dg, do = d[:, :H], d[:, H:2 * H], d[:, 2 * H:3 * H], d[:, 3 * H:]
+        dh += dHs[t]
+        tc = tcs[t]
+        np.multiply(o, o, out=do)  # do = dh·tanh(c)·o(1 - o)
+        np.subtract(o, do, out=do)
+        do *= tc
+        do *= dh
+        np.multiply(tc, tc, out=tmp)  # dc += dh·o·(1 - tanh²(c))
+        np.subtract(1, tmp, out=tmp)
+        tmp *= o
+        tmp *= dh
+        dc += tmp
+        for dz, z, other in ((di, i, g), (df, f, cs[t])):  # dz = dc·other·z(1 - z)
+            np.multiply(z, z, out=dz)
+            np.subtract(z, dz, out=dz)
+            dz *= other
+            dz *= dc
+        np.multiply(g, g, out=dg)  # dg = dc·i·(1 - g²)
+        np.subtract(1, dg, out=dg)
+        dg *= i
+        dg *= dc
+        dc *= f
+        np.matmul(d, w["w_hh"], out=dh)
+    dG2 = dG.reshape(N, 4 * H)
+    grads["w_hh"] = dG2.T @ hs[:-1].reshape(N, H)
+    grads["w_ih"] = dG2.T @ x.reshape(N, V)
+    grads["b_ih"] = grads["b_hh"] = dG2.sum(0)
+    return loss, grads
+
+
 def numpy_adam(params, grads, m, v, t):
     """Clip the global gradient norm to MAX_NORM, then one Adam step in place (PyTorch's rule)."""
     norm = np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
@@ -216,6 +294,26 @@ def numpy_lstm(B, T, H):
 
     def step():
         loss, grads = numpy_loss_and_grads(params, x, y)
+        state["t"] += 1
+        numpy_adam(params, grads, m, v, state["t"])
+        return loss
+    return step
+
+
+def numpy_lstm_inplace(B, T, H):
+    x, y = make_data(B, T)
+    params = init_weights(H)
+    m = {k: np.zeros_like(p) for k, p in params.items()}
+    v = {k: np.zeros_like(p) for k, p in params.items()}
+    dt = x.dtype
+    bufs = {"gx": np.empty((T, B, 4 * H), dt), "acts": np.empty((T, B, 4 * H), dt),
+            "hs": np.zeros((T + 1, B, H), dt), "cs": np.zeros((T + 1, B, H), dt),
+            "tcs": np.empty((T, B, H), dt), "dG": np.empty((T, B, 4 * H), dt),
+            "tmp": np.empty((B, H), dt)}
+    state = {"t": 0}
+
+    def step():
+        loss, grads = numpy_inplace_loss_and_grads(params, x, y, bufs)
         state["t"] += 1
         numpy_adam(params, grads, m, v, state["t"])
         return loss
@@ -480,6 +578,7 @@ BACKENDS = {
     "ours-cell": ("ours LSTMCell loop", ours_cell),
     "numpy-floor": ("numpy floor (GEMMs only)", numpy_floor),
     "numpy-lstm": ("numpy hand-written LSTM", numpy_lstm),
+    "numpy-inplace": ("numpy hand-written LSTM, in place", numpy_lstm_inplace),
     "torch-lstm": ("PyTorch nn.LSTM", torch_layer),
     "torch-cat": ("PyTorch cat + one matmul loop", torch_cat),
     "torch-linear": ("PyTorch two-linear loop", torch_linear),

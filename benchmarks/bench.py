@@ -13,7 +13,7 @@ lstm      the LSTM language-model training step (benchmarks/backends.py) in ever
           interleave the backends (a slow spell of the machine hits all of them), the time is
           the median. Each backend's first-step loss is printed: they did the same work iff
           they agree (to ~1e-5). Backends: ours-lstm, ours-cell, numpy-floor, numpy-lstm,
-          torch-lstm, torch-cat, torch-linear, autograd, jax, tinygrad. A backend whose library
+          numpy-inplace, torch-lstm, torch-cat, torch-linear, autograd, jax, tinygrad. A backend whose library
           is missing is skipped with a note. tinygrad (minutes of kernel compilation) runs one
           round, at the learning size only unless named in --only, and under --quick only when
           named.
@@ -243,6 +243,7 @@ def _check_losses(row, results, size):
 
 RATIOS = [("ours nn.LSTM / numpy floor", "ours-lstm", "numpy-floor"),
           ("ours nn.LSTM / numpy hand-written LSTM", "ours-lstm", "numpy-lstm"),
+          ("numpy hand-written LSTM, in place / numpy floor", "numpy-inplace", "numpy-floor"),
           ("ours nn.LSTM / PyTorch nn.LSTM", "ours-lstm", "torch-lstm"),
           ("ours nn.LSTM / JAX", "ours-lstm", "jax"),
           ("ours nn.LSTM / tinygrad", "ours-lstm", "tinygrad"),

@@ -34,7 +34,7 @@ def test_quick_run_every_section_writes_json_and_losses_agree(tmp_path):
     assert proc.returncode == 0, proc.stderr
     results = json.loads(out.read_text())
     row = results["lstm"]["quick"]
-    for name in ("ours-lstm", "ours-cell", "numpy-floor", "numpy-lstm"):  # need numpy only
+    for name in ("ours-lstm", "ours-cell", "numpy-floor", "numpy-lstm", "numpy-inplace"):
         assert "seconds" in row[name], row[name]
         assert row[name]["seconds"] > 0
     assert "tinygrad" not in row  # --quick leaves the minutes-long compile out unless named
@@ -102,6 +102,26 @@ def test_hand_written_numpy_lstm_gradients_match_ours(bench_modules):
              "b_hh": lstm.bias_hh_l0, "w_out": head.weight, "b_out": head.bias}
     for k, p in pairs.items():
         np.testing.assert_allclose(grads[k], p.grad, rtol=1e-9, atol=1e-12, err_msg=k)
+
+
+def test_in_place_numpy_lstm_matches_the_plain_one_twice(bench_modules):
+    """The speed-written numpy LSTM (preallocated buffers, out=) gives the plain version's loss
+    and gradients, also on its second call, when its buffers hold the first call's values."""
+    backends, _ = bench_modules
+    B, T, H = 3, 5, 6
+    x, y = backends.make_data(B, T, seed=1)
+    w = {k: a.astype(np.float64) for k, a in backends.init_weights(H, seed=2).items()}
+    x = x.astype(np.float64)
+    loss, grads = backends.numpy_loss_and_grads(w, x, y)
+    bufs = {k: np.full(shape, np.nan) for k, shape in (
+        ("gx", (T, B, 4 * H)), ("acts", (T, B, 4 * H)), ("tcs", (T, B, H)),
+        ("dG", (T, B, 4 * H)), ("tmp", (B, H)))}
+    bufs.update(hs=np.zeros((T + 1, B, H)), cs=np.zeros((T + 1, B, H)))
+    for _ in range(2):
+        loss2, grads2 = backends.numpy_inplace_loss_and_grads(w, x, y, bufs)
+        assert loss2 == pytest.approx(loss, rel=1e-12)
+        for k in grads:
+            np.testing.assert_allclose(grads2[k], grads[k], rtol=1e-10, atol=1e-13, err_msg=k)
 
 
 def test_numpy_adam_matches_ours(bench_modules):
