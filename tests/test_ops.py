@@ -127,11 +127,16 @@ def test_linear_gradcheck_with_every_bias_form(sx, sw, sb):
 @pytest.mark.parametrize("sx, sw, sb", [s for s in LINEAR_BIASES if s[2] not in (None, (3, 1))])
 def test_linear_bias_forms_match_live_pytorch(sx, sw, sb):
     torch = pytest.importorskip("torch")
-    arrs = [arrays(sx, 1), arrays(sw, 2), arrays(sb, 3)]
+    _matches_torch(F.linear, torch.nn.functional.linear,
+                   [arrays(sx, 1), arrays(sw, 2), arrays(sb, 3)])
+
+
+def _matches_torch(ours_fn, torch_fn, arrs):
+    """Value and every input's gradient (of a weighted sum of the output) as live PyTorch's."""
+    import torch
     ours = [T(a) for a in arrs]
     theirs = [torch.tensor(a, requires_grad=True) for a in arrs]
-    y = F.linear(*ours)
-    ty = torch.nn.functional.linear(*theirs)
+    y, ty = ours_fn(*ours), torch_fn(*theirs)
     weights = arrays(ty.shape, 4)
     (y * T(weights, grad=False)).sum().backward()
     (ty * torch.tensor(weights)).sum().backward()
@@ -165,16 +170,7 @@ def test_lerp_gradcheck_with_broadcasting(sa, sb, sw):
 @pytest.mark.parametrize("sa, sb, sw", LERP_SHAPES)
 def test_lerp_matches_live_pytorch(sa, sb, sw):
     torch = pytest.importorskip("torch")
-    arrs = [arrays(sa, 1), arrays(sb, 2), arrays(sw, 3, 0.0, 1.0)]
-    ours = [T(a) for a in arrs]
-    theirs = [torch.tensor(a, requires_grad=True) for a in arrs]
-    y, ty = tg.lerp(*ours), torch.lerp(*theirs)
-    weights = arrays(ty.shape, 4)
-    (y * T(weights, grad=False)).sum().backward()
-    (ty * torch.tensor(weights)).sum().backward()
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
-    for a, b in zip(ours, theirs):
-        np.testing.assert_allclose(a.grad, b.grad.numpy(), rtol=1e-12, atol=1e-12)
+    _matches_torch(tg.lerp, torch.lerp, [arrays(sa, 1), arrays(sb, 2), arrays(sw, 3, 0.0, 1.0)])
 
 
 def test_lerp_weight_number_and_dtype_rules():
