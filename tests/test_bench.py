@@ -124,6 +124,26 @@ def test_in_place_numpy_lstm_matches_the_plain_one_twice(bench_modules):
             np.testing.assert_allclose(grads2[k], grads[k], rtol=1e-10, atol=1e-13, err_msg=k)
 
 
+def test_op_profile_times_every_primitive_of_a_step(bench_modules, capsys):
+    op_profile = importlib.import_module("op_profile")
+    from tinygrad_rnn import ops
+    saved = {cls: (cls.__dict__["forward"], cls.__dict__["backward"])
+             for cls in ops.Function.__subclasses__()}
+    total = ops.Deferred.__dict__["total"]
+    try:
+        seconds, calls = op_profile.main(["--size", "quick", "--steps", "2"])
+    finally:  # the profiler wraps the primitives in place: put them back for the other tests
+        for cls, (fwd, bwd) in saved.items():
+            cls.forward, cls.backward = fwd, bwd
+        ops.Deferred.total = total
+    T = op_profile.SIZES["quick"][1]
+    assert calls[("sigmoid", "forward")] == 2 * 3 * T  # three gates a step, two steps
+    assert calls[("linear", "backward")] == calls[("linear", "forward")] == 2 * (T + 2)
+    assert calls[("leaf products", "summed")] > 0
+    assert all(s > 0 for s in seconds.values())
+    assert "outside ops" in capsys.readouterr().out
+
+
 def test_numpy_adam_matches_ours(bench_modules):
     """Clipping + Adam of the numpy backends is our optim.Adam(max_grad_norm=1.0)."""
     import tinygrad_rnn as tg
