@@ -15,8 +15,10 @@ GRU    r = σ(x W_irᵀ + b_ir + h W_hrᵀ + b_hr)      z = σ(x W_izᵀ + b_iz 
        n = tanh(x W_inᵀ + b_in + r·(h W_hnᵀ + b_hn))              h' = (1 - z)·n + z·h
 
 For speed the layers compute the input projection x W_ihᵀ + b of *all* time steps in one
-``linear`` op before the loop, and all gates of a step come from one ``linear`` op followed by a
-``split`` whose backward writes the gate gradients back in one piece.
+``linear`` op before the loop (RNN and LSTM fold b_hh into b here), and all gates of a step come
+from one ``linear`` op — h W_hhᵀ with that step's projection as its addend, PyTorch's addmm —
+followed by a ``split`` whose backward writes the gate gradients back in one piece. The GRU's
+h' = (1 - z)·n + z·h is one ``lerp``.
 
 The parts of a step are named (``Tensor.named``: "forget gate", "c_t", "h_t" …) so the graph
 renderer can label them; a name is a label on the node, not an extra op.
