@@ -172,7 +172,7 @@ def apply(fn, *inputs, **params):
         a = inputs[0]
         arrays = (a.data,)
         if a.requires_grad and mode.grad:
-            node = Node(fn, (_edge(a),), (a.requires_grad,))
+            node = Node(fn, (_edge(a),), (True,))
     else:
         arrays = [t.data for t in inputs]
         needs = tuple([t.requires_grad for t in inputs])

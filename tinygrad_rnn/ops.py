@@ -517,6 +517,7 @@ class Linear(Function):
             raise ValueError(f"linear: input of shape {x.shape} does not fit a weight of shape "
                              f"{w.shape} (expected (..., {w.shape[1] if w.ndim == 2 else '?'}))")
         shape = x.shape[:-1] + w.shape[:1]
+        # the two usual bias shapes first: this runs at every time step
         if b is not None and b.shape != shape and b.shape != w.shape[:1] and \
                 not _broadcasts_to(b.shape, shape):
             raise ValueError(f"linear: bias of shape {b.shape} does not fit the output {shape} "
@@ -532,16 +533,14 @@ class Linear(Function):
     def backward(ctx, g):
         x, w, b_shape = ctx.saved
         need = ctx.needs_input_grad
-        rows = g if g.ndim <= 2 else g.reshape(-1, g.shape[-1])
+        rows = g if g.ndim == 2 else g.reshape(-1, g.shape[-1])  # leading dims folded
         gx = gw = gb = None
         if need[0]:
-            gx = rows @ w if g.ndim <= 2 else (rows @ w).reshape(x.shape)
+            gx = rows @ w if g.ndim == 2 else (rows @ w).reshape(x.shape)
         if need[1]:
-            gw = Deferred(rows, x) if g.ndim == 2 else Deferred(rows.reshape(-1, g.shape[-1]),
-                                                                 x.reshape(-1, x.shape[-1]))
+            gw = Deferred(rows, x if x.ndim == 2 else x.reshape(-1, x.shape[-1]))
         if len(need) > 2 and need[2]:
-            gb = (rows.sum(0) if g.ndim > 1 else g) if b_shape == w.shape[:1] else \
-                unbroadcast(g, b_shape)
+            gb = unbroadcast(g, b_shape)
         return (gx, gw, gb)[:len(need)]
 
 
