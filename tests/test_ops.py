@@ -504,6 +504,31 @@ def test_new_pieces_match_live_pytorch():
 
 
 @settings(max_examples=40, deadline=None)
+@given(pair=tensor_pairs())
+def test_lerp_and_linear_addend_on_0d_1_element_and_reused_tensors_match_live_pytorch(pair):
+    """lerp and linear with a broadcast addend on hypothesis shapes (0-d and 1-element
+    included), each tensor used several times in one expression, against PyTorch."""
+    torch = pytest.importorskip("torch")
+
+    def expr(lib, lerp, linear, a, b):
+        y = lerp(a, b * a, (b * 0.5).sigmoid())  # a and b broadcast together, both reused
+        v = y.reshape(-1, 1)  # (n, 1): a linear from 1 feature to n, bias = v broadcast
+        w = y.reshape(-1, 1)
+        return (linear(v, w, y.reshape(1, -1)) * y.reshape(1, -1)).sum() + (y * y).sum()
+
+    a, b = pair
+    ours = [T(a.data), T(b.data)]
+    theirs = [torch.tensor(a.data, requires_grad=True), torch.tensor(b.data, requires_grad=True)]
+    out = expr(tg, tg.lerp, F.linear, *ours)
+    ref = expr(torch, torch.lerp, torch.nn.functional.linear, *theirs)
+    out.backward()
+    ref.backward()
+    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-10)
+    for mine, theirs_t in zip(ours, theirs):
+        np.testing.assert_allclose(mine.grad, theirs_t.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
 @given(x=tensors(low=-2.0, high=2.0, avoid_zero=True), data=st.data())
 def test_new_pieces_on_0d_1_element_and_reused_tensors_match_live_pytorch(x, data):
     """clamp, maximum, norm, expand and std on hypothesis shapes (0-d and 1-element included),
