@@ -265,6 +265,9 @@ class Deferred:
                 @ np.concatenate([p.b for p in products]))
 
 
+_sweeps = []  # the leaf products (``deferred``) of each sweep running now, outermost first
+
+
 def backward(root, gradient, retain_graph=False):
     """The reverse sweep from Tensor ``root`` whose gradient is ``gradient`` (an array).
 
@@ -272,16 +275,33 @@ def backward(root, gradient, retain_graph=False):
     Taking nodes from a max-heap of ids reaches each node only after every node that uses its
     outputs has sent it a gradient — a reverse topological order with no recursion and no
     separate sort. Only nodes that receive a gradient are visited; each VJP runs exactly once.
+
+    A sweep run inside a VJP (``utils.checkpoint``'s recompute) hands its leaves' products to the
+    enclosing sweep: a weight used in every segment still gets one product, the same bits.
     """
     if root._node is None:
         _accumulate_leaf(root, gradient)
         return
+    deferred = _sweeps[-1] if _sweeps else {}  # leaf -> its gradient products (Deferred)
+    _sweeps.append(deferred)
+    try:
+        _sweep(root, gradient, retain_graph, deferred)
+    finally:
+        _sweeps.pop()
+    for leaf, products in ({} if _sweeps else deferred).items():  # nested: the outer sweep sums
+        total = Deferred.total(products)
+        if total.shape != leaf.array.shape:
+            raise RuntimeError(f"backward: gradient products of shape {total.shape} reached a "
+                               f"leaf of shape {leaf.array.shape}")
+        _accumulate_leaf(leaf, total)
+
+
+def _sweep(root, gradient, retain_graph, deferred):
     start = root._node
     pending = {start: [None] * len(start.output_meta)}  # node -> gradient of each output so far
     pending[start][root._idx] = gradient
     heap = [(-start.id, start)]
     owned = set()  # ids of gradient sums made here: safe to add into in place
-    deferred = {}  # leaf -> its gradient products not computed yet (ops.Deferred)
     while heap:
         node = heappop(heap)[1]
         grads = pending.pop(node)
@@ -329,12 +349,6 @@ def backward(root, gradient, retain_graph=False):
                 owned.discard(id(g))
         if not retain_graph:
             node.saved = None
-    for leaf, products in deferred.items():
-        total = Deferred.total(products)
-        if total.shape != leaf.array.shape:
-            raise RuntimeError(f"backward: gradient products of shape {total.shape} reached a "
-                               f"leaf of shape {leaf.array.shape}")
-        _accumulate_leaf(leaf, total)
 
 
 def _add_into(slot, index, g, owned):
