@@ -15,7 +15,8 @@ from .tensor import Tensor, cat, lerp, maximum, minimum, stack, where
 from .creation import (arange, from_numpy, ones, ones_like, rand, randn, tensor, zeros,
                        zeros_like)
 from .checkpoint import load, save
-from .gradcheck import GradcheckError, gradcheck
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from . import autograd
 from .random import get_rng, manual_seed
 from numpy import float32, float64, int32, int64  # dtypes, as torch.float32 etc.
 from numpy import bool_ as bool  # torch.bool; not in __all__, so `import *` keeps the builtin
@@ -26,5 +27,6 @@ __all__ = ["Tensor", "Node", "tensor", "zeros", "ones", "zeros_like", "ones_like
            "arange", "cat", "stack", "where", "no_grad", "enable_grad", "is_grad_enabled",
            "detect_anomaly", "AnomalyError", "scope", "current_scope", "graph_nodes",
            "track_grad_norms", "register_backward_hook", "from_numpy", "keep_values",
-           "lerp", "maximum", "minimum", "result_type", "gradcheck", "GradcheckError",
+           "lerp", "maximum", "minimum", "result_type", "gradcheck", "gradgradcheck",
+           "GradcheckError", "autograd",
            "manual_seed", "get_rng", "save", "load", "float32", "float64", "int32", "int64"]
