@@ -21,6 +21,7 @@ from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, fu
                        randn_like, tensor, zeros, zeros_like)
 from .functions import *  # noqa: F401,F403  torch.exp(x), torch.matmul(a, b), … (see functions.py)
 from .functions import __all__ as _function_names
+import builtins as _builtins
 from .checkpoint import load, save
 from .gradcheck import GradcheckError, gradcheck
 from .random import get_rng, manual_seed
@@ -44,4 +45,5 @@ __all__ = ["Tensor", "Node", "tensor", "zeros", "ones", "zeros_like", "ones_like
            "device", "DeviceError", "get_default_device", "set_default_device",
            "get_default_dtype", "set_default_dtype", "as_tensor", "empty", "empty_like", "eye",
            "full", "full_like", "linspace", "multinomial", "rand_like", "randint", "randn_like",
-           "cuda", "nn", "optim", *_function_names]
+           "cuda", "nn", "optim",
+           *[n for n in _function_names if not hasattr(_builtins, n)]]  # keep min, max, sum …
