@@ -51,6 +51,8 @@ class Module:
                             f"numbers, write into .data under no_grad()")
         for registry in (self._parameters, self._buffers, self._modules):
             registry.pop(name, None)
+        if isinstance(value, (Parameter, Module)):
+            self.__dict__.pop(name, None)  # a plain attribute of that name would shadow it
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
