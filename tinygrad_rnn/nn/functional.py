@@ -241,7 +241,7 @@ def gelu(input: Tensor, approximate="none") -> Tensor:
     if approximate != "none":
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     x = np.asarray(input, dtype=np.float64)
-    cdf = (0.5 * (1.0 + _erf(x * math.sqrt(0.5)).astype(np.float64))).astype(input.dtype)
+    cdf = (0.5 * (1.0 + np.asarray(_erf(x * math.sqrt(0.5)), np.float64))).astype(input.dtype)
     pdf = (np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)).astype(input.dtype)
     phi = (Tensor(cdf) + (input - input.detach()) * Tensor(pdf)).named("Φ(x)")
     return input * phi

@@ -112,7 +112,7 @@ class MultiheadAttention(Module):
         if not batched:
             query, key, value = query.unsqueeze(b), key.unsqueeze(b), value.unsqueeze(b)
             if key_padding_mask is not None:
-                key_padding_mask = np.asarray(key_padding_mask)[None]
+                key_padding_mask = _reshape(key_padding_mask, (1, -1))
         self._check_shapes(query, key, value, b)
         n, length, src_len = query.shape[b], query.shape[1 - b], key.shape[1 - b]
         q, k, v = self._project(query, key, value)
