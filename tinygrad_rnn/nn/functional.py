@@ -381,7 +381,8 @@ def _attention(q, k, v, masked=None, bias=None, dropout_p=0.0, scale=None):
                          f"query and key of one feature size and key and value of one length")
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
     with scope("attention"):
-        scores = ((q * scale) @ k.transpose(-2, -1)).named("scores q·kᵀ/√d")
+        scores = ((q * scale).named("q/√d") @ k.transpose(-2, -1).named("kᵀ")).named(
+            "scores q·kᵀ/√d")
         if bias is not None:
             if not isinstance(bias, Tensor) or not bias.requires_grad:
                 bias = Tensor(np.asarray(bias, dtype=scores.dtype))

@@ -159,7 +159,8 @@ class MultiheadAttention(Module):
         if not self._qkv_same_embed_dim:
             weights = (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)
         elif query is key and key is value:
-            return F.linear(query, self.in_proj_weight, self.in_proj_bias).chunk(3, -1)
+            qkv = F.linear(query, self.in_proj_weight, self.in_proj_bias).named("in-projection")
+            return qkv.chunk(3, -1)
         else:
             weights = self.in_proj_weight.chunk(3)
         return [F.linear(x, w, bb) for x, w, bb in zip((query, key, value), weights, biases)]
@@ -205,6 +206,10 @@ def _reshape(mask, shape):
     return mask.reshape(shape) if isinstance(mask, Tensor) else np.asarray(mask).reshape(shape)
 
 
+def _residual(x, sublayer_out):
+    return (x + sublayer_out).named("residual +")
+
+
 def _get_activation(activation):
     if activation == "relu":
         return F.relu
@@ -238,10 +243,11 @@ class TransformerEncoderLayer(Module):
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
         x = src
         if self.norm_first:
-            x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
-            return x + self._ff_block(self.norm2(x))
-        x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask, is_causal))
-        return self.norm2(x + self._ff_block(x))
+            x = _residual(x, self._sa_block(self.norm1(x), src_mask, src_key_padding_mask,
+                                            is_causal))
+            return _residual(x, self._ff_block(self.norm2(x)))
+        x = self.norm1(_residual(x, self._sa_block(x, src_mask, src_key_padding_mask, is_causal)))
+        return self.norm2(_residual(x, self._ff_block(x)))
 
     def _sa_block(self, x, attn_mask, key_padding_mask, is_causal):
         x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
@@ -281,14 +287,16 @@ class TransformerDecoderLayer(Module):
                 memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False):
         x = tgt
         if self.norm_first:
-            x = x + self._sa_block(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
-            x = x + self._mha_block(self.norm2(x), memory, memory_mask, memory_key_padding_mask,
-                                    memory_is_causal)
-            return x + self._ff_block(self.norm3(x))
-        x = self.norm1(x + self._sa_block(x, tgt_mask, tgt_key_padding_mask, tgt_is_causal))
-        x = self.norm2(x + self._mha_block(x, memory, memory_mask, memory_key_padding_mask,
-                                           memory_is_causal))
-        return self.norm3(x + self._ff_block(x))
+            x = _residual(x, self._sa_block(self.norm1(x), tgt_mask, tgt_key_padding_mask,
+                                            tgt_is_causal))
+            x = _residual(x, self._mha_block(self.norm2(x), memory, memory_mask,
+                                             memory_key_padding_mask, memory_is_causal))
+            return _residual(x, self._ff_block(self.norm3(x)))
+        x = self.norm1(_residual(x, self._sa_block(x, tgt_mask, tgt_key_padding_mask,
+                                                   tgt_is_causal)))
+        x = self.norm2(_residual(x, self._mha_block(x, memory, memory_mask,
+                                                    memory_key_padding_mask, memory_is_causal)))
+        return self.norm3(_residual(x, self._ff_block(x)))
 
     def _sa_block(self, x, attn_mask, key_padding_mask, is_causal):
         x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
