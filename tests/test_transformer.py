@@ -39,6 +39,17 @@ def test_case_matches_pytorch_fixture(name):
     _compare(grads, part("grad"), 1e-9, 1e-11, f"{name} grad")
 
 
+@pytest.mark.parametrize("name", mk.FLOAT32_CASES)
+def test_float32_case_matches_pytorch_fixture(name):
+    ref = np.load(FIXTURES / "transformer.npz")
+    values, grads, _ = mk.run(tg, name, make_arrays(name), precision="float")
+    for kind, ours in (("value", values), ("grad", grads)):
+        prefix = f"float32/{name}/{kind}/"
+        theirs = {k[len(prefix):]: ref[k] for k in ref.files if k.startswith(prefix)}
+        assert all(v.dtype == np.float32 for v in ours.values())
+        _compare(ours, theirs, 2e-4, 2e-5 if kind == "value" else 2e-4, f"{name} {kind}")
+
+
 @pytest.mark.parametrize("precision,rtol,atol", [("double", 1e-10, 1e-12), ("float", 2e-4, 2e-5)])
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_case_matches_live_pytorch(name, precision, rtol, atol):
