@@ -29,7 +29,7 @@ def make_arrays(name, seed=0):
         "x_k3": r(N, S, 3), "x_v5": r(N, S, 5), "x_q1": r(L, E), "x_k1": r(S, E),
         "m_pad": pad, "m_pad_float": np.where(pad, -1e9, 0.0) + 0.1 * r(N, S),
         "m_causal": causal, "m_causal_bool": np.isinf(causal),
-        "m_heads": rng.uniform(size=(N * 2, L, S)) < 0.3,
+        "m_heads": rng.uniform(size=(N * 2, L, S)) < 0.3, "m_heads_float": r(N * 2, L, S),
         "m_pad1": np.array([False, False, True, False, True]),
         "g_bias": 0.5 * r(L, S), "m_memory": rng.uniform(size=(L, S)) < 0.25,
     }
@@ -76,7 +76,9 @@ def mha_float_masks_no_bias(lib, nn, F, a):
 def mha_key_is_value(lib, nn, F, a):
     m = _build(lib, nn.MultiheadAttention(E, 2))
     out, _ = m(a["x_tgt"], a["x_src"], a["x_src"], attn_mask=a["m_memory"], need_weights=False)
-    return {"out": out}, {"mha": m}
+    out3, _ = m(a["x_tgt"], a["x_src"], a["x_src"], attn_mask=a["m_heads_float"],
+                need_weights=False)
+    return {"out": out, "out3": out3}, {"mha": m}
 
 
 def mha_unbatched(lib, nn, F, a):
@@ -146,7 +148,7 @@ def transformer_no_bias_callable_activation(lib, nn, F, a):
     t = _build(lib, nn.Transformer(d_model=E, nhead=2, num_encoder_layers=1, num_decoder_layers=1,
                               dim_feedforward=16, dropout=0.0, bias=False,
                               activation=lambda x: F.gelu(x, approximate="tanh")))
-    return {"y": t(a["x_src"], a["x_tgt"])}, {"t": t}
+    return {"y": t(a["x_src"], a["x_tgt"]), "unbatched": t(a["x_k1"], a["x_q1"])}, {"t": t}
 
 
 CASES = {f.__name__: f for f in [
