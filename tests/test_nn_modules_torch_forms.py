@@ -20,6 +20,8 @@ from tinygrad_rnn import nn
 from tinygrad_rnn.nn import functional as F
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+# PyTorch's deprecation notes (mixed mask types, size_average, nested tensors) are expected here
+pytestmark = pytest.mark.filterwarnings("ignore:.*(deprecated|nested_tensor).*:UserWarning")
 mk = fixture_script("make_functional_fixtures")
 
 
