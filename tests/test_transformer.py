@@ -290,3 +290,21 @@ def test_subclass_matches_pytorch():
 def test_sizes_used_by_the_cases_are_distinct():
     # the cases would not catch a swapped axis if lengths, batch and width coincided
     assert len({L, S, N, E}) == 4
+
+
+@pytest.mark.parametrize("name", ["MultiheadAttention", "TransformerEncoderLayer",
+                                  "TransformerEncoder", "TransformerDecoderLayer",
+                                  "TransformerDecoder", "Transformer"])
+def test_signatures_are_pytorchs(name):
+    """Constructor and forward take PyTorch's arguments, in its order, with its defaults (so
+    positional calls mean the same)."""
+    torch = pytest.importorskip("torch")
+    import inspect
+    for method in ("__init__", "forward"):
+        ours = inspect.signature(getattr(getattr(nn, name), method)).parameters
+        theirs = inspect.signature(getattr(getattr(torch.nn, name), method)).parameters
+        assert list(ours) == list(theirs), (name, method)
+        for arg, p in ours.items():
+            default = theirs[arg].default
+            if isinstance(default, (int, float, str, bool, type(None))):
+                assert p.default == default, f"{name}.{method}({arg}=)"

@@ -233,7 +233,8 @@ def gelu(input: Tensor, approximate="none") -> Tensor:
 
     erf is not a primitive here, so Φ(x) is recorded as its value (a constant) plus
     (x - x̄)·φ(x), x̄ = x detached: a term that is zero in value and carries Φ's derivative
-    φ(x) = e^(-x²/2)/√(2π) into the graph. First derivatives are exact.
+    φ(x) = e^(-x²/2)/√(2π) into the graph. First derivatives are exact; second derivatives
+    through it are not (they would need erf as a primitive op). The tanh form has no such limit.
     """
     if approximate == "tanh":
         inner = (input + input * input * input * 0.044715) * math.sqrt(2.0 / math.pi)
