@@ -12,8 +12,9 @@ from ..engine import Tensor, apply, cat, scope, where
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def relu(x: Tensor) -> Tensor:
-    return x.relu()
+def relu(x: Tensor, inplace=False) -> Tensor:
+    """max(x, 0); ``inplace=True`` writes it into x (as x·[x > 0], the same gradient)."""
+    return _scale_in_place(x, np.asarray(x) > 0) if inplace else x.relu()
 
 
 def tanh(x: Tensor) -> Tensor:
@@ -24,8 +25,16 @@ def sigmoid(x: Tensor) -> Tensor:
     return x.sigmoid()
 
 
-def leaky_relu(x: Tensor, negative_slope=0.01) -> Tensor:
-    return where(x.data > 0, x, x * negative_slope)
+def leaky_relu(x: Tensor, negative_slope=0.01, inplace=False) -> Tensor:
+    if inplace:
+        return _scale_in_place(x, np.where(np.asarray(x) > 0, 1.0, negative_slope))
+    return where(np.asarray(x) > 0, x, x * negative_slope)
+
+
+def _scale_in_place(x, factor):
+    """x ← x·factor (a constant array), recorded as PyTorch records an in-place op (refused on a
+    leaf that requires grad)."""
+    return x.mul_(Tensor(np.asarray(factor, dtype=x.dtype)))
 
 
 def softmax(x: Tensor, dim: int) -> Tensor:
@@ -44,16 +53,17 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return apply(ops.Linear, x, weight) if bias is None else apply(ops.Linear, x, weight, bias)
 
 
-def dropout(x: Tensor, p=0.5, training=True) -> Tensor:
-    """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout)."""
+def dropout(x: Tensor, p=0.5, training=True, inplace=False) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout);
+    ``inplace=True`` writes the result into x."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: probability must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return x
     if p == 1.0:
-        return x * 0.0
+        return _scale_in_place(x, np.zeros(x.shape)) if inplace else x * 0.0
     keep = (get_rng().random(x.shape) >= p).astype(x.dtype) / np.asarray(1.0 - p, x.dtype)
-    return x * Tensor(keep)
+    return _scale_in_place(x, keep) if inplace else x * Tensor(keep)
 
 
 def mse_loss(input: Tensor, target, reduction="mean") -> Tensor:
