@@ -150,11 +150,14 @@ def cross_entropy(logits: Tensor, target, weight=None, reduction="mean", ignore_
 
     ``label_smoothing`` ε mixes in the uniform distribution as PyTorch does:
     (1 - ε)·nll + ε/C · Σ_c -weight[c]·log p_c, the second term reduced like the first (for
-    ``mean`` with weights: divided by the summed weights of the targets).
+    ``mean`` with weights: divided by the summed weights of the targets). A floating-point
+    ``target`` of the logits' shape holds class probabilities instead of indices.
     """
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     log_probs = logits.log_softmax(0 if logits.ndim == 1 else 1)
+    if np.asarray(target).dtype.kind == "f" and np.shape(target) == logits.shape:
+        return _soft_cross_entropy(log_probs, target, weight, reduction, label_smoothing)
     nll = nll_loss(log_probs, target, weight, reduction, ignore_index)
     if label_smoothing == 0.0:
         return nll
@@ -169,6 +172,27 @@ def cross_entropy(logits: Tensor, target, weight=None, reduction="mean", ignore_
     else:
         smooth = _mean_over(smooth.sum(), _weight_total(w, safe, valid))
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / lp.shape[1])
+
+
+def _soft_cross_entropy(log_probs, target, weight, reduction, smoothing):
+    """Class probabilities y as the target (PyTorch's second form): -Σ_c weight_c·y_c·log p_c
+    for each sample, y first mixed with the uniform distribution by ``label_smoothing``;
+    ``mean`` divides by the number of samples (not by the weights)."""
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    cdim = 0 if log_probs.ndim == 1 else 1
+    c = log_probs.shape[cdim]
+    y = _like(target, log_probs, "cross_entropy (class probabilities as target)")
+    if smoothing:
+        y = y * (1 - smoothing) + smoothing / c
+    term = log_probs * y
+    if weight is not None:
+        w = np.asarray(weight, dtype=log_probs.dtype)
+        if w.shape != (c,):
+            raise ValueError(f"cross_entropy: weight must have shape ({c},) (one per class), "
+                             f"got {w.shape}")
+        term = term * Tensor(w.reshape((c,) + (1,) * (log_probs.ndim - cdim - 1)))
+    return _reduce(-term.sum(cdim), reduction, "cross_entropy")
 
 
 def binary_cross_entropy(input: Tensor, target, weight=None, reduction="mean") -> Tensor:
