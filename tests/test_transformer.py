@@ -95,6 +95,8 @@ def test_parameter_shapes_and_pytorch_initialisation():
     lin1 = t.encoder.layers[0].linear1.weight.numpy()  # every matrix Xavier, as PyTorch
     assert np.abs(lin1).max() <= math.sqrt(6.0 / 48) and np.abs(lin1).max() > 0.5 / math.sqrt(16)
     assert (t.decoder.norm.weight.numpy() == 1).all()
+    layer = nn.TransformerDecoderLayer(8, 2, 16, dtype=tg.float64, device="cpu")
+    assert {p.dtype for p in layer.parameters()} == {np.dtype(np.float64)}
 
 
 def test_state_dict_loads_into_pytorch_and_back():
