@@ -282,7 +282,7 @@ def backward(roots, gradients, retain_graph=False, create_graph=False, inputs=No
                 if g is None or not need:
                     continue
                 if type(source) is not Node:  # a leaf
-                    if type(g) is Deferred and not source._hooks:
+                    if type(g) is Deferred and not (source._hooks or create_graph):
                         deferred.setdefault(source, []).append(g)  # summed as one product at the end
                         continue
                     data = source.array

@@ -50,7 +50,8 @@ def gradgradcheck(fn, inputs, grad_outputs=None, eps=1e-6, atol=1e-5, rtol=1e-3,
     outs = [o for o in _outputs(fn(*inputs)) if o.requires_grad]
     if grad_outputs is None:
         rng = np.random.default_rng(seed + 1)
-        grad_outputs = [Tensor(rng.standard_normal(o.shape), requires_grad=True) for o in outs]
+        grad_outputs = [Tensor(np.asarray(rng.standard_normal(o.shape)), requires_grad=True)
+                        for o in outs]
     grad_outputs = list(grad_outputs)
 
     def first_gradients(*args):
@@ -84,7 +85,8 @@ def _check(fn, inputs, eps, atol, rtol, seed, numeric_mode):
 
     for i in checked:
         inputs[i].grad = None
-        inputs[i].array = np.ascontiguousarray(inputs[i].array)  # perturbed in place below
+        inputs[i].array = np.array(inputs[i].array, order="C")  # perturbed in place below
+        # (a copy in C order; np.ascontiguousarray would turn a 0-d array into shape (1,))
     outs = _outputs(fn(*inputs))
     total = None
     for w, o in zip(weights, outs):
