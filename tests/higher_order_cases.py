@@ -42,7 +42,7 @@ CASES = {
     "sqrt": (lambda lib, a: a.sqrt(), ("sqrt",), [(3,)], (0.3, 2)),
     "std": (lambda lib, a: a.std(1), ("sqrt", "sum"), [(2, 3)], (-2, 2)),
     "abs": (lambda lib, a: _sq(a.abs()) * a, ("abs",), [(4,)], (-2, 2)),
-    "cast": (lambda lib, a: _sq(a.double()), ("cast",), [(3,)], (-2, 2)),
+    "cast": (lambda lib, a: _sq(a.float()).double() * a, ("cast",), [(3,)], (-2, 2)),
     "matmul": (lambda lib, a, b: _sq(a @ b), ("matmul",), [(2, 3), (3, 2)], (-2, 2)),
     "matmul_batched": (lambda lib, a, b: _sq(a @ b), ("matmul",), [(2, 2, 3), (3,)], (-2, 2)),
     "matmul_dot": (lambda lib, a, b: _sq(a @ b), ("matmul",), [(3,), (3,)], (-2, 2)),
@@ -121,9 +121,10 @@ def rnn_data(seed=0):
             "v_hh": rng.standard_normal((H * 4, H)), "v_x": rng.standard_normal((T, B, I))}
 
 
-def rnn_loss(lib, kind, x, w_ih, w_hh, b_ih, b_hh, target):
+def rnn_loss(lib, kind, x, w_ih, w_hh, b_ih, b_hh, target, output=False):
     """A scalar loss of a one-layer ``kind`` run through ``lib``'s module with the given weights
-    (functional in the weights, so Hessians can be taken with respect to them)."""
+    (functional in the weights, so Hessians can be taken with respect to them); with
+    ``output=True`` the last step's output (B, H) instead."""
     layer = {"rnn": lib.nn.RNN, "lstm": lib.nn.LSTM, "gru": lib.nn.GRU}[kind]
     H, I = RNN_SIZES["H"], RNN_SIZES["I"]
     module = layer(I, H).double()
@@ -132,4 +133,64 @@ def rnn_loss(lib, kind, x, w_ih, w_hh, b_ih, b_hh, target):
         delattr(module, name)
         setattr(module, name, value)
     out, _ = module(x)
+    if output:
+        return out[-1]
     return ((out[-1] - target) ** 2).sum() + (out * out).mean()
+
+
+# float32 inside: finite differences need a larger step, and PyTorch agrees to float32 precision
+TOLERANCES = {"cast": dict(eps=1e-2, atol=1e-3, compare=1e-5)}
+
+
+def double_backward(lib, name, arrays, seed=7):
+    """For case ``name`` at ``arrays``: the first gradients uᵀ ∂f/∂x (``create_graph=True``, u
+    random) and the gradients of Σ wᵢ · (first gradient)ᵢ (w random) with respect to every
+    input and to u. Returns numpy arrays: firsts, seconds (zeros where no gradient flows)."""
+    fn = CASES[name][0]
+    xs = [lib.tensor(a, requires_grad=True) for a in arrays]
+    out = fn(lib, *xs)
+    rng = np.random.default_rng(seed)
+    u = lib.tensor(np.asarray(rng.standard_normal(tuple(out.shape))), requires_grad=True)
+    firsts = lib.autograd.grad(out, xs, u, create_graph=True, allow_unused=True)
+    weights = [np.asarray(rng.standard_normal(a.shape)) for a in arrays]
+    total = sum((g * lib.tensor(w)).sum() for g, w in zip(firsts, weights) if g is not None)
+    seconds = lib.autograd.grad(total, xs + [u], allow_unused=True)
+    like = [*arrays, np.zeros(tuple(out.shape))]
+    return ([np.zeros(a.shape) if g is None else g.detach().numpy() for g, a in zip(firsts, arrays)],
+            [np.zeros(a.shape) if g is None else g.detach().numpy() for g, a in zip(seconds, like)])
+
+
+WEIGHTS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+
+
+def rnn_functional(lib, kind, seed=0):
+    """What the recurrent fixtures hold, computed with ``lib``: for each kind, the Hessian of
+    :func:`rnn_loss` in all four weights (blocks ``hessian.i.j``), its product with a vector
+    (``hvp.i``, ``vhp.i``), the Jacobian of the last output in the input ``x``
+    (``jacobian``) and the Jacobian-vector product with ``v_x`` (``jvp``)."""
+    F = lib.autograd.functional
+    p, d = rnn_parameters(kind, seed), rnn_data(seed)
+    x, target = lib.tensor(d["x"]), lib.tensor(d["target"])
+    weights = tuple(lib.tensor(p[n]) for n in WEIGHTS)
+    rng = np.random.default_rng(seed + 2)
+    v = tuple(lib.tensor(rng.standard_normal(tuple(w.shape))) for w in weights)
+
+    def loss(*w):
+        return rnn_loss(lib, kind, x, *w, target)
+
+    def last_output(inp):
+        return rnn_loss(lib, kind, inp, *weights, target, output=True)
+
+    result = {}
+    hess = F.hessian(loss, weights)
+    for i in range(4):
+        for j in range(4):
+            result[f"hessian.{i}.{j}"] = hess[i][j].detach().numpy()
+    for name in ("hvp", "vhp"):
+        value, prod = getattr(F, name)(loss, weights, v)
+        result["loss"] = value.detach().numpy()
+        for i in range(4):
+            result[f"{name}.{i}"] = prod[i].detach().numpy()
+    result["jacobian"] = F.jacobian(last_output, lib.tensor(d["x"])).detach().numpy()
+    result["jvp"] = F.jvp(last_output, lib.tensor(d["x"]), lib.tensor(d["v_x"]))[1].detach().numpy()
+    return result

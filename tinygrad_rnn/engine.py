@@ -275,8 +275,9 @@ def backward(roots, gradients, retain_graph=False, create_graph=False, inputs=No
                              input_grads, "backward")
             if _backward_hooks:
                 input_grads = tuple([_value(g) for g in input_grads])
-                for hook in _backward_hooks:  # hooks see arrays
-                    hook(node, [_array(g) for g in grads], [_array(g) for g in input_grads])
+                for hook in _backward_hooks:  # hooks see arrays (a Tensor's under create_graph)
+                    hook(node, [getattr(g, "array", g) for g in grads],
+                         [getattr(g, "array", g) for g in input_grads])
             for i, ((source, index), g, need) in enumerate(zip(node.edges, input_grads,
                                                                  node.needs_input_grad)):
                 if g is None or not need:
@@ -287,12 +288,14 @@ def backward(roots, gradients, retain_graph=False, create_graph=False, inputs=No
                         continue
                     data = source.array
                     # `is not`: equal dtypes are almost always the same object; _conform decides.
-                    if type(g) is not np.ndarray or g.shape != data.shape or g.dtype is not data.dtype:
+                    if type(g) is not np.ndarray or g.shape != data.shape or \
+                            g.dtype is not data.dtype or create_graph:
                         g = _conform(g, node, i, create_graph)
                     _accumulate_leaf(source, g, create_graph, wanted)
                     continue
                 shape, dtype = source.output_meta[index]
-                if type(g) is not np.ndarray or g.shape != shape or g.dtype is not dtype:
+                if type(g) is not np.ndarray or g.shape != shape or g.dtype is not dtype or \
+                        create_graph:
                     g = _conform(g, node, i, create_graph)
                 if _add_into(pending, source, index, g, owned):
                     heappush(heap, (-source.id, source))
@@ -363,10 +366,6 @@ def _add_into(pending, node, index, g, owned):
 
 def _value(g):
     return g.value() if type(g) is Deferred else g
-
-
-def _array(g):  # what backward hooks see: arrays, also under create_graph
-    return g.array if hasattr(g, "_edge") else g
 
 
 def _conform(g, node, i, create_graph=False):
