@@ -30,6 +30,8 @@ the arrays of the saved tensors sit beside it, where the engine's in-place check
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from ..grad_mode import no_grad
@@ -79,6 +81,8 @@ class _Primitive:
     """The engine primitive standing for one Function subclass (made once per subclass)."""
 
     broadcasts = False
+    twice_differentiable = True  # a backward written with Tensor ops is recorded under create_graph
+    saved_as = ()  # (what the ctx keeps is mapped onto the graph here, in backward)
 
     def __init__(self, function):
         self.function = function
@@ -111,26 +115,38 @@ class _Primitive:
                 arrays_out.append(np.zeros(0))
                 kinds.append(("object", o))
         ctx._kinds = kinds
+        ctx._out_meta = [(a.shape, a.dtype) for a in arrays_out]
+        # Saved outputs are found again on the graph in a recorded (create_graph) backward.
+        ids = [id(o) for o in outputs]
+        ctx._saved_outputs = [ids.index(id(t)) if t is not None and id(t) in ids else None
+                              for t in ctx.to_save]
         ctx._single = not isinstance(result, tuple)
         ctx._positions = _positions
         ctx._shapes = [(a.shape, a.dtype) for a in arrays]
-        if node is not None and type(node) is engine.Node:
+        if type(node) is engine.Node:
             saved = [t.array for t in ctx.to_save if t is not None]
             node.save(ctx, *saved)  # arrays beside ctx: the engine checks them for in-place changes
+            ctx._node = weakref.ref(node)
         self.last_ctx = ctx
         return tuple(arrays_out)
 
     def backward(self, node, *grads):
         ctx = node.saved[0]  # (the engine drops node.saved after this call unless retain_graph)
+        # The engine records the sweep (grad mode on, gradients are Tensors) only under
+        # create_graph; then a saved output must be the output on the graph, not the constant
+        # forward made, for the gradient of this backward to be right.
+        recorded = engine.mode.grad
         wrapped = []
-        for g, kind, (shape, dtype) in zip(grads, ctx._kinds, node.output_meta):
+        for g, kind, (shape, dtype) in zip(grads, ctx._kinds, ctx._out_meta):
             if kind != "grad":
                 g = None
             if g is None and ctx.materialize_grads and kind == "grad":
                 g = np.zeros(shape, dtype)
-            wrapped.append(None if g is None else _tensor(g))
-        with no_grad():
-            result = self.function.backward(ctx, *wrapped)
+            wrapped.append(g if g is None or isinstance(g, Tensor) else _tensor(g))
+        if recorded and any(i is not None for i in ctx._saved_outputs):
+            ctx.to_save = tuple(t if i is None else _tensor(t.array, ctx._node(), i)
+                                for t, i in zip(ctx.to_save, ctx._saved_outputs))
+        result = self.function.backward(ctx, *wrapped)
         if not isinstance(result, tuple):
             result = (result,)
         n_args = len(ctx.needs_input_grad)
@@ -145,13 +161,15 @@ class _Primitive:
             if g is None or not node.needs_input_grad[k]:
                 out.append(None)
                 continue
-            g = np.asarray(g.array if isinstance(g, Tensor) else g)
+            if not (recorded and isinstance(g, Tensor)):  # (an array there: the engine says so)
+                g = np.asarray(g.array if isinstance(g, Tensor) else g)
             shape, dtype = ctx._shapes[k]
             if g.shape != shape:
                 raise RuntimeError(f"function {self.name}.backward returned an invalid gradient "
                                    f"for argument {p}: got shape {g.shape} but expected the "
                                    f"argument's shape {shape}")
-            out.append(g if g.dtype == dtype else g.astype(dtype))
+            out.append(g if g.dtype == dtype else g.to(dtype) if recorded and
+                       isinstance(g, Tensor) else g.astype(dtype))
         return tuple(out)
 
 

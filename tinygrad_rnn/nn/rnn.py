@@ -386,6 +386,9 @@ class RNNBase(_Recurrent):
                                          steps[order], state, self.checkpoint_every, again)
         return seq[order], state
 
+    def flatten_parameters(self):
+        """PyTorch packs the weights into one buffer for cuDNN; here there is nothing to do."""
+
     def forward(self, input, hx=None):
         if self.checkpoint_every and isinstance(input, PackedSequence):
             raise NotImplementedError(f"{type(self).__name__}: checkpoint_every is not supported "

@@ -26,7 +26,7 @@ import warnings
 import numpy as np
 
 from ..autograd.function import Function
-from ..engine import apply
+from .. import engine
 from ..grad_mode import enable_grad, is_grad_enabled
 from ..random import get_rng
 from ..tensor import Tensor, _tensor
@@ -36,30 +36,15 @@ __all__ = ["checkpoint", "checkpoint_sequence"]
 
 # ---------------------------------------------------------------- one sweep from several tensors
 
-class _GradOutputs:
-    """A primitive (``ops.py``'s protocol) joining several tensors into one root: backward from it
-    hands each tensor its given gradient, so one sweep covers them all (``torch.autograd.backward``
-    with several tensors)."""
-
-    name, broadcasts = "grad_outputs", False
-
-    @staticmethod
-    def forward(ctx, *arrays, grads):
-        ctx.save(grads)
-        return np.zeros((), arrays[0].dtype)
-
-    @staticmethod
-    def backward(ctx, g):
-        return ctx.saved[0]
-
-
 def _backward_from(tensors, grads):
+    """One sweep from several tensors at once, each with its gradient (arrays; None: skipped)."""
+    if engine.mode.products is None:  # inside a sweep with create_graph or autograd.grad(inputs)
+        raise RuntimeError("checkpoint: checkpointing is not compatible with create_graph=True or "
+                           "autograd.grad(); use backward() (it recomputes with a plain sweep)")
     pairs = [(t, np.asarray(g)) for t, g in zip(tensors, grads)
              if g is not None and isinstance(t, Tensor) and t.requires_grad]
     if pairs:
-        with enable_grad():  # (a Function's backward runs under no_grad)
-            root = apply(_GradOutputs, *[t for t, _ in pairs], grads=tuple(g for _, g in pairs))
-        root.backward()
+        engine.backward([t for t, _ in pairs], [g for _, g in pairs])
 
 
 def _leaf(array, requires_grad):
