@@ -229,3 +229,12 @@ def test_checkpoint_sequence_rejects_bad_arguments():
         checkpoint_sequence(step, [], (_x((2,)),), 2)
     with pytest.raises(TypeError, match="state entry 0 is a ndarray"):
         checkpoint_sequence(step, [_x((2,))], (np.zeros(2),), 2)
+
+
+def test_checkpoint_refuses_create_graph_and_autograd_grad():
+    x = _x((3,))
+    y = checkpoint(lambda a: (a * a).tanh(), x).sum()
+    with pytest.raises(RuntimeError, match="checkpointing is not compatible with create_graph"):
+        tg.autograd.grad(y, x, retain_graph=True)
+    with pytest.raises(RuntimeError, match="checkpointing is not compatible with create_graph"):
+        y.backward(create_graph=True)

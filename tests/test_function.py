@@ -304,3 +304,36 @@ def test_same_function_written_for_pytorch_gives_the_same_gradients():
     np.testing.assert_allclose(a.numpy(), ta.detach().numpy(), rtol=1e-12)
     np.testing.assert_array_equal(i.numpy(), ti.numpy())
     np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-12)
+
+
+class ExpSavingOutput(Function):
+    """exp saving its output: in a recorded backward the saved output must be the graph's."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = x.exp()
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g * y
+
+
+@pytest.mark.parametrize("fn", [Cube, ExpSavingOutput], ids=["saves input", "saves output"])
+def test_function_backward_written_with_tensor_ops_is_twice_differentiable(fn):
+    assert tg.gradgradcheck(lambda x: fn.apply(x), [_t((2, 3))])
+    x = _t((4,))
+    (g,) = tg.autograd.grad(fn.apply(x).sum(), x, create_graph=True)
+    (h,) = tg.autograd.grad(g.sum(), x)
+    xs = x.numpy()
+    expect = 6 * xs if fn is Cube else np.exp(xs)
+    np.testing.assert_allclose(h.numpy(), expect, rtol=1e-12)
+
+
+def test_function_backward_on_arrays_is_refused_under_create_graph():
+    x = _t((3,))
+    with pytest.raises(RuntimeError, match="CubeArray: its backward computed the gradient of "
+                                           "input 0 on arrays"):
+        tg.autograd.grad(CubeArray.apply(x).sum(), x, create_graph=True)
