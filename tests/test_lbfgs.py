@@ -51,8 +51,10 @@ def test_chaotic_trajectory_within_pytorchs_own_rounding_spread():
     assert ours_off.max() < 10 * spread.max()
 
 
-@pytest.mark.parametrize("name, problem, options, steps", C.CASES[::2] + [C.CASES[-1]],
-                         ids=[c[0] for c in C.CASES[::2] + [C.CASES[-1]]])
+LIVE = [C.CASES[0], C.CASES[3], C.CASES[-1]]
+
+
+@pytest.mark.parametrize("name, problem, options, steps", LIVE, ids=[c[0] for c in LIVE])
 def test_trajectory_matches_live_pytorch(name, problem, options, steps):
     torch = pytest.importorskip("torch")
     theirs = C.run(torch, problem, options, steps)
