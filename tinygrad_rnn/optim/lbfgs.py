@@ -79,12 +79,12 @@ class LBFGS(Optimizer):
 
     # ------------------------------------------------------------ the flat vector x
     def _flat_grad(self):
-        parts = [np.zeros(p.numpy().size, dtype=p.numpy().dtype) if p.grad is None
+        parts = [np.zeros(p.array.size, dtype=p.array.dtype) if p.grad is None
                  else np.asarray(p.grad).reshape(-1) for p in self._leaves]
         return np.concatenate(parts) if len(parts) > 1 else parts[0].copy()
 
     def _arrays(self):
-        return [p.numpy() for p in self._leaves]
+        return [p.array for p in self._leaves]
 
     def _move(self, t, d):
         """x ← x + t·d, in place, each parameter in its own dtype."""
