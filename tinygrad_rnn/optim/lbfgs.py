@@ -32,8 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import tinygrad_rnn as tg  # names are read at call time: the package may still be loading here
-
+from ..grad_mode import enable_grad, no_grad
 from .optimizer import Optimizer, _as_array
 
 
@@ -95,7 +94,7 @@ class LBFGS(Optimizer):
             offset += a.size
 
     def _evaluate(self, closure):
-        with tg.enable_grad():
+        with enable_grad():
             loss = closure()
         return loss
 
@@ -114,7 +113,7 @@ class LBFGS(Optimizer):
         if closure is None:
             raise ValueError("LBFGS.step: needs a closure that recomputes the loss and its "
                              "gradients (zero_grad, forward, backward, return loss)")
-        with tg.no_grad():
+        with no_grad():
             return self._step(closure)
 
     def _step(self, closure):

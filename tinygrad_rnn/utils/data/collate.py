@@ -14,7 +14,8 @@ import copy
 
 import numpy as np
 
-import tinygrad_rnn as tg  # attributes read at call time: the package may still be loading
+from ...creation import from_numpy, tensor
+from ...tensor import Tensor, stack
 
 _ERROR = ("default_collate: batch must contain tensors, numpy arrays, numbers, dicts or lists; "
           "found {}")
@@ -27,12 +28,12 @@ def _refused(dtype: np.dtype) -> bool:
 def default_convert(data):
     """What the loader returns per sample when batching is off (``batch_size=None``): numpy
     arrays and numpy scalars become Tensors, containers are converted inside, the rest is kept."""
-    if isinstance(data, tg.Tensor):
+    if isinstance(data, Tensor):
         return data
     if isinstance(data, np.ndarray):
-        return data if _refused(data.dtype) else tg.from_numpy(data)
+        return data if _refused(data.dtype) else from_numpy(data)
     if isinstance(data, (np.bool_, np.number)):
-        return tg.tensor(np.asarray(data))
+        return tensor(np.asarray(data))
     if isinstance(data, collections.abc.Mapping):
         return _same_kind(data, {k: default_convert(data[k]) for k in data})
     if isinstance(data, collections.abc.Sequence) and not isinstance(data, (str, bytes)):
@@ -45,20 +46,20 @@ def default_collate(batch):
     if len(batch) == 0:
         raise ValueError("default_collate: got an empty batch")
     elem = batch[0]
-    if isinstance(elem, tg.Tensor):
-        return tg.stack(list(batch), 0)
+    if isinstance(elem, Tensor):
+        return stack(list(batch), 0)
     if isinstance(elem, np.ndarray):
         if _refused(elem.dtype):
             raise TypeError(_ERROR.format(elem.dtype))
-        return default_collate([tg.from_numpy(np.ascontiguousarray(b)) for b in batch])
+        return default_collate([from_numpy(np.ascontiguousarray(b)) for b in batch])
     if isinstance(elem, (np.bool_, np.number)):
-        return tg.tensor(np.array(batch))
+        return tensor(np.array(batch))
     if isinstance(elem, float):
-        return tg.tensor(np.array(batch, dtype=np.float64))
+        return tensor(np.array(batch, dtype=np.float64))
     if isinstance(elem, bool):
-        return tg.tensor(np.array(batch, dtype=np.bool_))
+        return tensor(np.array(batch, dtype=np.bool_))
     if isinstance(elem, int):
-        return tg.tensor(np.array(batch, dtype=np.int64))
+        return tensor(np.array(batch, dtype=np.int64))
     if isinstance(elem, (str, bytes)):
         return batch
     if isinstance(elem, collections.abc.Mapping):
