@@ -138,15 +138,10 @@ def _latest_record(node_ids):
 
 # ---------------------------------------------------------------- which DOT node is what
 
-def _kind(title, members, titles):
-    """"op" for the element drawn for one op (named n<id>), "ref" for a small copy of it drawn
-    beside one use, "group" for a collapsed group of ops."""
-    if len(members) == 1:
-        if title == f"n{members[0].id}":
-            return "op"
-        if f"n{members[0].id}" in titles:
-            return "ref"
-    return "group"
+def _kind(title, graph):
+    """"op" for the element drawn for one op, "ref" for a small copy of it drawn beside one use,
+    "group" for a collapsed group of ops (the drawing says which: ``tg_kinds``)."""
+    return graph.tg_kinds.get(title, "group")
 
 
 # ---------------------------------------------------------------- the page's data
@@ -210,7 +205,7 @@ def _page_data(roots, graph, params, record, svg):
         if title in leaf_of:
             elements[title] = {"kind": "leaf", "leaf": key_of(leaf_of[title])}
         elif nodes_of.get(title):  # (the legend, notes such as "+3 more inputs": no node)
-            elements[title] = {"kind": _kind(title, nodes_of[title], nodes_of),
+            elements[title] = {"kind": _kind(title, graph),
                                "nodes": [n.id for n in nodes_of[title]]}
     return {"nodes": nodes, "leaves": leaves, "elements": elements,
             "order": list(record.order) if record else [],

@@ -41,11 +41,11 @@ from collections import defaultdict
 import numpy as np
 
 from .engine import Node, Tensor, track_grad_norms
+from .nn.labels import C_0, C_T, H_T, Layer, step_of
 
 ORDERED_OPS = {"sub", "div", "matmul", "linear", "pow", "where", "cat", "stack"}
 HEAT_RANGE = (-8.0, 2.0)  # log10 ‖grad‖ from pale to dark
 NONFINITE_COLOR = "#ff00ff"
-_TIME = re.compile(r"t\d+$")
 SYMBOLS = {"sigmoid": "σ", "add": "+", "sub": "−", "mul": "×", "div": "÷", "matmul": "@"}
 
 # The gradient heat reads ‖dL/d(output)‖ of every node, which a backward hook records: drawing
@@ -195,11 +195,9 @@ def _group_key(scope, collapse):
     """The scope prefix a node collapses into, or None to draw it on its own."""
     if collapse is None:
         return None
-    if collapse == "time":
-        for i, part in enumerate(scope):
-            if _TIME.match(part):
-                return scope[:i + 1]
-        return None
+    if collapse == "time":  # the scope up to its time step (a nn.labels.Step), if it has one
+        i = step_of(scope)
+        return None if i is None else scope[:i + 1]
     depth = int(collapse)
     return scope[:depth] if len(scope) >= depth > 0 else None
 
@@ -227,7 +225,7 @@ def _step_norm(nodes):
     """The heat of a group of ops: ‖∂L/∂h_t‖ of its "h_t" nodes when it has them (the quantity
     whose fading across time is the vanishing gradient), else the largest ‖grad‖ in it."""
     norms = [n.grad_norm for n in nodes if n.grad_norm is not None]
-    h = [n.grad_norm for n in nodes if n.label == "h_t" and n.grad_norm is not None]
+    h = [n.grad_norm for n in nodes if n.label == H_T and n.grad_norm is not None]
     if h:
         return max(h), "‖∂L/∂h_t‖"
     return (max(norms), "max ‖g‖") if norms else (None, "")
@@ -262,8 +260,10 @@ def draw_graph(root, params=None, show_values=False, show_grads=True, collapse=N
     - ``rankdir``: Graphviz's direction outside the grid (the grid runs bottom→top); ``title``.
 
     The result also carries ``tg_nodes`` (DOT node name → the engine Nodes it stands for: one
-    for an op, the members of a collapsed group, empty for a leaf or a note) and ``tg_leaves``
-    (DOT node name → leaf Tensor). Op nodes are named ``n<node.id>``.
+    for an op, the members of a collapsed group, empty for a leaf or a note), ``tg_leaves``
+    (DOT node name → leaf Tensor) and ``tg_kinds`` (DOT node name → "op", "group", "ref" (a
+    small copy of an op beside one use), "leaf" or "note"). DOT names come from the drawing's
+    own walk (the first op drawn is ``n0``), so the same program gives the same bytes.
     """
     return _Drawing(root, params, show_values, show_grads, collapse, max_nodes, highlight,
                     dim_unused, duplicate_shared_leaves, share_threshold, rankdir, title).build()
@@ -308,7 +308,7 @@ class _Drawing:
         self.placed = defaultdict(list)  # scope path -> [(DOT name, label, attrs)]
         self.cluster_label, self.same_rank = {}, defaultdict(list)
         self.edges = {}  # (src, dst, label) -> attrs
-        self.tg_nodes, self.tg_leaves = {}, {}
+        self.tg_nodes, self.tg_leaves, self.tg_kinds = {}, {}, {}
 
     def build(self):
         import graphviz
@@ -332,7 +332,7 @@ class _Drawing:
         self.emit(dot)
         if self.any_grads:
             self.legend(dot)
-        dot.tg_nodes, dot.tg_leaves = self.tg_nodes, self.tg_leaves
+        dot.tg_nodes, dot.tg_leaves, dot.tg_kinds = self.tg_nodes, self.tg_leaves, self.tg_kinds
         return dot
 
     # ------------------------------------------------------------ 1. read
@@ -366,19 +366,20 @@ class _Drawing:
         self.collapse = collapse
         self.draw_id, self.group_of, self.members = {}, {}, defaultdict(list)
         self.group_name = {}
-        for node in g.order:
-            if self.keep is not None and node not in self.keep:
+        for k, node in enumerate(g.order):  # names from this drawing's walk: the same bytes
+            if self.keep is not None and node not in self.keep:  # for the same program
                 continue
             key = _group_key(node.scope, collapse)
             if key is None:
-                self.draw_id[node] = f"n{node.id}"
+                self.draw_id[node] = f"n{k}"
             else:
                 name = self.group_name.setdefault(key, "g_" + _dot_safe(key))
                 self.draw_id[node], self.group_of[node] = name, key
                 self.members[key].append(node)
         self.grid = collapse == "time" and bool(self.members)
         # the grid: (row, column) of each collapsed time step; a row is a layer and direction
-        self.cell = {name: (key[:-1], int(key[-1][1:])) for key, name in self.group_name.items()}
+        self.cell = {name: (key[:-1], key[-1].t) for key, name in self.group_name.items()} \
+            if self.grid else {}
 
     # ------------------------------------------------------------ highlighted paths
     def trace_highlights(self):
@@ -395,7 +396,7 @@ class _Drawing:
         g = self.g
 
         def is_state(p):
-            return p.name in ("c_t", "c_0") if p.node is None else p.node.label == "c_t"
+            return p.name in (C_T, C_0) if p.node is None else p.node.label == C_T
 
         def passes(p):  # an unnamed op carrying a cell state on
             return p.node is not None and p.node.label is None and from_c.get(p.node, False)
@@ -405,12 +406,12 @@ class _Drawing:
             from_c[node] = any(is_state(p) or passes(p) for p in g.inputs[node])
         to_c = defaultdict(bool)
         for p, consumer, _ in sorted(g.uses, key=lambda u: -u[1].id):
-            if consumer.label == "c_t" or (consumer.label is None and to_c[consumer]):
+            if consumer.label == C_T or (consumer.label is None and to_c[consumer]):
                 if p.node is not None:
                     to_c[p.node] = True
         uses = set()
         for p, consumer, i in g.uses:
-            into = consumer.label == "c_t" or (consumer.label is None and to_c[consumer])
+            into = consumer.label == C_T or (consumer.label is None and to_c[consumer])
             if into and (is_state(p) or passes(p)):
                 uses.add((consumer, i))
         return uses
@@ -469,9 +470,10 @@ class _Drawing:
             attrs.update(color="#bbbbbb", fontcolor="#999999")
         return "\\n".join(lines), attrs
 
-    def put(self, scope, name, label, attrs, nodes=(), leaf=None):
+    def put(self, scope, name, label, attrs, nodes=(), leaf=None, kind="note"):
         self.placed[scope].append((name, label, attrs))
         self.tg_nodes[name] = list(nodes)
+        self.tg_kinds[name] = "leaf" if leaf is not None else kind
         if leaf is not None:
             self.tg_leaves[name] = leaf
 
@@ -489,10 +491,10 @@ class _Drawing:
             attrs = {"shape": "box", "style": "rounded,filled", **self.fill(node.grad_norm)}
             if self.useful is not None and not self.useful.get(node, False):
                 attrs.update(color="#bbbbbb", fontcolor="#999999")
-            if self.highlight_cell and node.label == "c_t":
+            if self.highlight_cell and node.label == C_T:
                 attrs.update(penwidth="2.5")
             self.put(self.beside(node.scope), self.draw_id[node], self.op_label(node), attrs,
-                     [node])
+                     [node], kind="op")
         for key, name in self.group_name.items():
             nodes = self.members[key]
             label, norm = self.group_label(key, nodes)
@@ -500,9 +502,9 @@ class _Drawing:
             if self.grid:
                 row = _row_scope(key[:-1])
                 self.same_rank[row].append(name)
-                self.put(row, name, label, attrs, nodes)
+                self.put(row, name, label, attrs, nodes, kind="group")
             else:
-                self.put(key[:-1], name, label, attrs, nodes)
+                self.put(key[:-1], name, label, attrs, nodes, kind="group")
         if self.grid:
             for key in self.group_name:
                 row, steps = key[:-1], sorted(t for r, t in self.cell.values() if r == key[:-1])
@@ -583,7 +585,7 @@ class _Drawing:
                 if ref not in self.tg_nodes:
                     self.put(self.beside(consumer.scope), ref, self._ref_label(p),
                              {"shape": "note", "fontsize": "8", "fillcolor": "#f4f4f4"},
-                             [p.node])
+                             [p.node], kind="ref")
                 src = ref
             elif p.node is not None and len(fan_in[dst]) > self.hub_limit and \
                     src not in (incoming[dst][0], incoming[dst][-1]):
@@ -711,8 +713,9 @@ def _dot_safe(path):
 def _row_order(row):
     """Rows of the grid bottom→top: by module, layer number, forward before reverse."""
     *outer, last = row
-    m = re.match(r"l(\d+)(.*)$", last)
-    return (outer, int(m.group(1)), m.group(2)) if m else (outer, 0, last)
+    if isinstance(last, Layer):
+        return (outer, last.layer, last.reverse, "")
+    return (outer, 0, False, last)
 
 
 def _common_prefix(scopes):
@@ -809,7 +812,7 @@ def time_step_grad_norms(root) -> dict:
     per_layer = defaultdict(dict)
     for key, nodes in boundary.items():
         norms = [n.grad_norm for n in nodes if n.grad_norm is not None]
-        t = int(key[-1][1:])
+        t = key[-1].t
         per_layer["/".join(key[:-1])][t] = math.sqrt(sum(x * x for x in norms)) if norms else 0.0
     return {layer: [steps[t] for t in sorted(steps)] for layer, steps in sorted(per_layer.items())}
 
