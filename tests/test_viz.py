@@ -18,7 +18,8 @@ def lstm_loss(steps=3, layers=1, hidden=4, backward=True, seed=0):
     out, _ = lstm(x)
     loss = F.mse_loss(head(out[-1]), tg.Tensor(np.ones((2, 1), np.float32)))
     if backward:
-        loss.backward()
+        with tg.track_grad_norms():  # the per-op norms the gradient heat shows
+            loss.backward()
     params = {**{f"lstm.{k}": v for k, v in lstm.named_parameters()},
               **{f"head.{k}": v for k, v in head.named_parameters()}}
     return loss, params
@@ -92,6 +93,32 @@ def test_gradient_colours_appear_only_after_backward():
     assert "‖g‖" in src and "legend [" in src
 
 
+def test_importing_the_pictures_switches_nothing_on():
+    """Recording per-op gradient norms is asked for (tg.track_grad_norms()), never a side
+    effect of importing the renderer (it once slowed every backward in the process)."""
+    import subprocess
+    import sys
+    code = ("import tinygrad_rnn as tg, tinygrad_rnn.engine as e\n"
+            "before = list(e._backward_hooks)\n"
+            "from tinygrad_rnn import viz, graphview, diagnostics\n"
+            "assert e._backward_hooks == before, e._backward_hooks\n"
+            "x = tg.Tensor([1.0, 2.0], requires_grad=True)\n"
+            "y = (x * x).sum(); y.backward()\n"
+            "assert y.node.grad_norm is None\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_without_recorded_norms_the_drawing_says_how_to_get_the_heat():
+    loss, params = lstm_loss(3, backward=False)
+    loss.backward()  # not under tg.track_grad_norms()
+    src = viz.draw_graph(loss, params=params).source
+    assert "tg.track_grad_norms()" in src
+    assert not re.search(r'\bn\d+ \[label="[^"]*‖g‖', src)  # no op coloured or annotated
+    with tg.track_grad_norms():
+        lstm_loss(3)  # recorded: no such note
+    assert "tg.track_grad_norms()" not in viz.draw_graph(*lstm_loss(3)).source
+
+
 def _lightness(hex_color):
     r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
     return 0.299 * r + 0.587 * g + 0.114 * b
@@ -113,7 +140,8 @@ def test_vanishing_gradient_fades_across_time_in_the_drawing():
         rnn.weight_hh_l0.data *= 0.3
     x = tg.Tensor(np.ones((6, 1, 1), np.float32))
     out, _ = rnn(x)
-    out[-1].sum().backward()
+    with tg.track_grad_norms():
+        out[-1].sum().backward()
     src = viz.draw_graph(out, collapse="time").source
     colours = {}
     for t in range(6):
@@ -127,7 +155,7 @@ def test_vanishing_gradient_fades_across_time_in_the_drawing():
 def test_non_finite_gradients_get_their_own_colour():
     x = tg.Tensor(np.array([0.0, 1.0]), requires_grad=True)
     y = x.sqrt().sum()
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), tg.track_grad_norms():
         y.backward()
     assert viz.NONFINITE_COLOR in viz.draw_graph(y).source
 
@@ -348,7 +376,8 @@ def bilstm_loss(steps, hidden=4, c0_name=None, seed=0):
         hx = (tg.Tensor(zeros), tg.Tensor(zeros, requires_grad=True).named(c0_name))
     out, _ = lstm(x, hx)
     loss = F.mse_loss(head(out[-1]), tg.Tensor(np.ones((2, 1), np.float32)))
-    loss.backward()
+    with tg.track_grad_norms():
+        loss.backward()
     return loss, {f"lstm.{k}": v for k, v in lstm.named_parameters()}
 
 
@@ -513,13 +542,12 @@ def test_a_grid_whose_intermediates_are_gone_still_draws_scopes_shapes_and_heat(
     assert g.pipe(format="svg")
 
 
-def test_explore_hands_over_to_the_explorer_module(monkeypatch, tmp_path):
-    import sys
-    import types
-    seen = {}
-    fake = types.ModuleType("tinygrad_rnn.explorer")
-    fake.explore = lambda root, path, **kw: seen.update(root=root, path=path, kw=kw) or path
-    monkeypatch.setitem(sys.modules, "tinygrad_rnn.explorer", fake)
-    loss, _ = lstm_loss(2)
-    assert viz.explore(loss, tmp_path / "g.html", collapse="time") == tmp_path / "g.html"
-    assert seen["root"] is loss and seen["kw"] == {"collapse": "time"}
+def test_the_renderer_reads_the_graph_only_through_the_graph_view():
+    """viz neither imports the explorer nor walks node.edges itself."""
+    import ast
+    import inspect
+    tree = ast.parse(inspect.getsource(viz))
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert "explorer" not in imported and not hasattr(viz, "explore")
+    assert ".edges" not in inspect.getsource(viz)

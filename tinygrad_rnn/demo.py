@@ -20,7 +20,7 @@ from . import data, diagnostics, explorer, viz
 from .models import SequenceModel
 from .nn import functional as F
 from .random import manual_seed
-from .engine import Tensor, keep_values
+from .engine import Tensor, keep_values, track_grad_norms
 from .train import TrainConfig, build, train
 from .train import _checkpoint as save_checkpoint  # the training loop's own format
 
@@ -134,7 +134,7 @@ def _unrolled(cell, steps, layers, hidden, seed):
     with keep_values():
         pred, _ = model(Tensor(x))
         loss = F.mse_loss(pred, Tensor(y))
-    with explorer.record_backward() as record:
+    with explorer.record_backward() as record, track_grad_norms():  # heat for the drawing
         loss.backward()
     return loss, dict(model.named_parameters()), record
 

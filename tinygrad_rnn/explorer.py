@@ -28,11 +28,11 @@ import json
 import math
 import pathlib
 import re
-import weakref
 
 import numpy as np
 
-from .engine import Node, Tensor, graph_nodes, register_backward_hook
+from .engine import Tensor, register_backward_hook
+from .graphview import GraphView, array_of, grad_of
 
 HIST_BINS = 16
 _records = []  # the last few BackwardRecords, newest last (explore's default record)
@@ -88,8 +88,8 @@ class BackwardRecord:
         step = len(self.order)
         self.order.append(node.id)
         self.grads[node.id] = array_stats(grad_outputs)
-        for (source, _), g in zip(node.edges, grad_inputs):
-            if g is None or not isinstance(source, Tensor) or not source.requires_grad:
+        for source, g in zip(GraphView.leaf_inputs(node), grad_inputs):
+            if g is None or source is None or not source.requires_grad:
                 continue
             key = id(source)
             if key not in self._sums:
@@ -156,10 +156,10 @@ def _page_data(roots, graph, params, record, svg):
     Tensor each drawn element (by its DOT name, the SVG ``<title>``) stands for."""
     nodes_of, leaf_of = graph.tg_nodes, graph.tg_leaves
     names = {id(p): n for n, p in (params or {}).items()}
-    order = graph_nodes(roots)
+    view = GraphView(roots)
     visit = {nid: k for k, nid in enumerate(record.order)} if record else {}
     # the values of the roots the caller holds (single-output ops: the index is then 0)
-    held = {(r.node.id, 0): r.data for r in roots
+    held = {(r.node.id, 0): np.asarray(r) for r in roots
             if r.node is not None and len(r.node.output_meta) == 1}
     leaves, leaf_key = {}, {}
 
@@ -171,27 +171,21 @@ def _page_data(roots, graph, params, record, svg):
                                                                  else "leaf"),
                          "shape": list(t.shape), "dtype": str(t.dtype),
                          "requires_grad": bool(t.requires_grad),
-                         "value": None if t.data is None else array_stats([t.data]),
-                         "grad": array_stats([t.grad]) if t.grad is not None else None,
+                         "value": None if array_of(t) is None else array_stats([array_of(t)]),
+                         "grad": None if grad_of(t) is None else array_stats([grad_of(t)]),
                          "steps": [list(s) for s in steps]}
         return leaf_key[id(t)]
 
     nodes = {}
-    for node in order:
-        parents, inputs = [], []
-        for source, _ in node.edges:
-            if isinstance(source, weakref.ref):
-                source = source()
-            if isinstance(source, Node):
-                parents.append(source.id)
-            elif isinstance(source, Tensor) and source.requires_grad:
-                inputs.append(key_of(source))
+    for node in view.order:
+        parents = [p.node.id for p in view.inputs[node] if p.node is not None]
+        inputs = [key_of(p) for p in view.inputs[node] if p.node is None and p.requires_grad]
         values = node.values
         if values is None:
             kept = [held.get((node.id, i)) for i in range(len(node.output_meta))]
             values = kept if any(v is not None for v in kept) else None
         nodes[node.id] = {"op": node.name, "scope": "/".join(node.scope), "label": node.label,
-                          "in": _shape([node.input_meta(i) for i in range(len(node.edges))]),
+                          "in": [list(shape) for shape in view.input_shapes(node)],
                           "out": _shape(node.output_meta),
                           "parents": parents, "leaves": inputs,
                           "value": array_stats(values) if values is not None else None,
@@ -232,7 +226,7 @@ def build_html(root, collapse=None, params=None, record=None, title=None, **draw
         raise TypeError(f"explorer: record must be what record_backward() returns, got "
                         f"{type(record).__name__}")
     if record is None:
-        record = _latest_record({n.id for n in graph_nodes(roots)})
+        record = _latest_record({n.id for n in GraphView(roots).order})
     graph = viz.draw_graph(roots if len(roots) > 1 else roots[0], params=params,
                            collapse=collapse, **draw_kw)
     try:

@@ -28,30 +28,27 @@
   ``dot`` lays out slowly.
 
 The drawing is made in phases by ``_Drawing`` (read, choose, label and place, edges, emit,
-legend); the only code that knows how the engine links its nodes is the adapter ``_Graph``.
+legend); it reads the graph through the graph view (``tinygrad_rnn.graphview``), the only code
+that knows how the engine links its nodes.
 """
 from __future__ import annotations
 
 import math
 import pathlib
 import re
-import weakref
 from collections import defaultdict
 
 import numpy as np
 
-from .engine import Node, Tensor, track_grad_norms
-from .nn.labels import C_0, C_T, H_T, Layer, step_of
+from .engine import Tensor
+from .graphview import GraphView, array_of, grad_norm_of, group_key, is_cell_state
+from .nn.labels import C_T, H_T, Layer
 
 ORDERED_OPS = {"sub", "div", "matmul", "linear", "pow", "where", "cat", "stack"}
 HEAT_RANGE = (-8.0, 2.0)  # log10 ‖grad‖ from pale to dark
 NONFINITE_COLOR = "#ff00ff"
 SYMBOLS = {"sigmoid": "σ", "add": "+", "sub": "−", "mul": "×", "div": "÷", "matmul": "@"}
 
-# The gradient heat reads ‖dL/d(output)‖ of every node, which a backward hook records: drawing
-# graphs is what this module is for, so importing it turns the hook on (tg.track_grad_norms(False)
-# turns it off again, e.g. inside a training loop).
-track_grad_norms(True)
 
 
 def heat_color(norm):
@@ -92,121 +89,13 @@ def _cut(text, limit=40):
 
 
 # ---------------------------------------------------------------- reading the graph
-
-class _Value:
-    """An op's output as the renderer sees it. The graph keeps no intermediate arrays, so the
-    shape and dtype come from the node; the numbers only if the program still holds the Tensor
-    (a root, a highlighted tensor) or the graph was recorded under ``tg.keep_values()``."""
-
-    requires_grad, name = True, None
-
-    def __init__(self, node, index, tensor=None):
-        self.node, self.output_index, self.tensor = node, index, tensor
-        self.shape, self.dtype = node.output_meta[index]
-
-    @property
-    def data(self):
-        if self.tensor is not None:
-            return self.tensor.data
-        return None if self.node.values is None else self.node.values[self.output_index]
-
-    @property
-    def grad(self):
-        return None if self.tensor is None else self.tensor.grad
-
-
-class _Freed:
-    """A data input (no gradient) the program no longer holds: only its shape and dtype are known."""
-
-    node, requires_grad, data, grad, name = None, False, None, None, None
-
-    def __init__(self, shape, dtype):
-        self.shape, self.dtype = shape, dtype
-
-
-class _Graph:
-    """The part of the recorded graph reachable from the roots, as plain lists.
-
-    The adapter between the engine and the renderer: the only code that reads how nodes link
-    (``node.edges``, weak references to data inputs, ``input_meta``/``output_meta``,
-    ``Tensor.output_index``).
-    When the engine changes, this is what to port."""
-
-    def __init__(self, roots, known=()):
-        self.nodes = {}  # Node -> True (ordered later by id)
-        self.outputs = defaultdict(dict)  # Node -> {output index: value}
-        self.leaves = []  # leaf Tensors in discovery order (roots first)
-        self.uses = []  # (input value, consumer Node, argument index)
-        self.inputs = {}  # Node -> its input values in argument order
-        self._values = {}
-        for t in (*roots, *known):  # Tensors the caller holds: their numbers can be shown
-            if t.node is not None:
-                self._values[_Graph.key(t)] = _Value(t.node, t.output_index, t)
-        seen_leaves, stack, freed = set(), [], {}
-
-        def found(t):
-            if t.node is None:
-                if id(t) not in seen_leaves:
-                    seen_leaves.add(id(t))
-                    self.leaves.append(t)
-                return
-            self.outputs[t.node][t.output_index] = t
-            if t.node not in self.nodes:
-                stack.append(t.node)
-
-        for r in roots:
-            found(r if r.node is None else self._value(r.node, r.output_index))
-        while stack:
-            node = stack.pop()
-            if node in self.nodes:
-                continue
-            self.nodes[node] = True
-            args = self.inputs[node] = []
-            for i, (source, index) in enumerate(node.edges):
-                if isinstance(source, weakref.ref):
-                    held = source()
-                    if held is None:  # one _Freed per data input, however often it is used
-                        held = freed.setdefault(id(source), _Freed(*node.input_meta(i)))
-                    source = held
-                p = self._value(source, index) if isinstance(source, Node) else source
-                args.append(p)
-                self.uses.append((p, node, i))
-                found(p)
-        self.order = sorted(self.nodes, key=lambda n: n.id)
-
-    @staticmethod
-    def key(t):
-        """Identity of a leaf (the Tensor object) or of an op's output (node id, output index)."""
-        return id(t) if t.node is None else (t.node.id, t.output_index)
-
-    def _value(self, node, index):
-        key = (node.id, index)
-        if key not in self._values:
-            self._values[key] = _Value(node, index)
-        return self._values[key]
-
-    @staticmethod
-    def shapes(node):
-        """The shapes of a node's outputs."""
-        return [tuple(shape) for shape, _ in node.output_meta]
-
-
-def _group_key(scope, collapse):
-    """The scope prefix a node collapses into, or None to draw it on its own."""
-    if collapse is None:
-        return None
-    if collapse == "time":  # the scope up to its time step (a nn.labels.Step), if it has one
-        i = step_of(scope)
-        return None if i is None else scope[:i + 1]
-    depth = int(collapse)
-    return scope[:depth] if len(scope) >= depth > 0 else None
-
+# (the graph view, graphview.py, reads how nodes link; this module only draws what it gives)
 
 def _count_drawn(g, collapse, hub_limit=8):
     """How many nodes a drawing would have: ops or groups, leaf copies and hub references."""
     key = {}
     for node in g.order:
-        k = _group_key(node.scope, collapse)
+        k = group_key(node.scope, collapse)
         key[node] = node if k is None else k
     if collapse == "time":  # the grid draws each leaf once and bundles edges: no copies
         return len(set(key.values())) + len(g.leaves)
@@ -269,14 +158,6 @@ def draw_graph(root, params=None, show_values=False, show_grads=True, collapse=N
                     dim_unused, duplicate_shared_leaves, share_threshold, rankdir, title).build()
 
 
-def explore(root, path, **kw):
-    """Write the interactive HTML explorer of ``root``'s graph to ``path`` (see
-    ``tinygrad_rnn.explorer``); keyword arguments go on to it and to :func:`draw_graph`."""
-    from .explorer import explore as _explore
-
-    return _explore(root, path, **kw)
-
-
 class _Drawing:
     """One drawing, phase by phase: read the graph, choose what to draw, label, emit DOT."""
 
@@ -307,7 +188,7 @@ class _Drawing:
         self.notes, self.any_grads = [], False
         self.placed = defaultdict(list)  # scope path -> [(DOT name, label, attrs)]
         self.cluster_label, self.same_rank = {}, defaultdict(list)
-        self.edges = {}  # (src, dst, label) -> attrs
+        self.dot_edges = {}  # (src, dst, label) -> attrs
         self.tg_nodes, self.tg_leaves, self.tg_kinds = {}, {}, {}
 
     def build(self):
@@ -326,6 +207,10 @@ class _Drawing:
             node_attr={"fontname": "Helvetica", "fontsize": "10", "style": "filled",
                        "fillcolor": "#ffffff"},
             edge_attr={"fontname": "Helvetica", "fontsize": "8"})
+        if self.show_grads and self.g.order and not self.g.has_grad_norms() and \
+                any(grad_norm_of(t) is not None for t in self.g.leaves):
+            self.notes.append("no gradient heat on ops: run backward inside "
+                              "`with tg.track_grad_norms():` to record it")
         label = "\\n".join(([self.title] if self.title else []) + self.notes)
         if label:
             dot.attr(label=label, labelloc="t")
@@ -337,7 +222,7 @@ class _Drawing:
 
     # ------------------------------------------------------------ 1. read
     def read(self):
-        self.g = _Graph(self.roots, known=self.highlight)
+        self.g = GraphView(self.roots, known=self.highlight)
 
     # ------------------------------------------------------------ 2. choose what to draw
     def choose(self):
@@ -357,7 +242,7 @@ class _Drawing:
                 self.notes.append(f"collapsed {how}: {total:,} ops > max_nodes={max_nodes}")
         self.keep = None
         # a grid asked for is drawn whole: a step is one node with few edges
-        asked_grid = self.collapse == "time" and any(_group_key(n.scope, "time")
+        asked_grid = self.collapse == "time" and any(group_key(n.scope, "time")
                                                      for n in g.order)
         if max_nodes and not asked_grid and _count_drawn(g, collapse, limit) > max_nodes:
             self.keep = set(_nearest_ops(g, self.roots, max_nodes))
@@ -369,7 +254,7 @@ class _Drawing:
         for k, node in enumerate(g.order):  # names from this drawing's walk: the same bytes
             if self.keep is not None and node not in self.keep:  # for the same program
                 continue
-            key = _group_key(node.scope, collapse)
+            key = group_key(node.scope, collapse)
             if key is None:
                 self.draw_id[node] = f"n{k}"
             else:
@@ -384,7 +269,7 @@ class _Drawing:
     # ------------------------------------------------------------ highlighted paths
     def trace_highlights(self):
         g = self.g
-        self.targets = {_Graph.key(t) for t in self.highlight}
+        self.targets = {GraphView.key(t) for t in self.highlight}
         self.leads = _leads_to(g, self.targets) if self.highlight else None
         self.params_ids = {id(t) for t in g.leaves if t.requires_grad}
         self.useful = _leads_to(g, self.params_ids) if self.dim_unused else None
@@ -395,15 +280,12 @@ class _Drawing:
         f·c_{t-1} → c_t) that runs through no other named node (no gate, no h_t)."""
         g = self.g
 
-        def is_state(p):
-            return p.name in (C_T, C_0) if p.node is None else p.node.label == C_T
-
         def passes(p):  # an unnamed op carrying a cell state on
             return p.node is not None and p.node.label is None and from_c.get(p.node, False)
 
         from_c = {}
         for node in g.order:
-            from_c[node] = any(is_state(p) or passes(p) for p in g.inputs[node])
+            from_c[node] = any(is_cell_state(p) or passes(p) for p in g.inputs[node])
         to_c = defaultdict(bool)
         for p, consumer, _ in sorted(g.uses, key=lambda u: -u[1].id):
             if consumer.label == C_T or (consumer.label is None and to_c[consumer]):
@@ -412,7 +294,7 @@ class _Drawing:
         uses = set()
         for p, consumer, i in g.uses:
             into = consumer.label == C_T or (consumer.label is None and to_c[consumer])
-            if into and (is_state(p) or passes(p)):
+            if into and (is_cell_state(p) or passes(p)):
                 uses.add((consumer, i))
         return uses
 
@@ -430,7 +312,7 @@ class _Drawing:
         lines = [head, shapes]
         outs = self.g.outputs.get(node, {})
         if self.show_values and outs:
-            value = min(outs.items())[1].data
+            value = array_of(min(outs.items())[1])
             lines.append("value not kept" if value is None else _summary(value))
         if self.show_grads and node.grad_norm is not None:
             lines.append(f"‖g‖ {_fmt(node.grad_norm)}")
@@ -444,28 +326,29 @@ class _Drawing:
         return "\\n".join(lines), norm
 
     def leaf_label(self, t, small=False, scope=(), steps=0):
+        data = array_of(t)
         name = t.name or self.names.get(id(t))
         if name is None:
             if t.requires_grad:  # no name given: say which module used it
                 name = f"{'/'.join(scope)} param" if scope else "leaf"
-            elif t.data is not None and t.data.size == 1:
-                name = _fmt(float(t.data.reshape(-1)[0])) if t.dtype.kind in "fiu" else "const"
+            elif data is not None and data.size == 1:
+                name = _fmt(float(data.reshape(-1)[0])) if t.dtype.kind in "fiu" else "const"
             else:
                 name = "input"
         lines = [_cut(name), str(tuple(t.shape))]
         if steps > 1:
             lines.append(f"used at {steps} steps")
-        if self.show_values and t.data is not None and t.data.size > 1:
-            lines.append(_summary(t.data))
-        if self.show_grads and t.grad is not None:
-            lines.append(f"‖g‖ {_fmt(_leaf_norm(t))}")
-        constant = not t.requires_grad and t.data is not None and t.data.size == 1
+        if self.show_values and data is not None and data.size > 1:
+            lines.append(_summary(data))
+        if self.show_grads and grad_norm_of(t) is not None:
+            lines.append(f"‖g‖ {_fmt(grad_norm_of(t))}")
+        constant = not t.requires_grad and data is not None and data.size == 1
         attrs = {"shape": "plaintext" if constant else "ellipse",
                  "fillcolor": "#e8f0fe" if t.requires_grad else "#f4f4f4"}
         if small or constant:
             attrs["fontsize"] = "8"
         if t.requires_grad:
-            attrs.update(self.fill(_leaf_norm(t)))
+            attrs.update(self.fill(grad_norm_of(t)))
         elif self.useful is not None:
             attrs.update(color="#bbbbbb", fontcolor="#999999")
         return "\\n".join(lines), attrs
@@ -481,7 +364,7 @@ class _Drawing:
         """The cluster for a node of ``scope`` (or a small copy next to it)."""
         if self.grid:
             return ()
-        key = _group_key(scope, self.collapse)
+        key = group_key(scope, self.collapse)
         return scope if key is None else key[:-1]
 
     def place_nodes(self):
@@ -562,7 +445,7 @@ class _Drawing:
             self._plain_edges(candidates)
 
     def _edge(self, src, dst, label="", bold=False, grey=False, **extra):
-        attrs = self.edges.setdefault((src, dst, label), dict({"label": label} if label else {},
+        attrs = self.dot_edges.setdefault((src, dst, label), dict({"label": label} if label else {},
                                                               **extra))
         if bold:
             attrs.update(penwidth="2.5", color="#1f4e9a")
@@ -636,7 +519,7 @@ class _Drawing:
         for row, cols in rows.items():
             ts = sorted(cols)
             for a, b in zip(ts, ts[1:]):
-                if (cols[a], cols[b], "") not in self.edges:
+                if (cols[a], cols[b], "") not in self.dot_edges:
                     self._edge(cols[a], cols[b], style="invis", weight="5")
         # stack the rows of one module (a reverse direction above its forward one), columns
         # lined up by time
@@ -682,7 +565,7 @@ class _Drawing:
                     fill(sub, path, child)
 
         fill(dot, (), tree)
-        for (src, dst, _), attrs in self.edges.items():
+        for (src, dst, _), attrs in self.dot_edges.items():
             dot.edge(src, dst, **attrs)
 
     # ------------------------------------------------------------ 6. legend
@@ -728,10 +611,6 @@ def _common_prefix(scopes):
     return first[:k]
 
 
-def _leaf_norm(t):
-    return None if t.grad is None else float(np.linalg.norm(t.grad))
-
-
 def _leads_to(g, targets):
     """For every node: does one of its inputs (transitively) come from a target?"""
     leads = {}
@@ -742,26 +621,7 @@ def _leads_to(g, targets):
 
 def _on_path(t, leads, targets):
     """Is tensor ``t`` a target, or computed from one?"""
-    return _Graph.key(t) in targets or (t.node is not None and leads.get(t.node, False))
-
-
-def _group_boundaries(g, collapse):
-    """For each collapsed group, the member nodes whose outputs are used outside it (or are
-    roots): their gradient is the gradient of what the group hands on, e.g. (h_t, c_t)."""
-    out = defaultdict(set)
-    used = set()
-    for p, consumer, _ in g.uses:
-        if p.node is None:
-            continue
-        used.add(p.node)
-        key = _group_key(p.node.scope, collapse)
-        if key is not None and _group_key(consumer.scope, collapse) != key:
-            out[key].add(p.node)
-    for node in g.outputs:
-        key = _group_key(node.scope, collapse)
-        if key is not None and node not in used:
-            out[key].add(node)
-    return {k: sorted(v, key=lambda n: n.id) for k, v in out.items()}
+    return GraphView.key(t) in targets or (t.node is not None and leads.get(t.node, False))
 
 
 def _nearest_ops(g, roots, budget):
@@ -801,27 +661,20 @@ def render(graph, path, format="svg") -> pathlib.Path:
 # ---------------------------------------------------------------- summaries
 
 def time_step_grad_norms(root) -> dict:
-    """{layer scope path: [‖grad‖ handed on by each time step, in time order]}, after backward.
+    """{loop scope path: [‖grad‖ handed on by each time step, in time order]}, after a backward
+    run under ``tg.track_grad_norms()`` (all zeros without it).
 
-    For each time-step scope (``…/t3``), the norm over the step's outputs that leave it (h_t, and
-    c_t for an LSTM): the per-step curve of ∂L/∂h_t for the built-in layers.
+    For each time step (a layer's ``…/l0/t3``, or the Nth call of a cell in a hand-written loop),
+    the norm over the step's outputs that leave it (h_t, and c_t for an LSTM): the per-step curve
+    of ∂L/∂h_t.
     """
-    roots = list(root) if isinstance(root, (list, tuple)) else [root]
-    g = _Graph(roots)
-    boundary = _group_boundaries(g, "time")
-    per_layer = defaultdict(dict)
-    for key, nodes in boundary.items():
-        norms = [n.grad_norm for n in nodes if n.grad_norm is not None]
-        t = key[-1].t
-        per_layer["/".join(key[:-1])][t] = math.sqrt(sum(x * x for x in norms)) if norms else 0.0
-    return {layer: [steps[t] for t in sorted(steps)] for layer, steps in sorted(per_layer.items())}
+    return GraphView(root).time_step_grad_norms()
 
 
 def grad_norms_by_scope(root, depth=None) -> dict:
     """{scope path (cut to ``depth``): largest ‖grad‖ of any op recorded in it}, after backward."""
-    roots = list(root) if isinstance(root, (list, tuple)) else [root]
     out = {}
-    for node in _Graph(roots).order:
+    for node in GraphView(root).order:
         if node.grad_norm is None:
             continue
         key = "/".join(node.scope[:depth] if depth else node.scope) or "(top)"

@@ -58,7 +58,8 @@ U, W, V = (tg.Tensor(a.copy(), requires_grad=True) for a in (U0, W0, V0))
 loss, states = run(U, W, V, x_ts, y_ts)
 for s in states:
     s.retain_grad()
-loss.backward()
+with tg.track_grad_norms():  # record ‖∂L/∂node‖ on every node: the drawing's gradient heat
+    loss.backward()
 graph = viz.draw_graph(loss.named("L"), params={"U": U, "W": W, "V": V},
                        title=f"02: the RNN unrolled over T = {T} steps")
 print("graph:", viz.render(graph, OUT / "02_unrolled_rnn", format="svg"))

@@ -34,7 +34,8 @@ def grad_profile(rnn, T, seed=SEED):
     x = tg.Tensor(np.random.default_rng(seed).standard_normal((T, 4, 1))).named("x")
     out, _ = rnn(x)
     states = diagnostics.hidden_states(out)
-    out[-1].sum().backward()       # the loss sees only the last step
+    with tg.track_grad_norms():    # per-node ‖grad‖ for the heat picture below
+        out[-1].sum().backward()   # the loss sees only the last step
     return diagnostics.grad_norms(states), out, x
 
 

@@ -174,7 +174,6 @@ def ms_per_step(kinds, T, rounds=5, steps_per_round=4):
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
-tg.track_grad_norms(False)  # no per-node statistics needed while training: a faster backward
 kinds = ["LSTM, forget bias 0", "LSTM, forget bias 1", "GRU"]
 T_add, steps = 20, pick(600, 12)
 runs = {k: train(k, T_add, steps) for k in kinds}
