@@ -86,7 +86,7 @@ def test_collapse_by_depth():
 def test_gradient_colours_appear_only_after_backward():
     before, params = lstm_loss(3, backward=False)
     src = viz.draw_graph(before, params=params).source
-    assert "‖g" not in src and "legend [" not in src
+    assert "‖g" not in src and "‖grad‖" not in src and "bgcolor" not in src
     assert set(re.findall(r'fillcolor="(#[0-9a-f]{6})"', src)) <= {"#ffffff", "#e8f0fe", "#f4f4f4"}
     after, params = lstm_loss(3)
     src = viz.draw_graph(after, params=params).source
@@ -523,12 +523,41 @@ def test_the_drawing_says_which_engine_nodes_and_leaves_each_dot_node_stands_for
         assert re.search(rf"^\s*{name} \[", grid.source, flags=re.M), name
 
 
-def test_legend_is_one_compact_row():
+def legend_of(src):
+    m = re.search(r"legend \[label=<(<table.*?</table>)>", src, flags=re.S)
+    return m.group(1) if m else None
+
+
+def test_legend_has_a_bin_for_zero_and_explains_the_edge_labels():
+    loss, params = lstm_loss(3)
+    legend = legend_of(viz.draw_graph(loss, params=params).source)
+    heat, edges = re.findall(r"<tr>(.*?)</tr>", legend)
+    # title, exactly 0, six decades, NaN/Inf, "white: no gradient"
+    assert heat.count("<td") == 10 and viz.ZERO_COLOR in heat and viz.NONFINITE_COLOR in heat
+    assert "1e-8" in heat and "1e2" in heat
+    assert "argument position" in edges and "[k] output k" in edges and "×k" not in edges
+    grid = legend_of(viz.draw_graph(loss, params=params, collapse="time").source)
+    assert "×k one edge for k time steps" in grid
+
+
+def test_an_exactly_zero_gradient_is_not_drawn_as_a_small_one():
+    assert viz.heat_color(0.0) == viz.ZERO_COLOR != viz.heat_color(1e-30)
+    w = tg.Tensor([1.0, 2.0], requires_grad=True)
+    y = (w * 0.0).sum()
+    with tg.track_grad_norms():
+        y.backward()
+    src = viz.draw_graph(y).source
+    assert f'fillcolor="{viz.ZERO_COLOR}"' in src  # w's gradient is exactly 0
+
+
+def test_a_weight_used_at_a_few_steps_is_drawn_once_and_many_uses_are_marked_copies():
     loss, params = lstm_loss(3)
     src = viz.draw_graph(loss, params=params).source
-    legend = re.search(r"legend \[label=<(.*?)>\s", src, flags=re.S).group(1)
-    assert legend.count("<tr>") == 1 and legend.count("<td") == 8  # title, 6 decades, NaN
-    assert viz.NONFINITE_COLOR in legend and "1e-8" in legend and "1e2" in legend
+    assert len(re.findall(r'label="lstm\.weight_hh_l0\\n', src)) == 1
+    loss, params = lstm_loss(12)
+    src = viz.draw_graph(loss, params=params, max_nodes=10_000).source
+    copies = re.findall(r'label="lstm\.weight_hh_l0\\n[^"]*"', src)
+    assert len(copies) == 12 and all("same tensor, 12 uses" in c for c in copies)
 
 
 def test_a_grid_whose_intermediates_are_gone_still_draws_scopes_shapes_and_heat():

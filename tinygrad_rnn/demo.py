@@ -133,17 +133,23 @@ def _unrolled(cell, steps, layers, hidden, seed):
     x, y = data.adding_problem(2, max(steps, 2), rng=np.random.default_rng(seed))
     with keep_values():
         pred, _ = model(Tensor(x))
-        loss = F.mse_loss(pred, Tensor(y))
+        loss = F.mse_loss(pred, Tensor(y)).named("loss L (MSE)")
     with explorer.record_backward() as record, track_grad_norms():  # heat for the drawing
         loss.backward()
     return loss, dict(model.named_parameters()), record
 
 
-def render_unrolled(cell="lstm", steps=4, layers=1, hidden=8, collapse=None, seed=0):
+def render_unrolled(cell="lstm", steps=4, layers=1, hidden=8, collapse=None, seed=0,
+                    title=None):
     """Build a small recurrent model, unroll it ``steps`` steps on an adding-problem batch,
-    backpropagate, and return the graphviz Digraph with gradient colours."""
+    backpropagate, and return the graphviz Digraph with gradient colours; ``title`` defaults to
+    one that says what is drawn."""
     loss, params, _ = _unrolled(cell, steps, layers, hidden, seed)
-    return viz.draw_graph(loss, params=params, collapse=collapse)
+    if title is None:
+        what = f"{layers}-layer " if layers > 1 else ""
+        title = (f"{what}{cell.upper()} unrolled over {steps} steps (hidden {hidden}), adding "
+                 f"problem, after backward: fill = ‖∂L/∂·‖ on a log scale")
+    return viz.draw_graph(loss, params=params, collapse=collapse, title=title)
 
 
 def explore_unrolled(path, cell="lstm", steps=4, layers=1, hidden=8, collapse=None, seed=0):

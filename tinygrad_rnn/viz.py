@@ -23,9 +23,12 @@
 - **Highlight**: ``highlight=tensor`` or a list bolds the paths from those tensors (leaves or
   intermediates) to the root; ``highlight="cell"`` bolds the LSTM cell-state path c_0 → c_T.
   ``dim_unused=True`` greys what leads to no parameter.
-- **Fast layout**: outside the grid, a leaf used by many ops (a weight used at every time step)
-  is drawn as a small copy beside each use instead of one hub with hundreds of edges, which
-  ``dot`` lays out slowly.
+- **Fast layout**: outside the grid, a leaf used by more than ``share_threshold`` ops (a weight
+  used at every step of a long loop) is drawn as a small copy beside each use, each marked "same
+  tensor, n uses", instead of one hub with hundreds of edges, which ``dot`` lays out slowly; a
+  leaf used a few times is drawn once.
+- **Legend**: the heat scale (with bins for exactly 0 and for NaN/Inf) and what the edge labels
+  of this drawing mean.
 
 The drawing is made in phases by ``_Drawing`` (read, choose, label and place, edges, emit,
 legend); it reads the graph through the graph view (``tinygrad_rnn.graphview``), the only code
@@ -47,16 +50,20 @@ from .nn.labels import C_T, H_T, Layer
 ORDERED_OPS = {"sub", "div", "matmul", "linear", "pow", "where", "cat", "stack"}
 HEAT_RANGE = (-8.0, 2.0)  # log10 ‖grad‖ from pale to dark
 NONFINITE_COLOR = "#ff00ff"
+ZERO_COLOR = "#b9cfe6"  # a gradient of exactly 0 (no path to the loss, or a zero state): not "small"
 SYMBOLS = {"sigmoid": "σ", "add": "+", "sub": "−", "mul": "×", "div": "÷", "matmul": "@"}
 
 
 
 def heat_color(norm):
-    """Fill colour for a gradient norm on the fixed log scale (None: white)."""
+    """Fill colour for a gradient norm on the fixed log scale (None: white; exactly 0: its own
+    colour, ``ZERO_COLOR``; NaN/Inf: ``NONFINITE_COLOR``)."""
     if norm is None:
         return "#ffffff"
     if not math.isfinite(norm):
         return NONFINITE_COLOR
+    if norm == 0:
+        return ZERO_COLOR
     lo, hi = HEAT_RANGE
     x = (math.log10(norm) - lo) / (hi - lo) if norm > 0 else 0.0
     x = min(max(x, 0.0), 1.0)
@@ -143,9 +150,9 @@ def draw_graph(root, params=None, show_values=False, show_grads=True, collapse=N
       them to the root; ``"cell"``: bold the LSTM cell-state path (nodes named "c_t", and a
       leaf named "c_0") — it may be an item of the list.
     - ``dim_unused``: grey what leads to no parameter.
-    - ``duplicate_shared_leaves`` / ``share_threshold``: outside the grid, a leaf used by several
-      ops is drawn as a small copy beside each use, and an op feeding more than
-      ``share_threshold`` others gets a reference note beside each use (hubs make ``dot`` slow).
+    - ``duplicate_shared_leaves`` / ``share_threshold``: outside the grid, a leaf or an op used
+      by more than ``share_threshold`` others is drawn as a small marked copy (a reference note
+      for an op) beside each use (hubs make ``dot`` slow); False: always drawn once.
     - ``rankdir``: Graphviz's direction outside the grid (the grid runs bottom→top); ``title``.
 
     The result also carries ``tg_nodes`` (DOT node name → the engine Nodes it stands for: one
@@ -184,7 +191,6 @@ class _Drawing:
         self.max_nodes, self.dim_unused, self.rankdir, self.title = (max_nodes, dim_unused,
                                                                      rankdir, title)
         self.hub_limit = share_threshold if duplicate_shared_leaves else float("inf")
-        self.duplicate = duplicate_shared_leaves
         self.notes, self.any_grads = [], False
         self.placed = defaultdict(list)  # scope path -> [(DOT name, label, attrs)]
         self.cluster_label, self.same_rank = {}, defaultdict(list)
@@ -215,8 +221,9 @@ class _Drawing:
         if label:
             dot.attr(label=label, labelloc="t")
         self.emit(dot)
-        if self.any_grads:
-            self.legend(dot)
+        labels = {a.get("label", "")[:1] for a in self.dot_edges.values()} - {""}
+        if self.any_grads or labels:
+            self.legend(dot, self.any_grads, labels)
         dot.tg_nodes, dot.tg_leaves, dot.tg_kinds = self.tg_nodes, self.tg_leaves, self.tg_kinds
         return dot
 
@@ -325,7 +332,7 @@ class _Drawing:
             lines.append(f"{what} {_fmt(norm)}")
         return "\\n".join(lines), norm
 
-    def leaf_label(self, t, small=False, scope=(), steps=0):
+    def leaf_label(self, t, small=False, scope=(), steps=0, copies=0):
         data = array_of(t)
         name = t.name or self.names.get(id(t))
         if name is None:
@@ -338,6 +345,8 @@ class _Drawing:
         lines = [_cut(name), str(tuple(t.shape))]
         if steps > 1:
             lines.append(f"used at {steps} steps")
+        if copies:  # one tensor drawn beside each of its uses: say so on every copy
+            lines.append(f"same tensor, {copies} uses")
         if self.show_values and data is not None and data.size > 1:
             lines.append(_summary(data))
         if self.show_grads and grad_norm_of(t) is not None:
@@ -414,14 +423,15 @@ class _Drawing:
             label = str(arg) if consumer.name in ORDERED_OPS and len(g.inputs[consumer]) > 1 \
                 else ""
             if p.node is None:
-                shared = self.duplicate and not self.grid and use_count[id(p)] > 1
+                shared = not self.grid and use_count[id(p)] > self.hub_limit
                 src = f"{leaf_id[id(p)]}_{dst}" if shared else leaf_id[id(p)]
                 if src not in drawn:
                     drawn.add(src)
                     scope = self.beside(consumer.scope) if shared else \
                         _common_prefix(scopes_of[id(p)]) if self.grid else ()
                     text, attrs = self.leaf_label(p, shared, consumer.scope,
-                                                  len(steps_of[id(p)]) if self.grid else 0)
+                                                  len(steps_of[id(p)]) if self.grid else 0,
+                                                  use_count[id(p)] if shared else 0)
                     self.put(scope, src, text, attrs, leaf=p)
             elif p.node in draw_id:
                 src = draw_id[p.node]
@@ -570,18 +580,33 @@ class _Drawing:
 
     # ------------------------------------------------------------ 6. legend
     @staticmethod
-    def legend(dot):
-        """A one-row colour bar of the heat scale."""
-        lo, hi = HEAT_RANGE
-        cells = ['<td>‖grad‖</td>']
-        for e in range(int(lo), int(hi) + 1, 2):
-            fill = heat_color(10.0 ** e)
-            cells.append(f'<td bgcolor="{fill}"><font color="{_font_color(fill)}">1e{e}</font>'
-                         f'</td>')
-        cells.append(f'<td bgcolor="{NONFINITE_COLOR}">NaN/Inf</td>')
+    def legend(dot, heat=True, edge_labels=()):
+        """The key: the heat scale as a colour bar (with a bin for exactly 0 and one for
+        NaN/Inf), and what the edge labels in this drawing mean."""
+        rows = []
+        if heat:
+            lo, hi = HEAT_RANGE
+            cells = ['<td>‖grad‖</td>', f'<td bgcolor="{ZERO_COLOR}"> 0 </td>']
+            for e in range(int(lo), int(hi) + 1, 2):
+                fill = heat_color(10.0 ** e)
+                cells.append(f'<td bgcolor="{fill}"><font color="{_font_color(fill)}">1e{e}'
+                             f'</font></td>')
+            cells.append(f'<td bgcolor="{NONFINITE_COLOR}">NaN/Inf</td>')
+            cells.append('<td>white: no gradient</td>')
+            rows.append(f'<tr>{"".join(cells)}</tr>')
+        keys = []
+        if edge_labels & set("0123456789"):
+            keys.append("0, 1 … argument position (a − b: a is 0)")
+        if "[" in edge_labels:
+            keys.append("[k] output k of split/unbind")
+        if "×" in edge_labels:
+            keys.append("×k one edge for k time steps")
+        if keys:
+            span = f' colspan="{len(cells)}"' if heat else ""
+            rows.append(f'<tr><td{span} align="left">edge labels: {" · ".join(keys)}</td></tr>')
         dot.node("legend", label=f'<<table border="0" cellborder="0" cellspacing="0" '
-                                 f'cellpadding="2"><tr>{"".join(cells)}</tr></table>>',
-                 shape="plaintext", style="", fontsize="8")
+                                 f'cellpadding="3">{"".join(rows)}</table>>',
+                 shape="plaintext", style="", fontsize="10")
 
 
 def _row_scope(row):
