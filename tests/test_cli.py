@@ -68,6 +68,32 @@ def test_render_writes_an_svg(tmp_path):
     assert "l1 t19" in (tmp_path / "c.dot").read_text()
 
 
+def test_every_option_has_a_help_line_that_shows_its_default():
+    import argparse
+    from tinygrad_rnn.__main__ import _parser
+    parser = _parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, command in sub.choices.items():
+        text = command.format_help()
+        for action in command._actions:
+            if not action.option_strings or action.default is argparse.SUPPRESS:
+                continue
+            assert action.help, f"{name} {action.option_strings[0]}: no help line"
+            shown = command._get_formatter()._expand_help(action)  # the line --help prints
+            assert "default" in shown or "required" in shown, (name, shown)
+        assert "training steps per model (default: 1500)" in text or name != "demo"
+
+
+def test_render_commands_do_not_overwrite_each_other(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run("render", "--cell", "gru", "--steps", 2, "--format", "dot") == 0
+    assert run("render", "--cell", "gru", "--steps", 3, "--format", "dot") == 0
+    assert run("render", "--cell", "gru", "--steps", 3, "--format", "dot", "--collapse",
+               "time") == 0
+    written = sorted(p.name for p in (tmp_path / "out" / "render").iterdir())
+    assert written == ["gru_T2_L1_H8.dot", "gru_T3_L1_H8.dot", "gru_T3_L1_H8_time.dot"]
+
+
 def test_demo_in_a_fast_mode_writes_every_output(tmp_path, capsys):
     assert run("demo", "--steps", 4, "--seq-len", 5, "--out", tmp_path, "--quiet") == 0
     out = capsys.readouterr().out
