@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench tutorials notebooks setup graphviz clean
+.PHONY: test demo bench tutorials notebooks setup graphviz clean pictures
 
 setup: $(STAMP) graphviz
 
@@ -44,6 +44,17 @@ bench: setup
 	  $(PY) -m pip install --quiet tinygrad || echo "note: tinygrad could not be installed"; \
 	else echo "note: clang is missing, so tinygrad is skipped (apt-get install clang)"; fi
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/bench.py $(BENCH_ARGS)
+
+# The README's pictures, each made by the command printed beside it in the README. The DOT source
+# is kept next to each picture: tests/test_docs_pictures.py redraws it and fails when a picture is
+# older than what its command draws now.
+PICTURES := "--cell lstm --steps 2 --hidden 4 --out docs/lstm_gates" \
+            "--cell gru --steps 30 --layers 2 --collapse time --out docs/gru_grid"
+
+pictures: setup
+	@for args in $(PICTURES); do \
+	  $(PY) -m tinygrad_rnn render $$args --format svg && \
+	  $(PY) -m tinygrad_rnn render $$args --format dot || exit 1; done
 
 tutorials: setup
 	for f in tutorials/[0-9]*.py; do $(PY) $$f || exit 1; done
