@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench tutorials notebooks setup graphviz clean pictures
+.PHONY: test test-full demo bench tutorials notebooks setup graphviz clean pictures
 
 setup: $(STAMP) graphviz
 
@@ -26,6 +26,15 @@ graphviz:
 	  fi; }
 
 test: setup
+	$(PY) -m pytest -q
+
+# `make test` skips what needs PyTorch (live comparisons) or a browser (the explorer in Chromium);
+# `make test-full` installs both (PyTorch CPU, playwright, Debian's chromium when root) and runs all.
+test-full: setup
+	$(PY) -m pip install --quiet -e '.[browser]' 'torch==2.13.0'
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null; } \
+	  || echo "note: no chromium (apt-get install chromium): the browser tests will skip"
 	$(PY) -m pytest -q
 
 demo: setup
