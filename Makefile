@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# pip, quiet; the -W hides setuptools' note on every editable install ("Editable installation …
+# be careful with folders named like the package"), which is not about this project.
+PIP_INSTALL := $(PY) -W "ignore:Editable installation" -m pip install --quiet
 
 .PHONY: test test-full demo bench tutorials notebooks setup graphviz clean pictures
 
@@ -11,7 +14,7 @@ setup: $(STAMP) graphviz
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PIP_INSTALL) -e '.[dev]'
 	touch $(STAMP)
 
 # The Graphviz `dot` binary renders graphs; the Python `graphviz` package only writes DOT.
@@ -31,7 +34,7 @@ test: setup
 # `make test` skips what needs PyTorch (live comparisons) or a browser (the explorer in Chromium);
 # `make test-full` installs both (PyTorch CPU, playwright, Debian's chromium when root) and runs all.
 test-full: setup
-	$(PY) -m pip install --quiet -e '.[browser]' 'torch==2.13.0'
+	$(PIP_INSTALL) -e '.[browser]' 'torch==2.13.0'
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
 	  [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null; } \
 	  || echo "note: no chromium (apt-get install chromium): the browser tests will skip"
@@ -45,7 +48,7 @@ demo: setup
 # (set on some machines for old OpenBLAS builds) force a slow numpy kernel: unset for this run
 # only; the run prints which kernel numpy then uses. BENCH_ARGS passes options, e.g. --quick.
 bench: setup
-	$(PY) -m pip install --quiet -e '.[bench]' 'torch==2.13.0' || \
+	$(PIP_INSTALL) -e '.[bench]' 'torch==2.13.0' || \
 	  echo "note: a reference backend could not be installed; its rows will be skipped"
 	@command -v clang >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
 	  (apt-get update -qq && apt-get install -y -qq clang) >/dev/null 2>&1; } || true
@@ -76,7 +79,7 @@ clean:
 NB ?= 0
 DOCS_STAMP := $(VENV)/.docs-installed
 $(DOCS_STAMP): pyproject.toml $(STAMP)
-	$(PY) -m pip install --quiet -e '.[docs]'
+	$(PIP_INSTALL) -e '.[docs]'
 	touch $(DOCS_STAMP)
 
 notebooks: setup $(DOCS_STAMP)
