@@ -98,6 +98,12 @@ def test_demo_in_a_fast_mode_writes_every_output(tmp_path, capsys):
     assert run("demo", "--steps", 4, "--seq-len", 5, "--out", tmp_path, "--quiet") == 0
     out = capsys.readouterr().out
     assert "held-out MSE" in out and "lstm" in out
+    table = out[out.index("held-out MSE"):].splitlines()[2:6]
+    # the table follows the training order (the forget-bias-1 LSTM trains right after the
+    # LSTM), and each row says what its MSE means
+    assert [row.split("  ")[0].strip() for row in table] == ["rnn", "lstm",
+                                                            "lstm, forget bias 1", "gru"]
+    assert all("learned" in row for row in table)
     for name in ("bptt_graph.svg", "grad_flow.png", "loss_curves.png", "metrics.json"):
         assert (tmp_path / name).exists(), name
     metrics = json.loads((tmp_path / "metrics.json").read_text())

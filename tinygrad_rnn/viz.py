@@ -17,7 +17,10 @@
   each weight is drawn once per layer ("used at T steps") with one edge to its row.
   ``collapse=k`` draws every scope at depth k as one node. Past ``max_nodes`` the graph
   collapses by itself (by time, then shallower scopes, then keeps the ops nearest the root).
-- **Gradient heat**: after backward, nodes are filled by log10 ‖grad‖ on a fixed scale from
+- **Gradient heat**: after a backward run inside ``with tg.track_grad_norms():`` (which records
+  ‖grad‖ on every node; importing this module switches nothing on, and without it only the
+  weights are coloured and the title says how to get the rest), nodes are filled by log10
+  ‖grad‖ on a fixed scale from
   1e-8 (pale) to 1e2 (dark red); a time step by ‖∂L/∂h_t‖, so a vanishing gradient fades from
   right to left. NaN/Inf gradients are magenta. A one-row colour bar shows the scale.
 - **Highlight**: ``highlight=tensor`` or a list bolds the paths from those tensors (leaves or
