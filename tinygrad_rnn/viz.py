@@ -20,9 +20,9 @@
 - **Gradient heat**: after a backward run inside ``with tg.track_grad_norms():`` (which records
   ‖grad‖ on every node; importing this module switches nothing on, and without it only the
   weights are coloured and the title says how to get the rest), nodes are filled by log10
-  ‖grad‖ on a fixed scale from
-  1e-8 (pale) to 1e2 (dark red); a time step by ‖∂L/∂h_t‖, so a vanishing gradient fades from
-  right to left. NaN/Inf gradients are magenta. A one-row colour bar shows the scale.
+  ‖grad‖ on a fixed scale from 1e-8 (pale) to 1e2 (dark red); a time step by ‖∂L/∂h_t‖, so a
+  vanishing gradient fades from right to left. Exactly 0 has its own colour (blue-grey),
+  NaN/Inf is magenta; the legend shows the scale.
 - **Highlight**: ``highlight=tensor`` or a list bolds the paths from those tensors (leaves or
   intermediates) to the root; ``highlight="cell"`` bolds the LSTM cell-state path c_0 → c_T.
   ``dim_unused=True`` greys what leads to no parameter.
