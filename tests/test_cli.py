@@ -94,6 +94,14 @@ def test_render_commands_do_not_overwrite_each_other(tmp_path, monkeypatch):
     assert written == ["gru_T2_L1_H8.dot", "gru_T3_L1_H8.dot", "gru_T3_L1_H8_time.dot"]
 
 
+def test_plateau_exit_is_the_step_after_which_the_loss_stays_below_half_the_baseline():
+    from tinygrad_rnn.demo import plateau_exit
+    steps = np.arange(10, 70, 10)
+    assert plateau_exit(steps, [0.2, 0.2, 0.01, 0.2, 0.01, 0.01], 1 / 6) == 50  # left, came back
+    assert plateau_exit(steps[:3], [0.01] * 3, 1 / 6) == 10
+    assert plateau_exit(steps[:3], [0.01, 0.01, 0.2], 1 / 6) is None  # not below at the end
+
+
 def test_demo_in_a_fast_mode_writes_every_output(tmp_path, capsys):
     assert run("demo", "--steps", 4, "--seq-len", 5, "--out", tmp_path, "--quiet") == 0
     out = capsys.readouterr().out

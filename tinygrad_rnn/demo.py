@@ -197,9 +197,13 @@ def _figure(path, title, panels, sharey=False):
     ``panels``: per panel a dict with ``title``, ``xlabel``, ``ylabel`` and ``curves``, a list of
     ``(label, x, y)`` or ``(label, x, y, style)``; an optional ``hline`` ``(y, label)``.
     """
+    import textwrap
+
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(6.4, 5.2 * len(panels)), 4.4),
+    width = max(9.0, 5.2 * len(panels))
+    title = "\n".join(textwrap.fill(line, int(width * 12)) for line in title.split("\n"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(width, 3.6 + 0.2 * title.count("\n")),
                              sharey=sharey, squeeze=False)
     for ax, panel in zip(axes[0], panels):
         for label, x, y, *style in panel["curves"]:
@@ -236,24 +240,51 @@ def _plots(out, results, flows):
     steps = results["lstm"]["steps"]
     lstm0, lstm1 = (_decades(flows["lstm"][k]) for k in ("init", "init_forget_bias_1"))
     rnn0 = _decades(flows["rnn"]["init"])
+
+    curves, left = [], {}
+    for name, m in results.items():  # in training order, as the table
+        losses = np.array([r["loss"] for r in m["log"]])
+        k = max(len(losses) // 50, 1)
+        smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
+        x = np.arange(len(smooth)) + k
+        left[name] = plateau_exit(x, smooth, m["baseline_mse"])
+        curves.append((name, x, smooth))
+    exits = "; ".join(f"{n}: {'never' if s is None else s}" for n, s in left.items())
+    # The two figures read together: more gradient at t = 1 at initialisation is not the same
+    # as leaving the plateau sooner. Say which way it went in this run.
+    a, b = left.get("lstm"), left.get(FB1)
+    if a is not None and b is not None and b > a:
+        reading = (f"forget bias 1 keeps {lstm0 - lstm1:.1f} more decades of gradient at t = 1 "
+                   f"(grad_flow.png) yet leaves the plateau later here:\nthe gradient that reaches "
+                   f"early steps at initialisation does not say when training finds the task")
+    elif a is not None and b is not None:
+        reading = (f"forget bias 1 keeps {lstm0 - lstm1:.1f} more decades of gradient at t = 1 "
+                   f"(grad_flow.png) and leaves the plateau no later")
+    else:
+        reading = "a model that never leaves the plateau did not learn to add the marked numbers"
     flow = _figure(out / "grad_flow.png", (
         "‖∂L/∂h_t‖ per time step on the adding problem (loss on the last step). At "
         f"initialisation the LSTM\n(forget bias ≈ 0, gate f ≈ σ(0) = 0.5) loses {lstm0:.1f} "
-        f"decades from t=T to t=1, like the tanh RNN ({rnn0:.1f});\nwith forget bias 1 (set "
-        f"by hand) it loses {lstm1:.1f}"),
+        f"decades from t=T to t=1, like the tanh RNN ({rnn0:.1f}); with forget bias 1 (set "
+        f"by hand) it loses {lstm1:.1f}.\nWhen each model leaves the loss plateau (step): "
+        f"{exits} — see loss_curves.png"),
         [{"title": "at initialisation", "xlabel": "time step t", "ylabel": "‖∂L/∂h_t‖",
           "curves": init},
          {"title": f"after training ({steps} steps)", "xlabel": "time step t",
           "curves": trained}], sharey=True)
-
-    curves = []
-    for name, m in results.items():  # the three models and the LSTM with forget bias 1
-        losses = np.array([r["loss"] for r in m["log"]])
-        k = max(len(losses) // 50, 1)
-        smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
-        curves.append((name, np.arange(len(smooth)) + k, smooth))
     loss = _figure(out / "loss_curves.png",
-                   "Training loss on the adding problem\n(moving average over the logged steps)",
+                   "Training loss on the adding problem (moving average over the logged steps)"
+                   f"\nleaves the plateau (below half of 0.167) at step: {exits}\n{reading}",
                    [{"title": "", "xlabel": "step", "ylabel": "training MSE", "curves": curves,
                      "hline": (1 / 6, "always 1 (0.167)")}])
     return [flow, loss]
+
+
+def plateau_exit(steps, loss, baseline):
+    """The first step at which the (smoothed) loss is below half the always-1 baseline and stays
+    there to the end, or None: when a model leaves the plateau of answering the mean."""
+    below = np.asarray(loss) < baseline / 2
+    if not below[-1]:
+        return None
+    k = len(below) - int(np.argmin(below[::-1])) if not below.all() else 0
+    return int(steps[k])
