@@ -114,6 +114,13 @@ def test_demo_in_a_fast_mode_writes_every_output(tmp_path, capsys):
     assert all("learned" in row for row in table)
     for name in ("bptt_graph.svg", "grad_flow.png", "loss_curves.png", "metrics.json"):
         assert (tmp_path / name).exists(), name
+    svg = (tmp_path / "bptt_graph.svg").read_text()
+    # a title, the loss named, a key with a bin for exactly 0 and the edge labels explained,
+    # and the recurrent weight drawn once
+    assert "LSTM unrolled over 3 steps" in svg and "loss L (MSE)" in svg
+    from tinygrad_rnn.viz import ZERO_COLOR
+    assert "‖grad‖" in svg and "argument position" in svg and ZERO_COLOR in svg
+    assert svg.count("rnn.weight_hh_l0") == 1
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert set(metrics) == {"rnn", "lstm", "gru"}
     assert len(metrics["gru"]["grad_flow_trained"]) == 5
