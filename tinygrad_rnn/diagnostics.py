@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .engine import Tensor
 from .graphview import GraphView
 from .nn.labels import H_T, Layer
+from .tensor import Tensor
 
 
 class StateGrad:

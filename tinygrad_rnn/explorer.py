@@ -31,8 +31,9 @@ import re
 
 import numpy as np
 
-from .engine import Tensor, register_backward_hook
+from .engine import register_backward_hook
 from .graphview import GraphView, array_of, grad_of
+from .tensor import Tensor
 
 HIST_BINS = 16
 _records = []  # the last few BackwardRecords, newest last (explore's default record)
@@ -97,7 +98,7 @@ class BackwardRecord:
                 self.leaf_steps[key] = []
                 before = source.grad
                 self._sums[key] = (np.zeros(source.shape, np.float64) if before is None
-                                   else np.array(before, dtype=np.float64))
+                                   else np.array(before.array, dtype=np.float64))
             total = self._sums[key]
             total += np.asarray(g, dtype=np.float64)
             self.leaf_steps[key].append((step, float(np.linalg.norm(g)),
@@ -159,7 +160,7 @@ def _page_data(roots, graph, params, record, svg):
     view = GraphView(roots)
     visit = {nid: k for k, nid in enumerate(record.order)} if record else {}
     # the values of the roots the caller holds (single-output ops: the index is then 0)
-    held = {(r.node.id, 0): np.asarray(r) for r in roots
+    held = {(r.node.id, 0): r.array for r in roots
             if r.node is not None and len(r.node.output_meta) == 1}
     leaves, leaf_key = {}, {}
 

@@ -27,7 +27,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from .engine import Node, Tensor
+from .engine import Node
+from .tensor import Tensor
 from .nn.labels import C_0, C_T, H_T, Layer, Step, step_of
 
 

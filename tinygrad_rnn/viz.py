@@ -46,9 +46,9 @@ from collections import defaultdict
 
 import numpy as np
 
-from .engine import Tensor
 from .graphview import GraphView, array_of, grad_norm_of, group_key, is_cell_state
 from .nn.labels import C_T, H_T, Layer
+from .tensor import Tensor
 
 ORDERED_OPS = {"sub", "div", "matmul", "linear", "pow", "where", "cat", "stack"}
 HEAT_RANGE = (-8.0, 2.0)  # log10 ‖grad‖ from pale to dark

@@ -5,7 +5,8 @@ import math
 
 import numpy as np
 
-from ..engine import Tensor, no_grad, where
+from ..grad_mode import no_grad
+from ..tensor import Tensor, where
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -54,10 +55,10 @@ class Embedding(Module):
         self.weight = _empty(num_embeddings, embedding_dim)
         init.normal_(self.weight)
         if padding_idx is not None:
-            self.weight.data[padding_idx] = 0
+            self.weight.array[padding_idx] = 0
 
     def forward(self, indices):
-        idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
+        idx = np.asarray(indices.array if isinstance(indices, Tensor) else indices)
         if idx.dtype.kind not in "iu":
             raise TypeError(f"Embedding: indices must be integers, got dtype {idx.dtype}")
         if idx.size and (idx.min() < 0 or idx.max() >= self.num_embeddings):
@@ -152,7 +153,7 @@ class BatchNorm1d(Module):
             raise TypeError(f"BatchNorm1d: input dtype {x.dtype} does not match the running "
                             f"statistics' dtype {self.running_mean.dtype}; convert the module "
                             f"with .double() / .float() (or the input)")
-        n = x.data.size // max(self.num_features, 1)
+        n = x.array.size // max(self.num_features, 1)
         if self.training and n <= 1:
             raise ValueError(f"BatchNorm1d: expected more than 1 value per channel when "
                              f"training, got input of shape {x.shape} (a batch statistic of one "
@@ -162,7 +163,7 @@ class BatchNorm1d(Module):
             centred = x - mean
             var = (centred * centred).mean(dims, keepdim=True)
             if self.training and self.track_running_stats:
-                self._update_running_stats(mean.data.reshape(-1), var.data.reshape(-1), n)
+                self._update_running_stats(mean.array.reshape(-1), var.array.reshape(-1), n)
         else:
             centred = x - Tensor(self.running_mean.reshape(shape).astype(x.dtype))
             var = Tensor(self.running_var.reshape(shape).astype(x.dtype))
