@@ -71,9 +71,9 @@ class Board:
                              f"got {port!r}")
         if not (isinstance(every, int) and every >= 1):
             raise ValueError(f"live: every must be a positive integer, got {every!r}")
-        if not 0 < budget < 1:
-            raise ValueError(f"live: budget is a fraction of the run's time in (0, 1), "
-                             f"got {budget!r}")
+        if not 0 < budget <= 1:
+            raise ValueError(f"live: budget is a fraction of the run's time in (0, 1] (1: "
+                             f"sample whenever due), got {budget!r}")
         if model is None:
             self.params = {}
         elif isinstance(model, dict):
@@ -94,8 +94,12 @@ class Board:
         self._last_sample = None
         self._last_weights = -math.inf
         self._last_heat = -math.inf
-        self._spent = 0.0  # seconds log() took for the per-step norms (half the budget)
-        self._spent_heat = 0.0  # and for the graph's picture (the other half)
+        # Seconds the sampling cost: the per-step norms (log()'s own time, and what a tracked
+        # backward took beyond a plain step's), and the graph's picture; each gets half the budget
+        self._spent = 0.0
+        self._spent_heat = 0.0
+        self._last_log = None  # when log() last returned
+        self._plain_step = None  # a running mean of the time between logs of unsampled steps
         self._started = None
         self._last_poll = -math.inf
         self._polled_done = False
@@ -147,6 +151,8 @@ class Board:
             end = time.perf_counter() + linger
             while not self._polled_done and time.perf_counter() < end:
                 time.sleep(0.05)
+            if self._polled_done:
+                time.sleep(0.3)  # let what that page asked for with it (the picture) arrive
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -165,6 +171,14 @@ class Board:
         ``graph`` is the Tensor whose backward this step ran); ``step``: the step number (default:
         one more than the last)."""
         t0, heat_before = time.perf_counter(), self._spent_heat
+        sampled = self._armed is not None
+        if self._last_log is not None:  # the time the training step took
+            between = t0 - self._last_log
+            if not sampled:
+                self._plain_step = between if self._plain_step is None else \
+                    0.9 * self._plain_step + 0.1 * between
+            elif self._plain_step is not None:
+                self._spent += max(0.0, between - self._plain_step)
         tensor = graph if graph is not None else loss if isinstance(loss, Tensor) else None
         value = float(loss.item() if isinstance(loss, Tensor) else loss)
         self._count = step if step is not None else self._count + 1
@@ -172,7 +186,6 @@ class Board:
         opt = self.optimizer
         norm = getattr(opt, "last_grad_norm", None) if opt is not None else None
         clipped = bool(getattr(opt, "last_clipped", False)) if opt is not None else False
-        sampled = self._armed is not None
         self._disarm()
         weights = None
         weigh = step - self._last_weights >= self.every
@@ -203,7 +216,8 @@ class Board:
                 self.heat = {"step": step, "version": version, "svg": heat}
         if sampled:
             self._last_sample = step
-        self._spent += time.perf_counter() - t0 - (self._spent_heat - heat_before)
+        self._last_log = time.perf_counter()
+        self._spent += self._last_log - t0 - (self._spent_heat - heat_before)
         self._maybe_arm(step)
 
     def _sample(self, loss, step):
@@ -220,7 +234,7 @@ class Board:
         now = time.perf_counter()
         elapsed = now - self._started
         if now - self._last_heat >= self.heat_seconds and \
-                self._spent_heat <= self.budget / 2 * elapsed:
+                (self.budget >= 1 or self._spent_heat <= self.budget / 2 * elapsed):
             self._last_heat = now
             try:
                 graph = viz.draw_graph(loss, params=self.params, collapse="time",
@@ -238,10 +252,10 @@ class Board:
 
     def _maybe_arm(self, step):
         """Sample the next step if ``every`` steps have passed and the board is under budget."""
-        if self._last_sample is not None and step - self._last_sample < self.every:
+        if self._last_sample is not None and step + 1 - self._last_sample < self.every:
             return
         elapsed = time.perf_counter() - self._started
-        if self._spent <= self.budget / 2 * elapsed:
+        if self.budget >= 1 or self._spent <= self.budget / 2 * elapsed:
             self._arm()
 
     def _arm(self):
