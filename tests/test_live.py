@@ -154,6 +154,21 @@ def test_only_sampled_steps_record_per_node_gradient_norms():
     assert tracked == [True, False, False, True, False, False, True]
 
 
+def test_the_board_leaves_the_process_wide_switch_alone():
+    loop = _Loop()
+    w = tg.Tensor([1.0, 2.0], requires_grad=True)
+    with tg.track_grad_norms(False):
+        board = live.serve(loop.params, loop.opt, every=1, budget=1, quiet=True)
+        with tg.track_grad_norms(False):  # opened while the board waits to sample a step
+            for _ in range(3):
+                loop.step(board)
+        board.close(linger=0)
+        y = w * w
+        y.sum().backward()
+        assert y.node.grad_norm is None  # still off, as the caller set it
+    assert board.samples == 3
+
+
 def test_the_board_keeps_to_its_time_budget():
     loop = _Loop()
     with live.serve(loop.params, loop.opt, every=1, budget=1e-6, heat_seconds=0,

@@ -16,12 +16,13 @@ exploding gradients as they happen; from ``viz.time_step_grad_norms``); each wei
 norm over the run (after clipping, as the optimizer applied it); and the folded graph
 (``viz.draw_graph(loss, collapse="time")``) coloured by gradient size.
 
-What it costs: ``log`` appends a few numbers each step. The rest is sampled: the backward after
-a sampling decision runs with per-node gradient norms on (``tg.track_grad_norms``), then ``log``
-reads the per-step norms and the weights' norms from it; the graph picture is redrawn at most every
-``heat_seconds``. A sample is taken only while the board's own time stays under ``budget`` (a
-fraction, default 3%) of the time since it started, so training keeps ≥ 95% of its speed
-(``benchmarks/live_overhead.py`` measures it).
+What it costs: ``log`` appends a few numbers each step, and the weights' norms every ``every``
+steps. The rest is sampled: at most every ``every`` steps the next backward runs with a hook of
+the board's that records each node's ‖dL/d(outputs)‖ (what ``tg.track_grad_norms`` records),
+then ``log`` reads the per-step norms from that graph; the graph picture is redrawn at most every
+``heat_seconds``. Each of the two is done only while its time (the picture's; ``log``'s own plus
+what a sampled step took beyond a plain one) stays under half of ``budget`` (default 3%) of the
+time since the board started (``benchmarks/live_overhead.py`` measures the whole cost).
 
 The server is the standard library's ``ThreadingHTTPServer`` on 127.0.0.1 only, on a free port
 (or ``port=``), in daemon threads: a client that stalls or a closed tab never holds up training,
@@ -43,7 +44,10 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 
 from . import pages
-from .engine import Tensor, track_grad_norms
+from .engine import Tensor, register_backward_hook, track_grad_norms
+
+with track_grad_norms(False):  # (importing viz may switch per-node norms on: leave it as it was)
+    from . import viz
 
 HOST = "127.0.0.1"
 
@@ -90,12 +94,13 @@ class Board:
         self.heat = None  # {"step", "version", "svg"}
         self.done = False
         self._server = self._thread = None
-        self._armed = None  # the track_grad_norms context of a sampled step's backward
+        self._armed = None  # the hook handle while the next backward is to be sampled
         self._last_sample = None
         self._last_weights = -math.inf
         self._last_heat = -math.inf
-        # Seconds the sampling cost: the per-step norms (log()'s own time, and what a tracked
-        # backward took beyond a plain step's), and the graph's picture; each gets half the budget
+        # CPU seconds (this process's: the server's threads too, not other programs') the
+        # sampling cost: the per-step norms (log()'s own time, and what a sampled backward took
+        # beyond a plain step's), and the graph's picture; each gets half the budget
         self._spent = 0.0
         self._spent_heat = 0.0
         self._last_log = None  # when log() last returned
@@ -104,6 +109,7 @@ class Board:
         self._last_poll = -math.inf
         self._polled_done = False
         self._count = 0
+        self.samples = 0  # steps sampled so far
 
     # ------------------------------------------------------------ server
     @property
@@ -133,6 +139,8 @@ class Board:
                                         name="tinygrad_rnn live page", daemon=True)
         self._thread.start()
         self._started = time.perf_counter()
+        self._cpu_started = time.process_time()
+        self._last_heat = self._started  # the first picture after heat_seconds, not at once
         self._arm()  # the first step is sampled
         if not self.quiet:
             print(f"live: {self.url} (the page updates while it trains; Ctrl-C stops)",
@@ -170,7 +178,7 @@ class Board:
         Tensor (its graph gives the sampled pictures) or its value (then only the curves, unless
         ``graph`` is the Tensor whose backward this step ran); ``step``: the step number (default:
         one more than the last)."""
-        t0, heat_before = time.perf_counter(), self._spent_heat
+        t0, heat_before = time.process_time(), self._spent_heat
         sampled = self._armed is not None
         if self._last_log is not None:  # the time the training step took
             between = t0 - self._last_log
@@ -216,23 +224,22 @@ class Board:
                 self.heat = {"step": step, "version": version, "svg": heat}
         if sampled:
             self._last_sample = step
-        self._last_log = time.perf_counter()
+            self.samples += 1
+        self._last_log = time.process_time()
         self._spent += self._last_log - t0 - (self._spent_heat - heat_before)
         self._maybe_arm(step)
 
     def _sample(self, loss, step):
         """‖∂L/∂h_t‖ per layer, and now and then the folded graph's picture, from the graph of
         a backward that ran with per-node gradient norms on."""
-        from . import viz
-
         try:
             layers = viz.time_step_grad_norms(loss)
         except Exception as err:  # a picture must never stop the training
             layers = {}
             self._warn(f"live: could not read the per-step gradient norms ({err})")
         svg = None
-        now = time.perf_counter()
-        elapsed = now - self._started
+        now, cpu = time.perf_counter(), time.process_time()
+        elapsed = cpu - self._cpu_started
         if now - self._last_heat >= self.heat_seconds and \
                 (self.budget >= 1 or self._spent_heat <= self.budget / 2 * elapsed):
             self._last_heat = now
@@ -243,7 +250,7 @@ class Board:
             except Exception as err:  # e.g. no Graphviz: the other views still work
                 self._warn(f"live: no graph picture ({type(err).__name__}: {err})")
                 self.heat_seconds = math.inf
-            self._spent_heat += time.perf_counter() - now
+            self._spent_heat += time.process_time() - cpu
         return {k: [_finite(x) for x in v] for k, v in layers.items()}, svg
 
     def _warn(self, message):
@@ -254,17 +261,19 @@ class Board:
         """Sample the next step if ``every`` steps have passed and the board is under budget."""
         if self._last_sample is not None and step + 1 - self._last_sample < self.every:
             return
-        elapsed = time.perf_counter() - self._started
+        elapsed = time.process_time() - self._cpu_started
         if self.budget >= 1 or self._spent <= self.budget / 2 * elapsed:
             self._arm()
 
     def _arm(self):
+        # The board's own hook, not the process-wide switch (tg.track_grad_norms): removing it
+        # later restores nothing that someone else may have set in between.
         if self._armed is None:
-            self._armed = track_grad_norms(True)
+            self._armed = register_backward_hook(_note_grad_norm)
 
     def _disarm(self):
         if self._armed is not None:
-            self._armed.__exit__(None, None, None)
+            self._armed.remove()
             self._armed = None
 
     # ------------------------------------------------------------ page side
@@ -290,6 +299,13 @@ class Board:
 
     def page(self):
         return pages.page("live", title=html.escape(self.title))
+
+
+def _note_grad_norm(node, grad_outputs, grad_inputs):
+    """What ``tg.track_grad_norms`` records on a node (‖dL/d(outputs)‖), for one sampled
+    backward; ``viz.time_step_grad_norms`` and the graph's heat read it."""
+    node.grad_norm = math.sqrt(sum(float(np.vdot(g, g).real) for g in grad_outputs
+                                   if g is not None))
 
 
 def _finite(x):
