@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None,
                                 reason="no chromium on PATH (Debian: apt-get install chromium)")
 
 
-def _write_page(path, collapse=None, steps=3):
+def _write_page(path, collapse=None, steps=3, record=True):
     tg.manual_seed(0)
     rnn, head = nn.LSTM(2, 4), nn.Linear(4, 1)
     x, y = data.adding_problem(2, steps, rng=np.random.default_rng(0))
@@ -32,7 +32,7 @@ def _write_page(path, collapse=None, steps=3):
         loss.backward()
     params = {**dict(rnn.named_parameters()),
               **{f"head.{k}": v for k, v in head.named_parameters()}}
-    explorer.explore(loss, path, collapse=collapse, params=params, record=rec)
+    explorer.explore(loss, path, collapse=collapse, params=params, record=rec if record else None)
     return rec, params
 
 
@@ -497,14 +497,19 @@ def test_visited_nodes_stay_readable(browser, full):
 
 
 def test_page_without_a_record_says_how_to_get_one(browser, tmp_path):
-    w = tg.Tensor([1.0, -2.0, 3.0], requires_grad=True)
-    loss = (w * w).sum()
-    loss.backward()
-    path = explorer.explore(loss, tmp_path / "plain.html")
+    path = tmp_path / "plain.html"
+    _write_page(path, record=False)
     page, errors = _open(browser, path)
     assert "record_backward" in page.inner_text("#status")
     assert page.locator("#step").is_disabled()
     page.keyboard.press("ArrowRight")
     assert page.input_value("#step") == "0"
+    # it still opens at the loss, legibly
+    loss = page.evaluate("Object.entries(tgExplorer.data.elements).find(([t, e]) => e.kind === "
+                         "'op' && e.nodes[0] === tgExplorer.data.roots[0])[0]")
+    box, view = _rect(_node(page, loss)), _rect(page.locator("#view"))
+    assert view["l"] <= box["l"] and box["r"] <= view["r"]
+    assert view["t"] <= box["t"] and box["b"] <= view["b"]
+    assert min(_font_px(page)) >= 9.0 - 1e-3
     assert errors == []
     page.close()

@@ -228,6 +228,7 @@ def _page_data(roots, graph, params, record, svg):
             elements[title] = {"kind": _kind(title, nodes_of[title], nodes_of),
                                "nodes": [n.id for n in nodes_of[title]]}
     return {"nodes": nodes, "leaves": leaves, "elements": elements,
+            "roots": [r.node.id for r in roots if r.node is not None],
             "order": list(record.order) if record else [],
             "recorded": record is not None}
 

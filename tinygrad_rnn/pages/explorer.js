@@ -75,9 +75,8 @@ for (const e of els) {
   const s = D.leaves[e.leaf].steps;
   if (e.first === Infinity && s.length) e.first = s[0][0];
 }
-const lossEl = els.find(function (e) { return D.order.length && e.nodes.indexOf(D.order[0]) >= 0 && e.kind !== "ref"; })
-  || els.find(function (e) { return e.kind === "op" && !(D.nodes[e.nodes[0]] || {}).parents; })
-  || els[els.length - 1];
+const start = D.order.length ? D.order[0] : D.roots[0];   // the loss: where backward starts
+const lossEl = els.find(function (e) { return e.kind !== "ref" && e.nodes.indexOf(start) >= 0; }) || null;
 
 // ---- the view: a camera (scale s in screen px per graph unit, top-left corner x, y)
 const vb0 = svg.viewBox.baseVal;
