@@ -110,6 +110,7 @@ class Board:
         self._polled_done = False
         self._count = 0
         self.samples = 0  # steps sampled so far
+        self.polls = 0  # state() answers given
 
     # ------------------------------------------------------------ server
     @property
@@ -292,6 +293,7 @@ class Board:
                    "heat": None if self.heat is None else {"step": self.heat["step"],
                                                            "version": self.heat["version"]},
                    "seconds": (time.perf_counter() - self._started) if self._started else 0.0}
+            self.polls += 1
             if self.done:
                 self._polled_done = True
         self._last_poll = time.perf_counter()
