@@ -129,7 +129,7 @@ def cmd_train(args):
     from .live import PortInUse
 
     try:
-        metrics = train(cfg, resume=args.resume, live=args.port if args.live else None)
+        metrics = train(cfg, resume=args.resume, **({"live": args.port} if args.live else {}))
     except PortInUse as err:
         raise ValueError(str(err)) from None
     summary = {k: v for k, v in metrics.items() if k not in ("log", "config")}

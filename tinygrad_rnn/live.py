@@ -44,7 +44,9 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 
 from . import pages
-from .engine import Tensor, register_backward_hook, track_grad_norms
+from .engine import register_backward_hook
+from .grad_mode import track_grad_norms
+from .tensor import Tensor
 
 with track_grad_norms(False):  # (importing viz may switch per-node norms on: leave it as it was)
     from . import viz

@@ -11,7 +11,9 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from ..engine import Tensor, scope
+from .. import devices
+from ..grad_mode import scope
+from ..tensor import Tensor
 
 
 class Parameter(Tensor):
@@ -20,7 +22,7 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data, requires_grad=True):
-        super().__init__(data.data if isinstance(data, Tensor) else data,
+        super().__init__(data.array if isinstance(data, Tensor) else data,
                          requires_grad=requires_grad)
 
     def __repr__(self):
@@ -48,9 +50,15 @@ class Module:
         if name in self._parameters and not isinstance(value, Parameter) and value is not None:
             raise TypeError(f"{type(self).__name__}: cannot assign {type(value).__name__} as "
                             f"parameter '{name}' (nn.Parameter or None expected); to change its "
-                            f"numbers, write into .data under no_grad()")
+                            f"numbers, write into .array under no_grad()")
+        # a replaced parameter or submodule keeps its place in the order (as PyTorch's)
+        keep = self._parameters if isinstance(value, Parameter) else \
+            self._modules if isinstance(value, Module) else None
         for registry in (self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
+            if registry is not keep:
+                registry.pop(name, None)
+        if keep is not None:
+            self.__dict__.pop(name, None)  # a plain attribute of that name would shadow it
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
@@ -159,7 +167,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad[...] = 0
+                p.grad.array[...] = 0
 
     def train(self, mode=True):
         for m in self.modules():
@@ -169,28 +177,33 @@ class Module:
     def eval(self):
         return self.train(False)
 
-    def to(self, *args, dtype=None, device=None):
+    def to(self, *args, dtype=None, device=None, non_blocking=False):
         """``to(dtype)`` converts every floating parameter and buffer (and gradient), in place;
-        ``to("cpu")`` is accepted and changes nothing (there is only the CPU here)."""
+        ``to(device)`` accepts only the CPU (``tinygrad_rnn.devices``), as ``Tensor.to``."""
         for a in args:
-            if isinstance(a, str) and a.split(":")[0] == "cpu":
-                continue
-            dtype = a
-        if device is not None and str(device).split(":")[0] != "cpu":
-            raise ValueError(f"{type(self).__name__}.to: only the 'cpu' device exists here, got "
-                             f"{device!r}")
+            if devices.is_device(a):
+                device = a
+            else:
+                dtype = a
+        devices.check(f"{type(self).__name__}.to", device)
         if dtype is None:
             return self
         dtype = np.dtype(dtype)
         for p in self.parameters():
-            p.data = p.data.astype(dtype)
+            p.array = p.array.astype(dtype)
             if p.grad is not None:
-                p.grad = p.grad.astype(dtype)
+                p.grad = p.grad.to(dtype)
         for m in self.modules():
             for name, b in m._buffers.items():
                 if b is not None and b.dtype.kind == "f":
                     m._buffers[name] = b.astype(dtype)
         return self
+
+    def cpu(self):
+        return self
+
+    def cuda(self, device=None):
+        devices.check(f"{type(self).__name__}.cuda", "cuda" if device is None else device)
 
     def double(self):
         return self.to(np.float64)
@@ -199,17 +212,19 @@ class Module:
         return self.to(np.float32)
 
     # ------------------------------------------------------------ state
-    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
-        """{dotted name: a copy of the array}, parameters then buffers of each module, in
-        registration order, with PyTorch's names."""
+    def state_dict(self) -> "OrderedDict[str, Tensor]":
+        """{dotted name: tensor}, parameters then buffers of each module, in registration order,
+        with PyTorch's names. As in PyTorch the tensors are detached and *share* memory with the
+        module (``copy.deepcopy(model.state_dict())`` keeps a snapshot); ``np.asarray(v)`` or
+        ``v.numpy()`` gives the array."""
         out = OrderedDict()
         for mod_name, module in self._named_everywhere():
             for name, p in module._parameters.items():
                 if p is not None:
-                    out[f"{mod_name}.{name}" if mod_name else name] = p.data.copy()
+                    out[f"{mod_name}.{name}" if mod_name else name] = p.detach()
             for name, b in module._buffers.items():
                 if b is not None:
-                    out[f"{mod_name}.{name}" if mod_name else name] = np.array(b, copy=True)
+                    out[f"{mod_name}.{name}" if mod_name else name] = Tensor._share(b)
         return out
 
     def load_state_dict(self, state_dict, strict=True):
@@ -248,7 +263,7 @@ class Module:
         for key, array in arrays.items():
             module, kind, name = targets[key]
             if kind == "_parameters":
-                module._parameters[name].data[...] = array
+                module._parameters[name].array[...] = array
             else:
                 buf = module._buffers[name]
                 module._buffers[name] = array.astype(buf.dtype).reshape(buf.shape)
@@ -271,7 +286,7 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", "missing_keys unexpected_keys"
 
 def _as_numpy(value) -> np.ndarray:
     if isinstance(value, Tensor):
-        return value.data
+        return value.array
     if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
         return value.detach().cpu().numpy()
     return np.asarray(value)
