@@ -35,9 +35,12 @@ import threading
 import time
 import urllib.request
 
-import tinygrad_rnn as tg
-from tinygrad_rnn import live
-from tinygrad_rnn.train import TrainConfig, build
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the package of this checkout, not another installed one
+
+import tinygrad_rnn as tg  # noqa: E402
+from tinygrad_rnn import live  # noqa: E402
+from tinygrad_rnn.train import TrainConfig, build  # noqa: E402
 
 
 def _tab(board, stop):
@@ -146,8 +149,7 @@ def main(argv=None):
     print(f"{args.model.upper()} B{args.batch} T{args.seq_len} H{args.hidden}, "
           f"{args.steps} steps × {args.rounds} rounds, each run in a fresh process", flush=True)
     env = {**os.environ, **STEADY_ENV}
-    root = pathlib.Path(__file__).resolve().parent.parent
-    env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     common = [sys.executable, __file__, "--batch", str(args.batch), "--seq-len",
               str(args.seq_len), "--hidden", str(args.hidden), "--model", args.model,
               "--steps", str(args.steps)]
