@@ -105,6 +105,7 @@ class Board:
         # beyond a plain step's), and the graph's picture; each gets half the budget
         self._spent = 0.0
         self._spent_heat = 0.0
+        self._sample_cost = self._heat_cost = 0.0  # the last one's (the next one's estimate)
         self._last_log = None  # when log() last returned
         self._plain_step = None  # a running mean of the time between logs of unsampled steps
         self._started = None
@@ -183,13 +184,14 @@ class Board:
         one more than the last)."""
         t0, heat_before = time.process_time(), self._spent_heat
         sampled = self._armed is not None
+        extra = 0.0  # what a sampled step's backward took beyond a plain step's
         if self._last_log is not None:  # the time the training step took
             between = t0 - self._last_log
             if not sampled:
                 self._plain_step = between if self._plain_step is None else \
                     0.9 * self._plain_step + 0.1 * between
             elif self._plain_step is not None:
-                self._spent += max(0.0, between - self._plain_step)
+                extra = max(0.0, between - self._plain_step)
         tensor = graph if graph is not None else loss if isinstance(loss, Tensor) else None
         value = float(loss.item() if isinstance(loss, Tensor) else loss)
         self._count = step if step is not None else self._count + 1
@@ -229,7 +231,10 @@ class Board:
             self._last_sample = step
             self.samples += 1
         self._last_log = time.process_time()
-        self._spent += self._last_log - t0 - (self._spent_heat - heat_before)
+        cost = extra + self._last_log - t0 - (self._spent_heat - heat_before)
+        self._spent += cost
+        if sampled:
+            self._sample_cost = cost
         self._maybe_arm(step)
 
     def _sample(self, loss, step):
@@ -244,7 +249,8 @@ class Board:
         now, cpu = time.perf_counter(), time.process_time()
         elapsed = cpu - self._cpu_started
         if now - self._last_heat >= self.heat_seconds and \
-                (self.budget >= 1 or self._spent_heat <= self.budget / 2 * elapsed):
+                (self.budget >= 1 or
+                 self._spent_heat + self._heat_cost <= self.budget / 2 * elapsed):
             self._last_heat = now
             try:
                 graph = viz.draw_graph(loss, params=self.params, collapse="time",
@@ -253,7 +259,8 @@ class Board:
             except Exception as err:  # e.g. no Graphviz: the other views still work
                 self._warn(f"live: no graph picture ({type(err).__name__}: {err})")
                 self.heat_seconds = math.inf
-            self._spent_heat += time.process_time() - cpu
+            self._heat_cost = time.process_time() - cpu
+            self._spent_heat += self._heat_cost
         return {k: [_finite(x) for x in v] for k, v in layers.items()}, svg
 
     def _warn(self, message):
@@ -265,7 +272,7 @@ class Board:
         if self._last_sample is not None and step + 1 - self._last_sample < self.every:
             return
         elapsed = time.process_time() - self._cpu_started
-        if self.budget >= 1 or self._spent <= self.budget / 2 * elapsed:
+        if self.budget >= 1 or self._spent + self._sample_cost <= self.budget / 2 * elapsed:
             self._arm()
 
     def _arm(self):
