@@ -382,3 +382,28 @@ def test_ctrl_c_stops_a_live_run_cleanly(tmp_path):
     saved = tg.load(tmp_path / "run" / "interrupted.npz")
     assert int(saved["step"]) >= 5
     assert _port_is_free(port)
+
+
+def test_the_readme_loop_runs_as_written(capsys):
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+                 if "live.serve(" in b)
+    body = ("x = tg.randn(4, 3)\n"
+            "loss = (model(x) ** 2).mean()\n"
+            "opt.zero_grad(); loss.backward(); opt.step()\n")
+    lines = []
+    for line in block.replace("range(1000)", "range(5)").splitlines():
+        if line.strip().startswith("..."):
+            indent = line[:len(line) - len(line.lstrip())]
+            lines += [indent + b for b in body.splitlines()]
+        else:
+            lines.append(line)
+    tg.manual_seed(0)
+    model = nn.Linear(3, 2)
+    namespace = {"tg": tg, "model": model, "opt": optim.SGD(model.parameters(), lr=0.1)}
+    exec(compile("\n".join(lines), "README.md", "exec"), namespace)
+    board = namespace["board"]
+    assert board.steps == [1, 2, 3, 4, 5] and board.weights
+    assert "live: http://127.0.0.1:" in capsys.readouterr().out
