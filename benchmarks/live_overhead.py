@@ -12,8 +12,9 @@ included, other programs on a shared machine not) over the training loop only (t
 start and stop are outside). It prints steps/s of each run, the median of the per-round ratios,
 and how many steps were sampled and pictures drawn; and, since on a shared machine two whole runs
 differ by more than 5% from one minute to the next, the board's cost accounted step by step
-inside the live run: the time in ``log()``, what each sampled step took beyond the median
-unsampled step, and the server's answers to the tab. The target is ≤ 5% (the board's default
+inside the live run (wall-clock, as a fraction of the loop's wall-clock time): the time in
+``log()``, what each sampled step took beyond the median unsampled step, and the server's answers
+to the tab. The target is ≤ 5% (the board's default
 budget is 3% of the run's time).
 
 The runs get one BLAS thread and glibc's allocator settings of ``benchmarks/bench.py``: on a busy
@@ -71,10 +72,10 @@ def run(cfg, steps, with_live):
         stop = threading.Event()
         tab = threading.Thread(target=_tab, args=(board, stop), daemon=True)
         tab.start()
-    clock = time.process_time
-    train_time = log_time = 0.0
+    clock = time.perf_counter  # per step (process_time can cost milliseconds a call on a busy VM)
+    log_time = 0.0
     step_times, sampled = [], []
-    t0 = clock()
+    t0, cpu0 = clock(), time.process_time()
     for step in range(1, steps + 1):
         a = clock()
         x, y = next(batches)
@@ -89,7 +90,7 @@ def run(cfg, steps, with_live):
             task.last_loss = None
             sampled.append(board.samples > before)  # this step's backward was sampled
             log_time += clock() - b
-    seconds = clock() - t0
+    seconds, wall = time.process_time() - cpu0, clock() - t0
     if board is None:
         quiet.__exit__()
         return seconds, None
@@ -108,7 +109,7 @@ def run(cfg, steps, with_live):
     for _ in range(polls):
         json.dumps(board.state(), separators=(",", ":"))
     serving = clock() - a
-    accounted = (log_time + extra + serving) / (seconds - log_time - extra)
+    accounted = (log_time + extra + serving) / (wall - log_time - extra)
     return seconds, {"samples": board.samples, "pictures": heat["version"] if heat else 0,
                      "accounted": accounted, "log": log_time, "extra": extra,
                      "serving": serving}

@@ -100,9 +100,9 @@ class Board:
         self._last_sample = None
         self._last_weights = -math.inf
         self._last_heat = -math.inf
-        # CPU seconds (this process's: the server's threads too, not other programs') the
-        # sampling cost: the per-step norms (log()'s own time, and what a sampled backward took
-        # beyond a plain step's), and the graph's picture; each gets half the budget
+        # Seconds the sampling cost: the per-step norms (log()'s own time, and what a sampled
+        # backward took beyond a plain step's), and the graph's picture; each gets half the
+        # budget. (perf_counter: process_time costs up to milliseconds a call on a busy VM.)
         self._spent = 0.0
         self._spent_heat = 0.0
         self._sample_cost = self._heat_cost = 0.0  # the last one's (the next one's estimate)
@@ -143,7 +143,6 @@ class Board:
                                         name="tinygrad_rnn live page", daemon=True)
         self._thread.start()
         self._started = time.perf_counter()
-        self._cpu_started = time.process_time()
         self._last_heat = self._started  # the first picture after heat_seconds, not at once
         self._arm()  # the first step is sampled
         if not self.quiet:
@@ -182,7 +181,7 @@ class Board:
         Tensor (its graph gives the sampled pictures) or its value (then only the curves, unless
         ``graph`` is the Tensor whose backward this step ran); ``step``: the step number (default:
         one more than the last)."""
-        t0, heat_before = time.process_time(), self._spent_heat
+        t0, heat_before = time.perf_counter(), self._spent_heat
         sampled = self._armed is not None
         extra = 0.0  # what a sampled step's backward took beyond a plain step's
         if self._last_log is not None:  # the time the training step took
@@ -230,7 +229,7 @@ class Board:
         if sampled:
             self._last_sample = step
             self.samples += 1
-        self._last_log = time.process_time()
+        self._last_log = time.perf_counter()
         cost = extra + self._last_log - t0 - (self._spent_heat - heat_before)
         self._spent += cost
         if sampled:
@@ -246,8 +245,8 @@ class Board:
             layers = {}
             self._warn(f"live: could not read the per-step gradient norms ({err})")
         svg = None
-        now, cpu = time.perf_counter(), time.process_time()
-        elapsed = cpu - self._cpu_started
+        now = time.perf_counter()
+        elapsed = now - self._started
         if now - self._last_heat >= self.heat_seconds and \
                 (self.budget >= 1 or
                  self._spent_heat + self._heat_cost <= self.budget / 2 * elapsed):
@@ -259,7 +258,7 @@ class Board:
             except Exception as err:  # e.g. no Graphviz: the other views still work
                 self._warn(f"live: no graph picture ({type(err).__name__}: {err})")
                 self.heat_seconds = math.inf
-            self._heat_cost = time.process_time() - cpu
+            self._heat_cost = time.perf_counter() - now
             self._spent_heat += self._heat_cost
         return {k: [_finite(x) for x in v] for k, v in layers.items()}, svg
 
@@ -271,7 +270,7 @@ class Board:
         """Sample the next step if ``every`` steps have passed and the board is under budget."""
         if self._last_sample is not None and step + 1 - self._last_sample < self.every:
             return
-        elapsed = time.process_time() - self._cpu_started
+        elapsed = time.perf_counter() - self._started
         if self.budget >= 1 or self._spent + self._sample_cost <= self.budget / 2 * elapsed:
             self._arm()
 
