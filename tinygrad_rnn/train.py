@@ -27,7 +27,7 @@ from . import random as tg_random
 from .models import SequenceModel, detach_state
 from .nn import functional as F
 from .progress import Progress
-from .grad_mode import no_grad, track_grad_norms
+from .grad_mode import no_grad
 from .tensor import Tensor
 
 TASKS = ("adding", "copy", "text")
@@ -289,7 +289,6 @@ def train(cfg: TrainConfig, resume=None, quiet=False, progress_prefix="", live=N
     batches = task.batches()
     t0 = time.perf_counter()
     step = start
-    norms = track_grad_norms(False)  # per-node gradient norms are for drawing; skip them here
     board = None
     try:
         if live is not None:
@@ -324,7 +323,6 @@ def train(cfg: TrainConfig, resume=None, quiet=False, progress_prefix="", live=N
     finally:
         if board is not None:
             board.close()
-        norms.__exit__()
     seconds = time.perf_counter() - t0
     _checkpoint(out / "checkpoint.npz", cfg, step, task, model, opt, log, state)
     metrics = {"config": dataclasses.asdict(cfg), "steps": step, "seconds": seconds,
