@@ -350,3 +350,18 @@ def test_training_from_a_step_0_checkpoint_is_the_fresh_run(tmp_path):
     save_checkpoint(tmp_path / "start.npz", cfg, 0, task, model, opt, [])
     resumed = [r["loss"] for r in train(cfg, resume=tmp_path / "start.npz", quiet=True)["log"]]
     assert resumed == fresh
+
+
+def test_the_readme_picture_caption_matches_what_the_explorer_replays_now(tmp_path):
+    # docs/explorer.png is made by docs/make_explorer_png.py from this page; its caption states
+    # the replay step it shows and the number of steps, which change when the graph does
+    import pathlib
+
+    from tinygrad_rnn.demo import explore_unrolled
+
+    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    m = re.search(r"!\[the explorer: [^\]]*t1 output gate \(step (\d+) of (\d+)\)", readme)
+    assert m, "the README's explorer picture caption"
+    d = _page_data(explore_unrolled(tmp_path / "g.html", "lstm", steps=3, hidden=4).read_text())
+    gate = [n for n in d["nodes"].values() if n["label"] == "output gate" and n["where"] == "t1"]
+    assert (int(m.group(1)), int(m.group(2))) == (gate[0]["visit"] + 1, len(d["order"]))
