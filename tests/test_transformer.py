@@ -105,7 +105,7 @@ def test_state_dict_loads_into_pytorch_and_back():
                           dim_feedforward=16, norm_first=True, bias=False)
     theirs = torch.nn.Transformer(d_model=8, nhead=2, num_encoder_layers=2, num_decoder_layers=1,
                                   dim_feedforward=16, norm_first=True, bias=False)
-    theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
     ours.load_state_dict(theirs.state_dict())
     assert list(ours.state_dict()) == list(theirs.state_dict())
 

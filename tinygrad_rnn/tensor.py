@@ -17,6 +17,7 @@ from . import devices as _device
 from .dtypes import get_default_dtype, result_type
 from .engine import _Handle, _accumulate_leaf, _shapes, apply, backward, mode
 from .grad_mode import _setting
+from .seeding import get_rng
 from .versions import note_change
 
 MaxResult = namedtuple("MaxResult", "values indices")
@@ -596,7 +597,6 @@ class Tensor:
         return self._fill_random(lambda rng: rng.normal(mean, std, self.shape))
 
     def _fill_random(self, draw):
-        from .random import get_rng
         if mode.grad and self.requires_grad and self._node is None:
             raise RuntimeError("in-place operation: a leaf tensor that requires grad is being "
                                "used in an in-place operation; use `with tg.no_grad():` or "
