@@ -352,3 +352,31 @@ def test_hessian_vector_product_of_a_small_rnn_by_finite_differences():
     numeric = (loss_grad(w.numpy() + eps * v)[1].numpy()
                - loss_grad(w.numpy() - eps * v)[1].numpy()) / (2 * eps)
     np.testing.assert_allclose(hv.numpy(), numeric, rtol=1e-6, atol=1e-8)
+
+
+@settings(max_examples=6, deadline=None)
+@given(dims=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3)), data=st.data())
+def test_gradgradcheck_matmul_linear_and_setitem_on_drawn_sizes(dims, data):
+    n, k, m = dims
+    a = T(data.draw(tensors(shape=(n, k))).array)
+    b = T(data.draw(tensors(shape=(k, m))).array)
+    bias = T(data.draw(tensors(shape=data.draw(st.sampled_from([(m,), (1, m), (n, m), ()])))).array)
+    assert tg.gradgradcheck(lambda a, b: (a @ b).tanh(), [a, b])
+    assert tg.gradgradcheck(lambda x, w, c: tg.nn.functional.linear(x, w, c).sigmoid(),
+                            [a, T(b.numpy().T.copy()), bias])
+    row = data.draw(st.integers(0, n - 1))
+
+    def put(a, v):
+        out = a * 1.0
+        out[row] = v
+        return out.tanh() * a
+
+    assert tg.gradgradcheck(put, [a, T(data.draw(tensors(shape=(k,))).array)])
+
+
+def test_backward_inputs_accumulates_only_into_those():
+    w, b = T([1.0, 2.0]), T([0.5])
+    y = (w * w).sum() + (b * 3).sum()
+    y.backward(inputs=[w])
+    np.testing.assert_allclose(w.grad.numpy(), [2.0, 4.0])
+    assert b.grad is None
