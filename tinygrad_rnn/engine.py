@@ -36,6 +36,7 @@ class _Mode:
     scope = ()           # the scope path new nodes record, e.g. ("lstm", "l0", "t3")
     anomaly = False      # check every op's result for NaN/Inf (detect_anomaly)
     keep_values = False  # nodes keep their output arrays for the renderer (keep_values)
+    products = None      # leaf -> Deferreds of the plain sweep running now (see backward)
 
 
 mode = _Mode()
@@ -72,9 +73,7 @@ class Node:
 
     def __init__(self, fn, edges, needs_input_grad):
         self.id = tick()  # creation order, on the clock in-place writes use too (versions.py)
-        self.fn = fn
-        self.edges = edges
-        self.needs_input_grad = needs_input_grad
+        self.fn, self.edges, self.needs_input_grad = fn, edges, needs_input_grad
         self.saved = ()
         self.hooks = self.label = self.output_meta = self.values = self.grad_norm = None
         self.scope = mode.scope
@@ -245,12 +244,14 @@ def backward(roots, gradients, retain_graph=False, create_graph=False, inputs=No
 
     ``create_graph``: the gradients are Tensors and each VJP runs on Tensors (:class:`_OnGraph`),
     so the sweep is recorded and its result can be differentiated again. ``inputs``: return their
-    gradients (None where none arrived) instead of adding into leaves' ``.grad``.
+    gradients (None where none arrived) instead of adding into leaves' ``.grad``. A plain sweep
+    run in a VJP (checkpoint's recompute) leaves its Deferreds to the enclosing one (same bits).
     """
     wanted = None if inputs is None else {_key(t): None for t in inputs}
-    pending, heap, deferred = {}, [], {}  # node -> its outputs' gradients; leaf -> its Deferreds
+    outer, plain = mode.products, inputs is None and not create_graph  # leaf -> Deferreds
+    pending, heap, deferred = {}, [], outer if plain and outer is not None else {}  # node -> grads
     owned = None if create_graph else set()  # ids of sums made here: safe to add into in place
-    previous, mode.grad = mode.grad, create_graph  # record the sweep only under create_graph
+    previous, mode.grad, mode.products = mode.grad, create_graph, deferred if plain else None
     try:
         for root, g in zip(roots, gradients):  # (Tensors under create_graph)
             if root._node is None:
@@ -304,14 +305,14 @@ def backward(roots, gradients, retain_graph=False, create_graph=False, inputs=No
                     owned.discard(id(g))
             if not retain_graph:
                 node.saved = None
-        for leaf, products in deferred.items():
+        for leaf, products in (deferred.items() if deferred is not outer else ()):
             total = Deferred.total(products)
             if total.shape != leaf.array.shape:
                 raise RuntimeError(f"backward: gradient products of shape {total.shape} reached a "
                                    f"leaf of shape {leaf.array.shape}")
             _accumulate_leaf(leaf, total, create_graph, wanted)
     finally:
-        mode.grad = previous
+        mode.grad, mode.products = previous, outer
     return None if wanted is None else [wanted[_key(t)] for t in inputs]
 
 

@@ -33,8 +33,9 @@ import math
 
 import numpy as np
 
-from ..grad_mode import scope
+from ..grad_mode import no_grad, scope
 from ..tensor import Tensor, cat, stack
+from ..utils.checkpoint import checkpoint_sequence
 from .labels import (C_0, C_T, CANDIDATE_N, CELL_CANDIDATE, FORGET_GATE, H_0, H_T, INPUT_GATE,
                      OUTPUT_GATE, RESET_GATE, UPDATE_GATE, Layer, Step)
 from .utils.rnn import PackedSequence
@@ -99,6 +100,23 @@ def _as_tensor(x):
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
+def _check_state(name, s, expect, which, weight):
+    """A caller's initial state: shape ``expect`` and the weights' dtype; returns it as a Tensor."""
+    s = _as_tensor(s)
+    if s.shape != expect:
+        raise ValueError(f"{name}: expected {which} of shape {expect}, got {s.shape}")
+    _check_dtype(name, s, weight)
+    return s
+
+
+def _input_projection(x, w_ih, b_ih, b_hh, fold):
+    """(x W_ihᵀ + b, the b_hh a step must still add). With ``fold`` (RNN, LSTM) b = b_ih + b_hh
+    and each step's pre-activation is one ``linear``; the GRU keeps b_hh inside r·(h W_hnᵀ + b_hn)."""
+    if b_ih is None or not fold:
+        return F.linear(x, w_ih, b_ih), b_hh
+    return F.linear(x, w_ih, b_ih + b_hh), None
+
+
 def _check_input(name, x, ndims, layout, input_size, weight):
     """Rank, feature count and dtype of a cell's or layer's input; returns it as a Tensor.
     ``layout`` describes the expected shape; ``{n}`` in it stands for ``input_size``."""
@@ -120,6 +138,7 @@ class _Recurrent(Module):
     fold_b_hh = True  # b_hh can join b_ih in the input projection (not for the GRU)
 
     def _add_weights(self, suffix, gates, input_size, bias):
+        """weight_ih/weight_hh (and biases) with ``gates`` blocks of hidden_size rows."""
         H = self.hidden_size
         setattr(self, f"weight_ih{suffix}", Parameter(np.zeros((gates * H, input_size), np.float32)))
         setattr(self, f"weight_hh{suffix}", Parameter(np.zeros((gates * H, H), np.float32)))
@@ -146,6 +165,7 @@ class _CellBase(_Recurrent):
             raise ValueError(f"{type(self).__name__}: input_size and hidden_size must be positive, "
                              f"got {input_size} and {hidden_size}")
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        self.n_gates = n_gates  # blocks of hidden_size rows in weight_ih / weight_hh
         self._add_weights("", n_gates, input_size, bias)
         self.reset_parameters()
 
@@ -167,12 +187,8 @@ class _CellBase(_Recurrent):
             if s is None:
                 s = Tensor(np.zeros(want, dtype=x.dtype)).named(label)
             else:
-                s = _as_tensor(s)
-                expect = want if batched else (self.hidden_size,)
-                if s.shape != expect:
-                    raise ValueError(f"{name}: expected hidden state of shape {expect}, got "
-                                     f"{s.shape}")
-                _check_dtype(name, s, self.weight_hh)
+                s = _check_state(name, s, want if batched else (self.hidden_size,),
+                                 "hidden state", self.weight_hh)
                 if not batched:
                     s = s.reshape(1, -1)
             fixed.append(s)
@@ -189,11 +205,7 @@ class _CellBase(_Recurrent):
         return scope(Step(t))
 
     def _gi(self, x):
-        """(x W_ihᵀ + b_ih, the b_hh the step must still add): RNN and LSTM fold b_hh into the
-        projection, a bias add of (gates·H,), so the step's pre-activation is one ``linear``."""
-        if self.bias_ih is None or not self.fold_b_hh:
-            return F.linear(x, self.weight_ih, self.bias_ih), self.bias_hh
-        return F.linear(x, self.weight_ih, self.bias_ih + self.bias_hh), None
+        return _input_projection(x, self.weight_ih, self.bias_ih, self.bias_hh, self.fold_b_hh)
 
     def extra_repr(self):
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
@@ -261,15 +273,18 @@ class RNNBase(_Recurrent):
     Input (T, B, I) (or (B, T, I) with ``batch_first``, or unbatched (T, I), or a
     ``PackedSequence``); states (num_layers·D, B, H) with D = 2 if bidirectional. Output
     (T, B, D·H): the last layer's h at every step, the two directions concatenated.
+
+    ``checkpoint_every=k`` (not in PyTorch): the graph keeps each direction's state every k steps
+    and nothing else; backward recomputes k steps at a time (``utils.checkpoint.
+    checkpoint_sequence``). About 1/k of the memory for one more forward; the same gradients to
+    the bit. Not for a ``PackedSequence``.
     """
 
-    n_gates = 1     # blocks of hidden_size rows in weight_ih / weight_hh
-
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, n_gates=None):
+    def __init__(self, input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                 bidirectional, n_gates, checkpoint_every=None):
         super().__init__()
         name = type(self).__name__
-        self.n_gates = n_gates or type(self).n_gates
+        self.n_gates = n_gates  # blocks of hidden_size rows in weight_ih / weight_hh
         if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
             raise ValueError(f"{name}: input_size, hidden_size and num_layers must be positive, "
                              f"got {input_size}, {hidden_size}, {num_layers}")
@@ -277,7 +292,7 @@ class RNNBase(_Recurrent):
             raise ValueError(f"{name}: dropout must be a number in [0, 1), got {dropout!r}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
-        self.bidirectional = bidirectional
+        self.bidirectional, self.checkpoint_every = bidirectional, checkpoint_every
         for layer in range(num_layers):
             layer_in = input_size if layer == 0 else hidden_size * self.num_directions
             for suffix in ("", "_reverse")[:self.num_directions]:
@@ -305,8 +320,8 @@ class RNNBase(_Recurrent):
         return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
 
     # ------------------------------------------------------------ input checking
-    def _check_input(self, input, hx):
-        """Returns (x as (T, B, I) Tensor or packed data (N, I), batch_sizes, initial states
+    def _prepare(self, input, hx):
+        """Check the input and initial states. Returns (x as (T, B, I) Tensor or packed data (N, I), batch_sizes, initial states
         (one (L·D, B, H) Tensor or None per state, in sorted order for packed input), how to
         give the results back)."""
         name = type(self).__name__
@@ -339,10 +354,7 @@ class RNNBase(_Recurrent):
         out = []
         for which, s in zip(("h_0", "c_0"), states):
             if s is not None:
-                s = _as_tensor(s)
-                if s.shape != expect:
-                    raise ValueError(f"{name}: expected {which} of shape {expect}, got {s.shape}")
-                _check_dtype(name, s, self.weight_hh_l0)
+                s = _check_state(name, s, expect, which, self.weight_hh_l0)
                 s = s if batched else s.unsqueeze(1)
                 if packed is not None and packed.sorted_indices is not None:
                     s = s[:, packed.sorted_indices.array]  # the batch runs sorted by length
@@ -382,11 +394,28 @@ class RNNBase(_Recurrent):
             outputs[t] = running[0]
         return outputs, running
 
+    def _run_checkpointed(self, steps, recompute, state, w_hh, b_hh, reverse):
+        """``_run_direction`` (padded input) as one node that keeps a state every
+        ``checkpoint_every`` steps; ``recompute()`` gives ``steps`` again in backward, so the
+        input projection is not kept either."""
+        order = slice(None, None, -1) if reverse else slice(None)
+
+        def again():
+            with no_grad():
+                return recompute()[order]
+        seq, state = checkpoint_sequence(lambda gi, s: self.step(gi, s, w_hh, b_hh),
+                                         steps[order], state, self.checkpoint_every, again)
+        return seq[order], state
+
     def flatten_parameters(self):
         """PyTorch packs the weights into one buffer for cuDNN; here there is nothing to do."""
 
     def forward(self, input, hx=None):
-        x, batch_sizes, initial, (packed, batched) = self._check_input(input, hx)
+        if self.checkpoint_every and isinstance(input, PackedSequence):
+            raise NotImplementedError(f"{type(self).__name__}: checkpoint_every is not supported "
+                                      f"for a PackedSequence input; pad it, or set "
+                                      f"checkpoint_every=None")
+        x, batch_sizes, initial, (packed, batched) = self._prepare(input, hx)
         B = batch_sizes[0]
         zeros = [Tensor(np.zeros((B, self.hidden_size), dtype=x.dtype)).named(label)
                  for label in (H_0, C_0)[:len(initial)]]  # named for the renderer
@@ -400,13 +429,17 @@ class RNNBase(_Recurrent):
                 w_ih, w_hh, b_ih, b_hh = self._weights(layer, suffix)
                 state = tuple(z if s is None else s[k] for z, s in zip(zeros, initial))
                 with scope(Layer(layer, d == 1)):
-                    # Input projection of all T steps in one op; for RNN and LSTM both
-                    # biases fold in here, for GRU b_hh must stay inside r·(h W_hnᵀ + b_hn).
-                    fold = self.fold_b_hh and b_ih is not None
-                    proj = F.linear(layer_input, w_ih, b_ih + b_hh if fold else b_ih)
+                    # the input projection of all T steps in one op
+                    proj, b_step = _input_projection(layer_input, w_ih, b_ih, b_hh, self.fold_b_hh)
                     steps = proj.split(batch_sizes, 0) if packed is not None else proj.unbind(0)
-                    seq, state = self._run_direction(steps, state, w_hh, None if fold else b_hh,
-                                                     batch_sizes, reverse=d == 1)
+                    if self.checkpoint_every and packed is None:
+                        again = lambda x=layer_input, w=w_ih, b=b_ih, b2=b_hh: _input_projection(
+                            x, w, b, b2, self.fold_b_hh)[0].unbind(0)  # noqa: E731
+                        seq, state = self._run_checkpointed(steps, again, state, w_hh, b_step,
+                                                            d == 1)
+                    else:
+                        seq, state = self._run_direction(steps, state, w_hh, b_step, batch_sizes,
+                                                         reverse=d == 1)
                     outs.append(cat(seq, 0) if packed is not None else stack(seq, 0))
                 finals.append(state)
             layer_input = outs[0] if len(outs) == 1 else cat(outs, -1)
@@ -439,10 +472,10 @@ class RNN(RNNBase):
     """Elman RNN: h_t = act(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh). Returns (output, h_n)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False):
+                 batch_first=False, dropout=0.0, bidirectional=False, checkpoint_every=None):
         _check_nonlinearity("RNN", nonlinearity)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional)
+                         bidirectional, 1, checkpoint_every)
         self.nonlinearity = nonlinearity
 
     def step(self, gi, state, w_hh, b_hh):
@@ -457,9 +490,9 @@ class LSTM(RNNBase):
     """Returns (output, (h_n, c_n)). ``forget_gate=False``: the 1997 LSTM (3·H gate rows)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, forget_gate=True):
+                 dropout=0.0, bidirectional=False, forget_gate=True, checkpoint_every=None):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, n_gates=4 if forget_gate else 3)
+                         bidirectional, 4 if forget_gate else 3, checkpoint_every)
         self.forget_gate = forget_gate
 
     def step(self, gi, state, w_hh, b_hh):
@@ -482,8 +515,12 @@ class LSTM(RNNBase):
 class GRU(RNNBase):
     """Returns (output, h_n)."""
 
-    n_gates = 3
     fold_b_hh = False
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, checkpoint_every=None):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, 3, checkpoint_every)
 
     def step(self, gi, state, w_hh, b_hh):
         return (gru_step(gi, state[0], w_hh, b_hh),)
