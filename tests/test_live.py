@@ -120,7 +120,7 @@ def test_a_nonfinite_loss_is_sent_as_a_gap():
 
 def test_a_sampled_step_gives_the_time_step_norms_and_the_graph_picture():
     loop = _Loop(steps=6)
-    with live.serve(loop.params, loop.opt, every=1, heat_seconds=0, budget=1,
+    with live.serve(loop.params, loop.opt, every=1, sample_seconds=0, heat_seconds=0, budget=1,
                     quiet=True) as board:
         loss = loop.step(board)  # the first step is always sampled
         st = _state(board)
@@ -142,7 +142,8 @@ def test_only_sampled_steps_record_per_node_gradient_norms():
     loop = _Loop()
     tracked = []
     with tg.track_grad_norms(False):
-        with live.serve(loop.params, loop.opt, every=3, budget=1, quiet=True) as board:
+        with live.serve(loop.params, loop.opt, every=3, sample_seconds=0, budget=1,
+                        quiet=True) as board:
             for _ in range(7):
                 loss = loop.step(board)
                 tracked.append(loss.node.grad_norm is not None)
@@ -158,7 +159,8 @@ def test_the_board_leaves_the_process_wide_switch_alone():
     loop = _Loop()
     w = tg.Tensor([1.0, 2.0], requires_grad=True)
     with tg.track_grad_norms(False):
-        board = live.serve(loop.params, loop.opt, every=1, budget=1, quiet=True)
+        board = live.serve(loop.params, loop.opt, every=1, sample_seconds=0, budget=1,
+                           quiet=True)
         with tg.track_grad_norms(False):  # opened while the board waits to sample a step
             for _ in range(3):
                 loop.step(board)
@@ -171,7 +173,7 @@ def test_the_board_leaves_the_process_wide_switch_alone():
 
 def test_the_board_keeps_to_its_time_budget():
     loop = _Loop()
-    with live.serve(loop.params, loop.opt, every=1, budget=1e-6, heat_seconds=0,
+    with live.serve(loop.params, loop.opt, every=1, sample_seconds=0, budget=1e-6, heat_seconds=0,
                     quiet=True) as board:
         for _ in range(6):
             loop.step(board)

@@ -7,8 +7,8 @@
             optimizer.zero_grad(); loss.backward(); optimizer.step()
             board.log(loss)                          # the one call per step
 
-``python -m tinygrad_rnn train ... --live`` does the same for the built-in training loop, and a
-script run by ``python -m tinygrad_rnn run`` calls ``live.serve`` as above.
+``python -m tinygrad_rnn train ... --live`` does the same for the built-in training loop; any
+script (a PyTorch-style one run through this package too) calls ``live.serve`` as above.
 
 The page shows the loss curve; the global gradient norm with the clipping threshold and every
 clipped step; ‖∂L/∂h_t‖ over t at the latest sampled step beside the first one (vanishing and
@@ -17,7 +17,8 @@ norm over the run (after clipping, as the optimizer applied it); and the folded 
 (``viz.draw_graph(loss, collapse="time")``) coloured by gradient size.
 
 What it costs: ``log`` appends a few numbers each step, and the weights' norms every ``every``
-steps. The rest is sampled: at most every ``every`` steps the next backward runs with a hook of
+steps. The rest is sampled: at most every ``every`` steps and once a second (``sample_seconds``;
+the page asks once a second) the next backward runs with a hook of
 the board's that records each node's ‖dL/d(outputs)‖ (what ``tg.track_grad_norms`` records),
 then ``log`` reads the per-step norms from that graph; the graph picture is redrawn at most every
 ``heat_seconds``. Each of the two is done only while its time (the picture's; ``log``'s own plus
@@ -43,13 +44,9 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
-from . import pages
+from . import pages, viz
 from .engine import register_backward_hook
-from .grad_mode import track_grad_norms
 from .tensor import Tensor
-
-with track_grad_norms(False):  # (importing viz may switch per-node norms on: leave it as it was)
-    from . import viz
 
 HOST = "127.0.0.1"
 
@@ -65,13 +62,15 @@ class Board:
     - ``model``: a Module (or a dict name → parameter) whose weights' gradient norms to plot;
     - ``optimizer``: its ``last_grad_norm`` / ``last_clipped`` / ``max_grad_norm`` give the
       global gradient norm and clipping (without one, the norm is computed from ``model``);
-    - ``port``: 0 picks a free one; ``every``: sample at most every this many steps;
-      ``heat_seconds``: redraw the graph picture at most this often; ``budget``: the most of the
-      run's time the board may take; ``title``: the page's title.
+    - ``port``: 0 picks a free one; ``every``: sample at most every this many steps (and record
+      the weights' norms every this many); ``sample_seconds``: and at most this often (the page
+      asks once a second); ``heat_seconds``: redraw the graph picture at most this often;
+      ``budget``: the most of the run's time the sampling may take; ``title``: the page's title.
     """
 
-    def __init__(self, model=None, optimizer=None, port=0, every=10, heat_seconds=5.0,
-                 budget=0.03, title="tinygrad_rnn: training live", quiet=False):
+    def __init__(self, model=None, optimizer=None, port=0, every=10, sample_seconds=1.0,
+                 heat_seconds=5.0, budget=0.03, title="tinygrad_rnn: training live",
+                 quiet=False):
         if not (isinstance(port, int) and 0 <= port < 65536):
             raise ValueError(f"live: port must be an integer in 0..65535 (0: a free one), "
                              f"got {port!r}")
@@ -87,6 +86,7 @@ class Board:
         else:
             self.params = dict(model.named_parameters())
         self.optimizer, self.port, self.every = optimizer, port, every
+        self.sample_seconds = sample_seconds
         self.heat_seconds, self.budget, self.title, self.quiet = heat_seconds, budget, title, quiet
         self._lock = threading.Lock()
         self.steps, self.losses, self.grad_norms, self.clipped = [], [], [], []
@@ -98,11 +98,12 @@ class Board:
         self._server = self._thread = None
         self._armed = None  # the hook handle while the next backward is to be sampled
         self._last_sample = None
+        self._last_sample_time = -math.inf
         self._last_weights = -math.inf
         self._last_heat = -math.inf
         # Seconds the sampling cost: the per-step norms (log()'s own time, and what a sampled
         # backward took beyond a plain step's), and the graph's picture; each gets half the
-        # budget. (perf_counter: process_time costs up to milliseconds a call on a busy VM.)
+        # budget. (Wall-clock: process_time costs up to milliseconds a call on a busy VM.)
         self._spent = 0.0
         self._spent_heat = 0.0
         self._sample_cost = self._heat_cost = 0.0  # the last one's (the next one's estimate)
@@ -227,7 +228,7 @@ class Board:
                 version = (self.heat["version"] + 1) if self.heat else 1
                 self.heat = {"step": step, "version": version, "svg": heat}
         if sampled:
-            self._last_sample = step
+            self._last_sample, self._last_sample_time = step, time.perf_counter()
             self.samples += 1
         self._last_log = time.perf_counter()
         cost = extra + self._last_log - t0 - (self._spent_heat - heat_before)
@@ -270,7 +271,10 @@ class Board:
         """Sample the next step if ``every`` steps have passed and the board is under budget."""
         if self._last_sample is not None and step + 1 - self._last_sample < self.every:
             return
-        elapsed = time.perf_counter() - self._started
+        now = time.perf_counter()
+        if now - self._last_sample_time < self.sample_seconds:
+            return
+        elapsed = now - self._started
         if self.budget >= 1 or self._spent + self._sample_cost <= self.budget / 2 * elapsed:
             self._arm()
 
@@ -324,12 +328,12 @@ def _finite(x):
     return x if math.isfinite(x) else None
 
 
-def serve(model=None, optimizer=None, port=0, every=10, heat_seconds=5.0, budget=0.03,
-          title="tinygrad_rnn: training live", quiet=False) -> Board:
+def serve(model=None, optimizer=None, port=0, every=10, sample_seconds=1.0, heat_seconds=5.0,
+          budget=0.03, title="tinygrad_rnn: training live", quiet=False) -> Board:
     """A started :class:`Board` (use it as ``with live.serve(model, opt) as board:``); prints
     its address unless ``quiet``. Raises :class:`PortInUse` if ``port`` is taken."""
-    return Board(model, optimizer, port=port, every=every, heat_seconds=heat_seconds,
-                 budget=budget, title=title, quiet=quiet).start()
+    return Board(model, optimizer, port=port, every=every, sample_seconds=sample_seconds,
+                 heat_seconds=heat_seconds, budget=budget, title=title, quiet=quiet).start()
 
 
 class _Server(ThreadingHTTPServer):
