@@ -1,6 +1,6 @@
 """What the live training page costs: training speed with and without it, at the learning size.
 
-    python benchmarks/live_overhead.py                 # B16 T32 H64 LSTM, 600 steps × 6 rounds
+    python benchmarks/live_overhead.py                 # B16 T32 H64 LSTM, 2000 steps × 4 rounds
     python benchmarks/live_overhead.py --steps 200 --rounds 3
     python benchmarks/live_overhead.py --quick         # tiny, to check the script runs
 
@@ -141,8 +141,8 @@ def main(argv=None):
     p.add_argument("--seq-len", type=int, default=32)
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--model", default="lstm", choices=["rnn", "lstm", "gru"])
-    p.add_argument("--steps", type=int, default=600)
-    p.add_argument("--rounds", type=int, default=6)
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--quick", action="store_true", help="tiny sizes, one round")
     p.add_argument("--one", choices=["plain", "live"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)

@@ -409,3 +409,14 @@ def test_the_readme_loop_runs_as_written(capsys):
     board = namespace["board"]
     assert board.steps == [1, 2, 3, 4, 5] and board.weights
     assert "live: http://127.0.0.1:" in capsys.readouterr().out
+
+
+def test_the_overhead_benchmark_runs():
+    # benchmarks/live_overhead.py measures the cost (a benchmark, not a timed test): here only
+    # that its quick mode runs both kinds of run and prints its two figures
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "live_overhead.py"),
+                          "--quick"], capture_output=True, text=True, timeout=300, check=True,
+                         cwd=ROOT).stdout
+    assert "round 1: plain" in out and "steps sampled" in out
+    assert "median speed kept with the live page" in out
+    assert "median cost of the board, accounted step by step" in out
