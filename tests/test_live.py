@@ -419,4 +419,4 @@ def test_the_overhead_benchmark_runs():
                          cwd=ROOT).stdout
     assert "round 1: plain" in out and "steps sampled" in out
     assert "median speed kept with the live page" in out
-    assert "median cost of the board, accounted step by step" in out
+    assert "median cost of the board by its own account" in out
