@@ -17,6 +17,7 @@ from .creation import (arange, from_numpy, ones, ones_like, rand, randn, tensor,
 from .checkpoint import load, save
 from .gradcheck import GradcheckError, gradcheck
 from .random import get_rng, manual_seed
+from .jit import CaptureError, jit
 from numpy import float32, float64, int32, int64  # dtypes, as torch.float32 etc.
 from numpy import bool_ as bool  # torch.bool; not in __all__, so `import *` keeps the builtin
 
@@ -27,4 +28,4 @@ __all__ = ["Tensor", "Node", "tensor", "zeros", "ones", "zeros_like", "ones_like
            "detect_anomaly", "AnomalyError", "scope", "current_scope", "graph_nodes",
            "track_grad_norms", "register_backward_hook", "from_numpy", "keep_values",
            "lerp", "maximum", "minimum", "result_type", "gradcheck", "GradcheckError",
-           "manual_seed", "get_rng", "save", "load", "float32", "float64", "int32", "int64"]
+           "manual_seed", "get_rng", "save", "load", "jit", "CaptureError", "float32", "float64", "int32", "int64"]

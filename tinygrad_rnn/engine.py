@@ -33,6 +33,7 @@ class _Mode:
     scope = ()           # the scope path new nodes record, e.g. ("lstm", "l0", "t3")
     anomaly = False      # check every op's result for NaN/Inf (detect_anomaly)
     keep_values = False  # nodes keep their output arrays for the renderer (keep_values)
+    recorder = None      # tinygrad_rnn.jit's capture: told of every op and every VJP that runs
 
 
 mode = _Mode()
@@ -195,15 +196,19 @@ def apply(fn, *inputs, **params):
                 node.values = (out,)
         if mode.anomaly:
             _check_finite(fn, node, arrays, (out,), "forward")
-        return _wrap(out, node, 0)
-    outs = tuple([np.asarray(o) for o in out])
-    if node is not None:
-        node.output_meta = tuple([(o.shape, o.dtype) for o in outs])
-        if mode.keep_values:
-            node.values = outs
-    if mode.anomaly:
-        _check_finite(fn, node, arrays, outs, "forward")
-    return tuple([_wrap(o, node, i) for i, o in enumerate(outs)])
+        result = _wrap(out, node, 0)
+    else:
+        outs = tuple([np.asarray(o) for o in out])
+        if node is not None:
+            node.output_meta = tuple([(o.shape, o.dtype) for o in outs])
+            if mode.keep_values:
+                node.values = outs
+        if mode.anomaly:
+            _check_finite(fn, node, arrays, outs, "forward")
+        result = tuple([_wrap(o, node, i) for i, o in enumerate(outs)])
+    if mode.recorder is not None:
+        mode.recorder.op(fn, inputs, params, node, result)
+    return result
 
 
 class AnomalyError(RuntimeError):
@@ -299,6 +304,8 @@ def backward(root, gradient, retain_graph=False):
             input_grads = tuple([_value(g) for g in input_grads])  # hooks see arrays
             for hook in _backward_hooks:
                 hook(node, grads, input_grads)
+        if mode.recorder is not None:
+            mode.recorder.vjp(node, input_grads)
         for i, ((source, index), g, need) in enumerate(zip(node.edges, input_grads,
                                                              node.needs_input_grad)):
             if g is None or not need:
