@@ -88,6 +88,9 @@ def _where():
 
 def _refuse(what, why=None):
     line, inner = _where()
+    if inner and inner.endswith(" in _in_place"):
+        what, why = "an in-place op", "the replay would not repeat the write; use an " \
+            "out-of-place op (x = x + y), or do it outside the step"
     via = f", inside tinygrad_rnn/{inner}" if inner else ""
     why = why or ("while a step is captured, its tensors stand for the values of every later "
                   "call: a value read now would be baked into the record and replayed for "
@@ -173,6 +176,12 @@ class _Traced(Tensor):
     def __index__(self):
         _refuse("using a traced tensor as an index or size (__index__)")
 
+    def _compare(self, other):
+        _refuse("comparing a traced tensor (a Python `if` on a value?)")
+
+    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = _compare
+    __hash__ = Tensor.__hash__
+
     def register_hook(self, fn):
         _refuse("register_hook on a traced tensor", "the replay has no graph to call hooks from")
 
@@ -212,7 +221,8 @@ class _NoRandom:
 
 
 def _no_in_place(array):
-    _refuse("an in-place write into a tensor", "the replay would not repeat it")
+    _refuse("an in-place write into a tensor", "the replay would not repeat the write; do it "
+            "outside the step")
 
 
 # ================================================================= the recorder
