@@ -210,6 +210,10 @@ class _Alias(Function):
     def forward(ctx, a):
         return a
 
+    @staticmethod
+    def backward(ctx, g):  # never reached: it runs under no_grad
+        return g
+
 
 class _NoRandom:
     """Stands in for the package's random generator while capturing."""
@@ -240,7 +244,7 @@ class _Ctx:
 
 
 class _Op:
-    __slots__ = ("index", "fn", "inputs", "params", "node", "outputs", "as_array", "single")
+    __slots__ = ("index", "fn", "inputs", "params", "node", "outputs", "zero_d", "single")
 
 
 class _Recorder:
@@ -270,6 +274,8 @@ class _Recorder:
         op.single = type(result) is not tuple
         op.outputs = [f"v{op.index}_{i}" if len(outs) > 1 else f"v{op.index}"
                       for i in range(len(outs))]
+        # numpy reductions to 0-d may give numpy scalars, which apply turns into arrays
+        op.zero_d = any(_REAL.__get__(t).ndim == 0 for t in outs)
         for t, var in zip(outs, op.outputs):
             self.name(t, var)
         for key in params:
@@ -387,9 +393,12 @@ def _compile(rec, inputs, loss, hooks_converted):
         if op.single:
             out = op.outputs[0]
             prog.emit(f"{out} = {call}")
-            prog.emit(f"if type({out}) is not np.ndarray: {out} = np.asarray({out})")
-        else:
+            if op.zero_d:
+                prog.emit(f"if type({out}) is not np.ndarray: {out} = np.asarray({out})")
+        elif op.zero_d:
             prog.emit(f"{', '.join(op.outputs)}, = [np.asarray(o) for o in {call}]")
+        else:
+            prog.emit(f"{', '.join(op.outputs)}, = {call}")
         dead = [v for v in dict.fromkeys(op.inputs) if last_use.get(v) == op.index
                 and v != loss_var and v[0] == "v"]
         if dead:
