@@ -367,6 +367,9 @@ class RNNBase(_Recurrent):
             outputs[t] = running[0]
         return outputs, running
 
+    def flatten_parameters(self):
+        """PyTorch packs the weights into one buffer for cuDNN; here there is nothing to do."""
+
     def forward(self, input, hx=None):
         x, batch_sizes, initial, (packed, batched) = self._check_input(input, hx)
         B = batch_sizes[0]
