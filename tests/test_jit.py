@@ -322,6 +322,7 @@ def test_dropout_is_refused():
     assert "drop(x * w)" in msg
     drop.eval()
     assert tg.jit(lambda x: drop(x * w).sum())(X).shape == ()
+    _refused(lambda x: (x * w)[tg.randint(0, 3, (2,))].sum(), X, match="random")
 
 
 def test_an_in_place_write_is_refused():

@@ -568,8 +568,10 @@ class Jit:
     def _capture(self, key, args):
         rec = _Recorder()
         tensors = [a for a in args if isinstance(a, Tensor)]
-        generator, note_change = _random._generator, _tensor_module.note_change
-        mode.recorder, _random._generator = rec, _NoRandom()
+        generators = _random._generator, _random.default_generator
+        note_change = _tensor_module.note_change
+        mode.recorder = rec
+        _random._generator = _random.default_generator = _NoRandom()
         _tensor_module.note_change = _no_in_place
         try:
             for i, t in enumerate(tensors):
@@ -581,7 +583,8 @@ class Jit:
             loss.backward()
             replay, source = _compile(rec, tensors, loss, hooks_converted)
         finally:
-            mode.recorder, _random._generator = None, generator
+            mode.recorder = None
+            _random._generator, _random.default_generator = generators
             _tensor_module.note_change = note_change
             for t in rec.keep:
                 if type(t) is _Traced:
