@@ -367,3 +367,16 @@ def test_what_a_step_must_return():
         tg.jit(lambda x: x.sum())(X)
     with pytest.raises(TypeError, match="from_numpy"):
         tg.jit(lambda x: (w * 1).sum())(np.ones(3))
+
+
+def test_the_readme_example_runs(capsys):
+    import pathlib
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    loop = next(b for b in blocks if "opt.step()" in b)
+    jitted = next(b for b in blocks if "tg.jit(" in b)
+    namespace = {}
+    for block in (loop, jitted):
+        exec(compile(block.replace("range(1000)", "range(3)"), "README.md", "exec"), namespace)
+    step = namespace["loss_of"]
+    assert (step.captures, step.replays) == (1, 2) and namespace["loss"].item() >= 0
