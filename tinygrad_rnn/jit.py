@@ -544,7 +544,8 @@ class Jit:
             raise CaptureError("jit: a jitted step called inside another one's capture")
         if mode.anomaly or mode.keep_values or not mode.grad:
             return self._eager(args)
-        key = _signature(args)
+        # a backward hook (tg.track_grad_norms) changes how leaf products are summed
+        key = (bool(engine._backward_hooks), *_signature(args))
         record = self.records.get(key)
         if record is not None:
             tensors = [a for a in args if isinstance(a, Tensor)]
