@@ -402,3 +402,27 @@ def test_the_readme_example_runs(capsys):
         exec(compile(block.replace("range(1000)", "range(3)"), "README.md", "exec"), namespace)
     step = namespace["loss_of"]
     assert (step.captures, step.replays) == (1, 2) and namespace["loss"].item() >= 0
+
+
+def test_a_replay_holds_no_more_memory_than_the_eager_step():
+    """Values and gradients are dropped after their last use, as the eager graph drops them."""
+    import tracemalloc
+    tg.manual_seed(0)
+    lstm, head = nn.LSTM(I, 64), nn.Linear(64, C)  # arrays large enough to outweigh the Nodes
+
+    def fn(x, y):
+        return F.cross_entropy(head(lstm(x)[0]).reshape(-1, C), y.reshape(-1))
+    step = tg.jit(fn)
+    x, y = batch(np.random.default_rng(13), T=24, B=32)
+    step(x, y)
+
+    def peak(run):
+        lstm.zero_grad(), head.zero_grad()
+        tracemalloc.start()
+        run()
+        used = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return used
+    eager = peak(lambda: fn(x, y).backward())
+    replay = peak(lambda: step(x, y))
+    assert replay <= eager, (replay, eager)

@@ -401,6 +401,7 @@ def _compile(rec, inputs, loss, hooks_converted):
             prog.emit(f"{', '.join(op.outputs)}, = {call}")
         dead = [v for v in dict.fromkeys(op.inputs) if last_use.get(v) == op.index
                 and v != loss_var and v[0] == "v"]
+        dead += [v for v in op.outputs if v not in last_use and v != loss_var]  # never read
         if dead:
             prog.emit(f"del {', '.join(dead)}")
 
@@ -456,6 +457,7 @@ def _compile(rec, inputs, loss, hooks_converted):
                 if kind != "array" or shape != target.shape or dtype is not target.dtype:
                     prog.emit(f"{q} = CONFORM({q}, {prog.const(target.dtype, 'dtype')})")
                 prog.emit(f"ACC({leaf(source)}, {q})")
+                prog.emit(f"del {q}")
                 continue
             t_shape, t_dtype = source.output_meta[index]
             if kind != "array" or shape != t_shape or dtype is not t_dtype:
@@ -467,9 +469,11 @@ def _compile(rec, inputs, loss, hooks_converted):
                 slot[index] = q
             elif slot[index] in owned:
                 prog.emit(f"{slot[index]} += {q}")
+                prog.emit(f"del {q}")
             else:
                 total = new_var()
                 prog.emit(f"{total} = np.asarray({slot[index]} + {q})")
+                prog.emit(f"del {slot[index]}, {q}")
                 slot[index] = total
                 owned.add(total)
     for target, products in deferred.items():
