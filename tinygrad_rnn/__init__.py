@@ -17,16 +17,17 @@ from .dtypes import get_default_dtype, result_type, set_default_dtype
 from .devices import DeviceError, device, get_default_device, set_default_device
 from .tensor import Tensor, cat, lerp, maximum, minimum, stack, where
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like,
-                       linspace, multinomial, ones, ones_like, rand, rand_like, randint, randn,
-                       randn_like, tensor, zeros, zeros_like)
+                       linspace, multinomial, ones, ones_like, rand, rand_like, randn, randn_like,
+                       tensor, zeros, zeros_like)
 from .functions import *  # noqa: F401,F403  torch.exp(x), torch.matmul(a, b), … (see functions.py)
 from .functions import __all__ as _function_names
 import builtins as _builtins
 from .checkpoint import load, save
 from .gradcheck import GradcheckError, gradcheck
-from .random import get_rng, manual_seed
+from .random import (Generator, default_generator, get_rng, get_rng_state, initial_seed,
+                     manual_seed, randint, randperm, seed, set_rng_state)
 from .jit import CaptureError, jit
-from . import cuda, nn, optim  # noqa: E402  (torch.nn, torch.optim as attributes)
+from . import cuda, nn, optim, utils  # noqa: E402  (torch.nn, torch.optim … as attributes)
 # PyTorch's dtype names are numpy's types (``t.dtype == tg.long``). Not in __all__: `from
 # tinygrad_rnn import *` must not rebind the builtins bool, int and float.
 from numpy import (bool_ as bool, complex64, complex128, float16, float32, float64, int8, int16,
@@ -46,5 +47,7 @@ __all__ = ["Tensor", "Node", "tensor", "zeros", "ones", "zeros_like", "ones_like
            "device", "DeviceError", "get_default_device", "set_default_device",
            "get_default_dtype", "set_default_dtype", "as_tensor", "empty", "empty_like", "eye",
            "full", "full_like", "linspace", "multinomial", "rand_like", "randint", "randn_like",
-           "cuda", "nn", "optim", "jit", "CaptureError",
+           "Generator", "default_generator", "randperm", "seed", "initial_seed", "get_rng_state",
+           "set_rng_state",
+           "cuda", "nn", "optim", "utils", "jit", "CaptureError",
            *[n for n in _function_names if not hasattr(_builtins, n)]]  # keep min, max, sum …

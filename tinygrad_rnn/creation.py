@@ -10,7 +10,7 @@ import numpy as np
 
 from . import devices as _device
 from .dtypes import get_default_dtype
-from .random import get_rng
+from .random import Generator, get_rng
 from .tensor import Tensor, _lift, _sizes, _tensor, _to_array
 
 
@@ -107,14 +107,6 @@ def rand_like(t, dtype=None, device=None, requires_grad=False) -> Tensor:
     return rand(*np.shape(t), dtype=dtype or t.dtype, device=device, requires_grad=requires_grad)
 
 
-def randint(low=0, high=None, size=None, *, dtype=None, device=None, generator=None) -> Tensor:
-    """Integers in [low, high) of shape ``size`` (``torch.randint(high, size)`` too)."""
-    if size is None:  # randint(high, size)
-        low, high, size = 0, low, high
-    data = _rng(generator).integers(low, high, _sizes((size,)), dtype=np.int64)
-    return _made("randint", data.astype(dtype or np.int64), device, False)
-
-
 def multinomial(input, num_samples, replacement=False, generator=None) -> Tensor:
     """Indices drawn with probability proportional to the rows of ``input`` (1-D or 2-D), as
     ``torch.multinomial`` (the draws differ from PyTorch's for the same seed)."""
@@ -135,10 +127,14 @@ def multinomial(input, num_samples, replacement=False, generator=None) -> Tensor
 
 
 def _rng(generator):
+    """The numpy generator to draw floats from: the package's, or, for a ``Generator`` (PyTorch's
+    twister, which orders data), a numpy one seeded from its stream — reproducible, though not
+    PyTorch's own numbers (its normal sampler is another algorithm)."""
     if generator is None:
         return get_rng()
-    numpy_rng = getattr(generator, "numpy_generator", None)  # a tinygrad_rnn Generator
-    return numpy_rng() if callable(numpy_rng) else generator
+    if isinstance(generator, Generator):
+        return np.random.default_rng(generator._int64_seed())
+    return generator
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:

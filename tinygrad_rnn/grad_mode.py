@@ -132,12 +132,12 @@ def _record_grad_norm(node, grads, input_grads):
 
 class track_grad_norms:
     """Record ‖dL/d(outputs)‖ on every node backward visits (``node.grad_norm``), which the
-    renderer's gradient heat and ``viz.time_step_grad_norms`` read. A backward hook: off by
-    default (importing ``tinygrad_rnn.viz`` turns it on); it costs about a microsecond a node.
+    renderer's gradient heat and ``viz.time_step_grad_norms`` read. A backward hook, off unless
+    asked for (importing the renderer switches nothing on); it costs about a microsecond a node.
 
-        tg.track_grad_norms(True)            # from now on
-        with tg.track_grad_norms(False):     # or only inside the block
-            ...
+        with tg.track_grad_norms():          # only inside the block
+            loss.backward()
+        tg.track_grad_norms(True)            # or from now on
     """
 
     def __init__(self, enabled=True):

@@ -47,8 +47,9 @@ from collections import OrderedDict
 
 import numpy as np
 
+import importlib
+
 from . import engine
-from . import random as _random
 from .engine import Deferred, mode
 from .grad_mode import no_grad
 from .ops import Function
@@ -56,9 +57,12 @@ from .tensor import Tensor, _tensor
 
 __all__ = ["jit", "Jit", "CaptureError"]
 
-# The module whose `note_change` in-place writes call (the package attribute `tensor` is the
-# function tg.tensor, so it is taken from sys.modules).
+# The modules whose globals a capture swaps for guards: the package's random generators and the
+# `note_change` that in-place writes call. (Imported by name: the package attribute `tensor` is
+# the function tg.tensor.)
 _tensor_module = sys.modules[Tensor.__module__]
+_seeding = importlib.import_module(".seeding", __package__)
+_random = importlib.import_module(".random", __package__)
 
 
 class CaptureError(RuntimeError):
@@ -573,10 +577,10 @@ class Jit:
     def _capture(self, key, args):
         rec = _Recorder()
         tensors = [a for a in args if isinstance(a, Tensor)]
-        generators = _random._generator, _random.default_generator
+        generators = _seeding._generator, _random.default_generator
         note_change = _tensor_module.note_change
         mode.recorder = rec
-        _random._generator = _random.default_generator = _NoRandom()
+        _seeding._generator = _random.default_generator = _NoRandom()
         _tensor_module.note_change = _no_in_place
         try:
             for i, t in enumerate(tensors):
@@ -589,7 +593,7 @@ class Jit:
             replay, source = _compile(rec, tensors, loss, hooks_converted)
         finally:
             mode.recorder = None
-            _random._generator, _random.default_generator = generators
+            _seeding._generator, _random.default_generator = generators
             _tensor_module.note_change = note_change
             for t in rec.keep:
                 if type(t) is _Traced:

@@ -17,6 +17,7 @@ from . import devices as _device
 from .dtypes import get_default_dtype, result_type
 from .engine import _Handle, _accumulate_leaf, _shapes, apply, backward, mode
 from .grad_mode import _setting
+from .seeding import get_rng
 from .versions import note_change
 
 MaxResult = namedtuple("MaxResult", "values indices")
@@ -584,7 +585,6 @@ class Tensor:
         return self._fill_random(lambda rng: rng.normal(mean, std, self.shape))
 
     def _fill_random(self, draw):
-        from .random import get_rng
         if mode.grad and self.requires_grad and self._node is None:
             raise RuntimeError("in-place operation: a leaf tensor that requires grad is being "
                                "used in an in-place operation; use `with tg.no_grad():` or "
@@ -894,6 +894,16 @@ def minimum(a, b) -> Tensor:
 
 
 # ---------------------------------------------------------------- helpers
+
+def as_numpy(value) -> np.ndarray:
+    """The ndarray behind ``value``: a Tensor's array, a torch tensor's (detached), or
+    ``np.asarray`` of anything else — how state dicts and optimizer states are read in."""
+    if isinstance(value, Tensor):
+        return value.array
+    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
 
 def _raw(x):
     return x.array if isinstance(x, Tensor) else x

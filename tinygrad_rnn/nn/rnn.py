@@ -35,6 +35,8 @@ import numpy as np
 
 from ..grad_mode import scope
 from ..tensor import Tensor, cat, stack
+from .labels import (C_0, C_T, CANDIDATE_N, CELL_CANDIDATE, FORGET_GATE, H_0, H_T, INPUT_GATE,
+                     OUTPUT_GATE, RESET_GATE, UPDATE_GATE, Layer, Step)
 from .utils.rnn import PackedSequence
 from . import functional as F
 from . import init
@@ -52,30 +54,30 @@ def _recurrent_sum(gi, h, w_hh, b_hh):
 
 def rnn_step(gi, h, w_hh, b_hh, nonlinearity):
     pre = _recurrent_sum(gi, h, w_hh, b_hh)
-    return (pre.tanh() if nonlinearity == "tanh" else pre.relu()).named("h_t")
+    return (pre.tanh() if nonlinearity == "tanh" else pre.relu()).named(H_T)
 
 
 def lstm_step(gi, h, c, w_hh, b_hh, forget_gate=True):
     gates = _recurrent_sum(gi, h, w_hh, b_hh)
     if forget_gate:
         i, f, g, o = gates.chunk(4, -1)
-        c = f.sigmoid().named("forget gate") * c + \
-            i.sigmoid().named("input gate") * g.tanh().named("cell candidate")
+        c = f.sigmoid().named(FORGET_GATE) * c + \
+            i.sigmoid().named(INPUT_GATE) * g.tanh().named(CELL_CANDIDATE)
     else:
         i, g, o = gates.chunk(3, -1)
-        c = c + i.sigmoid().named("input gate") * g.tanh().named("cell candidate")
-    c.named("c_t")
-    return (o.sigmoid().named("output gate") * c.tanh()).named("h_t"), c
+        c = c + i.sigmoid().named(INPUT_GATE) * g.tanh().named(CELL_CANDIDATE)
+    c.named(C_T)
+    return (o.sigmoid().named(OUTPUT_GATE) * c.tanh()).named(H_T), c
 
 
 def gru_step(gi, h, w_hh, b_hh):
     gh = F.linear(h, w_hh, b_hh)
     i_r, i_z, i_n = gi.chunk(3, -1)
     h_r, h_z, h_n = gh.chunk(3, -1)
-    r = (i_r + h_r).sigmoid().named("reset gate")
-    z = (i_z + h_z).sigmoid().named("update gate")
-    n = (i_n + r * h_n).tanh().named("candidate n")
-    return n.lerp(h, z).named("h_t")  # (1 - z)·n + z·h = n + z·(h - n), one op
+    r = (i_r + h_r).sigmoid().named(RESET_GATE)
+    z = (i_z + h_z).sigmoid().named(UPDATE_GATE)
+    n = (i_n + r * h_n).tanh().named(CANDIDATE_N)
+    return n.lerp(h, z).named(H_T)  # (1 - z)·n + z·h = n + z·(h - n), one op
 
 
 # ---------------------------------------------------------------- checks shared by cells and layers
@@ -95,6 +97,23 @@ def _check_nonlinearity(layer, nonlinearity):
 
 def _as_tensor(x):
     return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _check_state(name, s, expect, which, weight):
+    """A caller's initial state: shape ``expect`` and the weights' dtype; returns it as a Tensor."""
+    s = _as_tensor(s)
+    if s.shape != expect:
+        raise ValueError(f"{name}: expected {which} of shape {expect}, got {s.shape}")
+    _check_dtype(name, s, weight)
+    return s
+
+
+def _input_projection(x, w_ih, b_ih, b_hh, fold):
+    """(x W_ihᵀ + b, the b_hh a step must still add). With ``fold`` (RNN, LSTM) b = b_ih + b_hh
+    and each step's pre-activation is one ``linear``; the GRU keeps b_hh inside r·(h W_hnᵀ + b_hn)."""
+    if b_ih is None or not fold:
+        return F.linear(x, w_ih, b_ih), b_hh
+    return F.linear(x, w_ih, b_ih + b_hh), None
 
 
 def _check_input(name, x, ndims, layout, input_size, weight):
@@ -118,6 +137,7 @@ class _Recurrent(Module):
     fold_b_hh = True  # b_hh can join b_ih in the input projection (not for the GRU)
 
     def _add_weights(self, suffix, gates, input_size, bias):
+        """weight_ih/weight_hh (and biases) with ``gates`` blocks of hidden_size rows."""
         H = self.hidden_size
         setattr(self, f"weight_ih{suffix}", Parameter(np.zeros((gates * H, input_size), np.float32)))
         setattr(self, f"weight_hh{suffix}", Parameter(np.zeros((gates * H, H), np.float32)))
@@ -144,6 +164,7 @@ class _CellBase(_Recurrent):
             raise ValueError(f"{type(self).__name__}: input_size and hidden_size must be positive, "
                              f"got {input_size} and {hidden_size}")
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        self.n_gates = n_gates  # blocks of hidden_size rows in weight_ih / weight_hh
         self._add_weights("", n_gates, input_size, bias)
         self.reset_parameters()
 
@@ -161,27 +182,29 @@ class _CellBase(_Recurrent):
             x = x.reshape(1, -1)
         want = (x.shape[0], self.hidden_size)
         fixed = []
-        for s, label in zip(states, ("h_0", "c_0")):
+        for s, label in zip(states, (H_0, C_0)):
             if s is None:
                 s = Tensor(np.zeros(want, dtype=x.dtype)).named(label)
             else:
-                s = _as_tensor(s)
-                expect = want if batched else (self.hidden_size,)
-                if s.shape != expect:
-                    raise ValueError(f"{name}: expected hidden state of shape {expect}, got "
-                                     f"{s.shape}")
-                _check_dtype(name, s, self.weight_hh)
+                s = _check_state(name, s, want if batched else (self.hidden_size,),
+                                 "hidden state", self.weight_hh)
                 if not batched:
                     s = s.reshape(1, -1)
             fixed.append(s)
         return x, fixed, batched
 
+    def _step(self, states):
+        """The scope of this call, one time step of the caller's loop (``labels.Step``): step 0
+        when every state comes fresh (None, or a tensor no op produced), else one more than the
+        previous call — so the renderer and the diagnostics see a hand-written loop over the cell
+        as the same unrolled grid as a layer, without reading names."""
+        fresh = all(s is None or getattr(s, "is_leaf", True) for s in states)
+        t = 0 if fresh else getattr(self, "_last_step", -1) + 1
+        object.__setattr__(self, "_last_step", t)
+        return scope(Step(t))
+
     def _gi(self, x):
-        """(x W_ihᵀ + b_ih, the b_hh the step must still add): RNN and LSTM fold b_hh into the
-        projection, a bias add of (gates·H,), so the step's pre-activation is one ``linear``."""
-        if self.bias_ih is None or not self.fold_b_hh:
-            return F.linear(x, self.weight_ih, self.bias_ih), self.bias_hh
-        return F.linear(x, self.weight_ih, self.bias_ih + self.bias_hh), None
+        return _input_projection(x, self.weight_ih, self.bias_ih, self.bias_hh, self.fold_b_hh)
 
     def extra_repr(self):
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
@@ -196,10 +219,11 @@ class RNNCell(_CellBase):
         self.nonlinearity = nonlinearity
 
     def forward(self, input, hx=None):
-        x, (h,), batched = self._prepare(input, [hx])
-        gi, b_hh = self._gi(x)
-        h = rnn_step(gi, h, self.weight_hh, b_hh, self.nonlinearity)
-        return h if batched else h.reshape(-1)
+        with self._step([hx]):
+            x, (h,), batched = self._prepare(input, [hx])
+            gi, b_hh = self._gi(x)
+            h = rnn_step(gi, h, self.weight_hh, b_hh, self.nonlinearity)
+            return h if batched else h.reshape(-1)
 
 
 class LSTMCell(_CellBase):
@@ -212,10 +236,11 @@ class LSTMCell(_CellBase):
 
     def forward(self, input, hx=None):
         h0, c0 = (None, None) if hx is None else hx
-        x, (h, c), batched = self._prepare(input, [h0, c0])
-        gi, b_hh = self._gi(x)
-        h, c = lstm_step(gi, h, c, self.weight_hh, b_hh, self.forget_gate)
-        return (h, c) if batched else (h.reshape(-1), c.reshape(-1))
+        with self._step([h0, c0]):
+            x, (h, c), batched = self._prepare(input, [h0, c0])
+            gi, b_hh = self._gi(x)
+            h, c = lstm_step(gi, h, c, self.weight_hh, b_hh, self.forget_gate)
+            return (h, c) if batched else (h.reshape(-1), c.reshape(-1))
 
     def extra_repr(self):
         return super().extra_repr() + ("" if self.forget_gate else ", forget_gate=False")
@@ -230,10 +255,11 @@ class GRUCell(_CellBase):
         super().__init__(input_size, hidden_size, bias, 3)
 
     def forward(self, input, hx=None):
-        x, (h,), batched = self._prepare(input, [hx])
-        gi, b_hh = self._gi(x)
-        h = gru_step(gi, h, self.weight_hh, b_hh)
-        return h if batched else h.reshape(-1)
+        with self._step([hx]):
+            x, (h,), batched = self._prepare(input, [hx])
+            gi, b_hh = self._gi(x)
+            h = gru_step(gi, h, self.weight_hh, b_hh)
+            return h if batched else h.reshape(-1)
 
 
 # ---------------------------------------------------------------- multi-layer, multi-step
@@ -248,13 +274,11 @@ class RNNBase(_Recurrent):
     (T, B, D·H): the last layer's h at every step, the two directions concatenated.
     """
 
-    n_gates = 1     # blocks of hidden_size rows in weight_ih / weight_hh
-
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, n_gates=None):
+    def __init__(self, input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                 bidirectional, n_gates):
         super().__init__()
         name = type(self).__name__
-        self.n_gates = n_gates or type(self).n_gates
+        self.n_gates = n_gates  # blocks of hidden_size rows in weight_ih / weight_hh
         if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
             raise ValueError(f"{name}: input_size, hidden_size and num_layers must be positive, "
                              f"got {input_size}, {hidden_size}, {num_layers}")
@@ -290,8 +314,8 @@ class RNNBase(_Recurrent):
         return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
 
     # ------------------------------------------------------------ input checking
-    def _check_input(self, input, hx):
-        """Returns (x as (T, B, I) Tensor or packed data (N, I), batch_sizes, initial states
+    def _prepare(self, input, hx):
+        """Check the input and initial states. Returns (x as (T, B, I) Tensor or packed data (N, I), batch_sizes, initial states
         (one (L·D, B, H) Tensor or None per state, in sorted order for packed input), how to
         give the results back)."""
         name = type(self).__name__
@@ -324,10 +348,7 @@ class RNNBase(_Recurrent):
         out = []
         for which, s in zip(("h_0", "c_0"), states):
             if s is not None:
-                s = _as_tensor(s)
-                if s.shape != expect:
-                    raise ValueError(f"{name}: expected {which} of shape {expect}, got {s.shape}")
-                _check_dtype(name, s, self.weight_hh_l0)
+                s = _check_state(name, s, expect, which, self.weight_hh_l0)
                 s = s if batched else s.unsqueeze(1)
                 if packed is not None and packed.sorted_indices is not None:
                     s = s[:, packed.sorted_indices.array]  # the batch runs sorted by length
@@ -347,7 +368,7 @@ class RNNBase(_Recurrent):
                 if n < state[0].shape[0]:  # the longest-but-shorter sequences end here
                     finished.append(tuple(s[n:] for s in state))
                     state = tuple(s[:n] for s in state)
-                with scope(f"t{t}"):
+                with scope(Step(t)):
                     state = self.step(steps[t], state, w_hh, b_hh)
                 outputs[t] = state[0]
             if finished:  # rows that ended earlier come after, in order
@@ -362,7 +383,7 @@ class RNNBase(_Recurrent):
             elif n > running[0].shape[0]:  # shorter sequences start at their own last step
                 m = running[0].shape[0]
                 running = tuple(cat([r, s[m:n]], 0) for r, s in zip(running, initial))
-            with scope(f"t{t}"):
+            with scope(Step(t)):
                 running = self.step(steps[t], running, w_hh, b_hh)
             outputs[t] = running[0]
         return outputs, running
@@ -371,10 +392,10 @@ class RNNBase(_Recurrent):
         """PyTorch packs the weights into one buffer for cuDNN; here there is nothing to do."""
 
     def forward(self, input, hx=None):
-        x, batch_sizes, initial, (packed, batched) = self._check_input(input, hx)
+        x, batch_sizes, initial, (packed, batched) = self._prepare(input, hx)
         B = batch_sizes[0]
         zeros = [Tensor(np.zeros((B, self.hidden_size), dtype=x.dtype)).named(label)
-                 for label in ("h_0", "c_0")[:len(initial)]]  # named for the renderer
+                 for label in (H_0, C_0)[:len(initial)]]  # named for the renderer
         initial = [None if s is None else s.unbind(0) for s in initial]
         finals = []
         layer_input = x
@@ -384,14 +405,12 @@ class RNNBase(_Recurrent):
                 k = layer * self.num_directions + d
                 w_ih, w_hh, b_ih, b_hh = self._weights(layer, suffix)
                 state = tuple(z if s is None else s[k] for z, s in zip(zeros, initial))
-                with scope(f"l{layer}{suffix}"):
-                    # Input projection of all T steps in one op; for RNN and LSTM both
-                    # biases fold in here, for GRU b_hh must stay inside r·(h W_hnᵀ + b_hn).
-                    fold = self.fold_b_hh and b_ih is not None
-                    proj = F.linear(layer_input, w_ih, b_ih + b_hh if fold else b_ih)
+                with scope(Layer(layer, d == 1)):
+                    # the input projection of all T steps in one op
+                    proj, b_step = _input_projection(layer_input, w_ih, b_ih, b_hh, self.fold_b_hh)
                     steps = proj.split(batch_sizes, 0) if packed is not None else proj.unbind(0)
-                    seq, state = self._run_direction(steps, state, w_hh, None if fold else b_hh,
-                                                     batch_sizes, reverse=d == 1)
+                    seq, state = self._run_direction(steps, state, w_hh, b_step, batch_sizes,
+                                                     reverse=d == 1)
                     outs.append(cat(seq, 0) if packed is not None else stack(seq, 0))
                 finals.append(state)
             layer_input = outs[0] if len(outs) == 1 else cat(outs, -1)
@@ -427,7 +446,7 @@ class RNN(RNNBase):
                  batch_first=False, dropout=0.0, bidirectional=False):
         _check_nonlinearity("RNN", nonlinearity)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional)
+                         bidirectional, n_gates=1)
         self.nonlinearity = nonlinearity
 
     def step(self, gi, state, w_hh, b_hh):
@@ -467,8 +486,12 @@ class LSTM(RNNBase):
 class GRU(RNNBase):
     """Returns (output, h_n)."""
 
-    n_gates = 3
     fold_b_hh = False
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, n_gates=3)
 
     def step(self, gi, state, w_hh, b_hh):
         return (gru_step(gi, state[0], w_hh, b_hh),)
