@@ -33,7 +33,7 @@ class _Mode:
     scope = ()           # the scope path new nodes record, e.g. ("lstm", "l0", "t3")
     anomaly = False      # check every op's result for NaN/Inf (detect_anomaly)
     keep_values = False  # nodes keep their output arrays for the renderer (keep_values)
-    recorder = None      # tinygrad_rnn.jit's capture: told of every op and every VJP that runs
+    recorder = None      # tinygrad_rnn.jit's capture, which apply hands every op to
 
 
 mode = _Mode()
@@ -162,6 +162,8 @@ _NO_GRAPH = _NoGraph()
 def apply(fn, *inputs, **params):
     """Run primitive ``fn`` (from ``ops.py``) on Tensors ``inputs``; record a Node if any input
     requires grad and grad mode is on. Returns a Tensor, or a tuple for several outputs."""
+    if mode.recorder is not None:  # a step is being captured (jit.py): it records this op
+        return mode.recorder.apply(fn, inputs, params)
     node = None
     # Ops of one and two inputs spelled out: a comprehension would cost more than the rest of
     # the bookkeeping (this runs once per op; a small op's numpy work is about a microsecond).
@@ -196,19 +198,15 @@ def apply(fn, *inputs, **params):
                 node.values = (out,)
         if mode.anomaly:
             _check_finite(fn, node, arrays, (out,), "forward")
-        result = _wrap(out, node, 0)
-    else:
-        outs = tuple([np.asarray(o) for o in out])
-        if node is not None:
-            node.output_meta = tuple([(o.shape, o.dtype) for o in outs])
-            if mode.keep_values:
-                node.values = outs
-        if mode.anomaly:
-            _check_finite(fn, node, arrays, outs, "forward")
-        result = tuple([_wrap(o, node, i) for i, o in enumerate(outs)])
-    if mode.recorder is not None:
-        mode.recorder.op(fn, inputs, params, node, result)
-    return result
+        return _wrap(out, node, 0)
+    outs = tuple([np.asarray(o) for o in out])
+    if node is not None:
+        node.output_meta = tuple([(o.shape, o.dtype) for o in outs])
+        if mode.keep_values:
+            node.values = outs
+    if mode.anomaly:
+        _check_finite(fn, node, arrays, outs, "forward")
+    return tuple([_wrap(o, node, i) for i, o in enumerate(outs)])
 
 
 class AnomalyError(RuntimeError):
@@ -304,8 +302,6 @@ def backward(root, gradient, retain_graph=False):
             input_grads = tuple([_value(g) for g in input_grads])  # hooks see arrays
             for hook in _backward_hooks:
                 hook(node, grads, input_grads)
-        if mode.recorder is not None:
-            mode.recorder.vjp(node, input_grads)
         for i, ((source, index), g, need) in enumerate(zip(node.edges, input_grads,
                                                              node.needs_input_grad)):
             if g is None or not need:

@@ -251,8 +251,28 @@ class _Op:
     __slots__ = ("index", "fn", "inputs", "params", "node", "outputs", "zero_d", "single")
 
 
+class _Spy:
+    """Stands in for a captured node's primitive (``node.fn``) until the capture ends, so the
+    capture sees what each VJP returns, in the order backward calls them; everything else is
+    the primitive's own."""
+
+    __slots__ = ("fn", "node", "recorder")
+
+    def __init__(self, fn, node, recorder):
+        self.fn, self.node, self.recorder = fn, node, recorder
+
+    def __getattr__(self, name):
+        return getattr(self.fn, name)
+
+    def backward(self, ctx, *grads):
+        out = self.fn.backward(ctx, *grads)
+        self.recorder.vjp(self.node, out if type(out) is tuple else (out,))
+        return out
+
+
 class _Recorder:
-    """Told by the engine of every op and VJP while a step is captured (``mode.recorder``)."""
+    """``engine.apply`` hands it every op while a step is captured (``mode.recorder``); the
+    nodes' :class:`_Spy` tell it every VJP that backward runs."""
 
     def __init__(self):
         self.ops = []          # _Op, in the order they ran
@@ -262,6 +282,23 @@ class _Recorder:
         self.external_list = []
         self.op_of_node = {}   # Node -> its _Op
         self.visits = []       # (node, [(kind, shape, dtype) per input gradient])
+
+    def apply(self, fn, inputs, params):
+        """Run the op as ``engine.apply`` does (with the recorder off), then record it."""
+        mode.recorder = None
+        try:
+            result = engine.apply(fn, *inputs, **params)
+        finally:
+            mode.recorder = self
+        first = result[0] if type(result) is tuple else result
+        self.op(fn, inputs, params, first._node, result)
+        return result
+
+    def restore(self):
+        """Give every captured node its primitive back."""
+        for node in self.op_of_node:
+            if type(node.fn) is _Spy:
+                node.fn = node.fn.fn
 
     def name(self, t, var):
         """Give ``t`` a variable of the replay; a float tensor is traced from now on."""
@@ -288,6 +325,7 @@ class _Recorder:
         self.ops.append(op)
         if node is not None:
             self.op_of_node[node] = op
+            node.fn = _Spy(fn, node, self)
 
     def _input(self, t):
         var = self.var_of.get(id(t))
@@ -304,6 +342,8 @@ class _Recorder:
             _refuse("a tensor hook in the step", "the replay has no graph to call hooks from")
         seen = []
         for g in input_grads:
+            if engine._backward_hooks:  # backward turns every product into an array for them
+                g = engine._value(g)
             if g is None:
                 seen.append((None, None, None))
             elif type(g) is Deferred:
@@ -435,7 +475,8 @@ def _compile(rec, inputs, loss, hooks_converted):
     for node, seen in rec.visits:
         grads = pending.pop(node)
         outs = [new_var() if kind is not None else "_" for kind, _, _ in seen]
-        call = f"{prog.const(node.fn.backward, node.fn.name + '_vjp_')}({ctx_of[node]}, " \
+        fn = rec.op_of_node[node].fn
+        call = f"{prog.const(fn.backward, fn.name + '_vjp_')}({ctx_of[node]}, " \
                f"{', '.join(g or 'None' for g in grads)})"
         if len(node.edges) > 1:
             prog.emit(f"{', '.join(outs)}, = {call}")
@@ -593,6 +634,7 @@ class Jit:
             replay, source = _compile(rec, tensors, loss, hooks_converted)
         finally:
             mode.recorder = None
+            rec.restore()
             _seeding._generator, _random.default_generator = generators
             _tensor_module.note_change = note_change
             for t in rec.keep:
