@@ -9,8 +9,10 @@ idea, the engine's way).
 
 **Capture.** The first call for a given signature (the shapes and dtypes of the Tensor
 arguments, the values of the others) runs ``fn`` eagerly — real Tensors, Nodes and a real
-``loss.backward()`` — while the engine tells a recorder (``engine.mode.recorder``) about every
-primitive that runs forward (:func:`engine.apply`) and every VJP that runs backward, in order.
+``loss.backward()``. Meanwhile :func:`engine.apply` hands every op to a recorder
+(``engine.mode.recorder``, the engine's one hook), which runs it, notes its inputs, parameters
+and outputs, and lets a stand-in for each new node's primitive note what its VJP returns when
+backward calls it — so the record has every forward and every VJP, in the order they ran.
 
 **Compile.** The record becomes one flat Python function: a line per primitive's forward, a
 line per VJP, a line per gradient sum and per leaf accumulation, in exactly the order the engine
