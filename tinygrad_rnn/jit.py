@@ -42,14 +42,13 @@ Under ``detect_anomaly()``, ``keep_values()`` or ``no_grad()`` the step runs eag
 """
 from __future__ import annotations
 
+import importlib
 import linecache
 import os
 import sys
 from collections import OrderedDict
 
 import numpy as np
-
-import importlib
 
 from . import engine
 from .engine import Deferred, mode
@@ -83,7 +82,8 @@ def _where():
     while frame is not None:
         path = os.path.abspath(frame.f_code.co_filename)
         if not (path.startswith(_PACKAGE) or path.startswith(_NUMPY)):
-            code = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
+            code = linecache.getline(frame.f_code.co_filename, frame.f_lineno,
+                                     frame.f_globals).strip()
             line = f"{frame.f_code.co_filename}:{frame.f_lineno}" + (f" (`{code}`)" if code else "")
             return line, inner
         if path != _HERE and inner is None and not path.startswith(_NUMPY):
