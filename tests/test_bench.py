@@ -187,3 +187,12 @@ def test_memory_per_step_rejects_bad_arguments(bench_modules):
         memory.memory_per_step("Transformer", B=2, H=4)
     with pytest.raises(ValueError, match="lengths must be two increasing"):
         memory.memory_per_step("LSTM", B=2, H=4, lengths=(8, 4))
+
+
+def test_interleaved_ab_runs_every_backend(bench_modules, capsys):
+    interleaved = importlib.import_module("interleaved")
+    results = interleaved.main(["--size", "quick", "--steps", "2",
+                                "--backends", "ours-lstm,ours-jit,numpy-lstm"])
+    assert set(results) == {"ours-lstm", "ours-jit", "numpy-lstm"}
+    assert all(r["cpu_ms"] >= 0 and r["wall_min_ms"] > 0 for r in results.values())
+    assert "/ numpy-lstm" in capsys.readouterr().out
