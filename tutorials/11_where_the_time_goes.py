@@ -132,7 +132,7 @@ print(f"eager step {eager_total:.2f} ms: numpy work {eager_numpy:.2f} ms, graph'
 # %% [markdown]
 # ### What you should see
 #
-# At the learning size a large share of the step — around 40% on the development machine — is
+# At the learning size a large share of the step — about half on the development machine — is
 # the graph's Python, not numpy: the step makes about 700 primitive calls (11 per time step
 # forward, as many VJPs back), and each costs a few microseconds of bookkeeping beside a few
 # microseconds of numpy. The optimizer is small: six parameters, a handful of numpy calls each.
