@@ -10,13 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-TUTORIALS = sorted((pathlib.Path(__file__).resolve().parents[1] / "tutorials").glob(
-    "[0-9][0-9]_*.py"))
+TUTORIALS = sorted((pathlib.Path(__file__).resolve().parents[1] / "tutorials").glob("[0-9][0-9]_*.py"))
 
 
 def test_the_tutorials_are_numbered_in_order():
-    numbers = [int(p.name[:2]) for p in TUTORIALS]
-    assert numbers[:9] == list(range(1, 10)) and numbers == sorted(set(numbers))
+    assert [p.name[:2] for p in TUTORIALS] == [f"{i:02d}" for i in range(1, len(TUTORIALS) + 1)]
+    assert len(TUTORIALS) >= 10
 
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])

@@ -284,9 +284,13 @@ class _Recorder:
         self.external_list = []
         self.op_of_node = {}   # Node -> its _Op
         self.visits = []       # (node, [(kind, shape, dtype) per input gradient])
+        self.in_backward = False
 
     def apply(self, fn, inputs, params):
         """Run the op as ``engine.apply`` does (with the recorder off), then record it."""
+        if self.in_backward:
+            _refuse(f"an op ({fn.name}) run by backward (checkpoint's recompute, or a "
+                    f"Function's backward on Tensors)", "the record replays VJPs on arrays only")
         mode.recorder = None
         try:
             result = engine.apply(fn, *inputs, **params)
@@ -632,6 +636,7 @@ class Jit:
             if rec.var_of.get(id(loss), "x")[0] != "v":
                 raise CaptureError("jit: the step returned one of its inputs as the loss")
             hooks_converted = bool(engine._backward_hooks)
+            rec.in_backward = True
             loss.backward()
             replay, source = _compile(rec, tensors, loss, hooks_converted)
         finally:
