@@ -283,7 +283,7 @@ def _read(f):
     if isinstance(f, (str, os.PathLike)):
         path = pathlib.Path(f)
         if not path.exists():
-            raise FileNotFoundError(f"load: no such file: {path}")
+            raise FileNotFoundError(f"load: no checkpoint at {path} (no such file)")
         return path.read_bytes(), str(path)
     if hasattr(f, "read"):
         data = f.read()
@@ -320,8 +320,9 @@ def load(f, map_location=None, pickle_module=None, weights_only=None, mmap=None,
     elif data[:1] == b"\x80":  # a bare pickle (pickle.dump, or PyTorch's legacy format)
         body = data
     else:
-        raise ValueError(f"load: {source} is not a file written by save or torch.save (it "
-                         f"starts with {data[:16]!r})")
+        raise ValueError(f"load: {source} is not a tinygrad_rnn checkpoint: it is not a zip "
+                         f"(.npz) file nor a pickle written by save (it starts with "
+                         f"{data[:16]!r})")
     stream = io.BytesIO(body)
     try:
         obj = Unpickler(stream, weights_only, source).load()
@@ -338,8 +339,8 @@ def load(f, map_location=None, pickle_module=None, weights_only=None, mmap=None,
 
 
 def _torch_file_message(source, kind):
-    return (f"load: {source} was written by PyTorch itself ({kind}), whose tensors this engine "
-            f"cannot read. Bring the numbers over with numpy: in PyTorch, "
+    return (f"load: {source} looks like a PyTorch file (torch.save): it was written by PyTorch "
+            f"itself ({kind}), whose tensors this engine does not read. Bring the numbers over with numpy: in PyTorch, "
             f"`np.savez('weights.npz', **{{k: v.numpy() for k, v in "
             f"torch.load(f).items()}})` (a state dict; for a whole model use "
             f"model.state_dict()); here, `model.load_state_dict({{k: torch.from_numpy(v) for "
@@ -352,8 +353,8 @@ def _load_zip(f, data, source):
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             names = z.namelist()
-    except zipfile.BadZipFile as err:
-        raise ValueError(f"load: {source} is a damaged zip file: {err}") from None
+    except zipfile.BadZipFile:
+        names = []  # damaged: checkpoint.load says so
     if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
         raise TorchFileError(_torch_file_message(source, "a zip archive with data.pkl"))
     if isinstance(f, (str, os.PathLike)):
