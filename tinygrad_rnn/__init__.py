@@ -7,7 +7,7 @@ time really works.
     >>> x.grad
     array([2., 4.], dtype=float32)
 """
-from .checkpoint import load, save
+from .serialization import load, save  # torch.save/torch.load; a .npz path: checkpoint format
 from .gradcheck import GradcheckError, gradcheck
 from .random import get_rng, manual_seed
 from .engine import (AnomalyError, Node, Tensor, arange, cat, current_scope, detect_anomaly,
@@ -18,9 +18,12 @@ from numpy import bool_ as bool, float32, float64, int32, int64  # dtypes, as to
 
 __version__ = "0.1.0"
 
+from . import nn, optim  # noqa: E402 - `import tinygrad_rnn as torch; torch.nn.Linear` works
+from .torch_alias import alias_torch, unalias_torch  # noqa: E402
+
 __all__ = ["Tensor", "Node", "tensor", "zeros", "ones", "zeros_like", "ones_like", "randn", "rand",
            "arange", "cat", "stack", "where", "no_grad", "enable_grad", "is_grad_enabled",
            "detect_anomaly", "AnomalyError", "scope", "current_scope", "graph_nodes",
            "track_grad_norms", "register_backward_hook", "from_numpy", "keep_values",
            "lerp", "maximum", "minimum", "result_type", "gradcheck", "GradcheckError", "manual_seed", "get_rng", "save",
-           "load", "bool", "float32", "float64", "int32", "int64"]
+           "load", "alias_torch", "unalias_torch", "bool", "float32", "float64", "int32", "int64"]
