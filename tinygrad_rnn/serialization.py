@@ -368,5 +368,5 @@ def _load_zip(f, data, source):
         os.remove(tmp)
 
 
-__all__ = ["save", "load", "Unpickler", "add_safe_globals", "get_safe_globals",
+__all__ = ["save", "load", "add_safe_globals", "get_safe_globals",
            "clear_safe_globals", "safe_globals", "DEFAULT_PROTOCOL"]

@@ -12,7 +12,7 @@ NotImplementedError). Nothing is added to this package's own modules.
 
 ``python -m tinygrad_rnn run SCRIPT`` installs the alias before running SCRIPT; in a notebook,
 call ``tinygrad_rnn.alias_torch()`` before the first ``import torch``. :func:`surface_markdown`
-writes the table of what runs unchanged, what differs and what is refused (README's table).
+writes the table of what runs unchanged, what differs and what is refused (README's table); ``update_readme("README.md")`` rewrites it there.
 """
 from __future__ import annotations
 
@@ -68,7 +68,9 @@ OWN_NAMES = {"Node", "scope", "current_scope", "graph_nodes", "track_grad_norms"
              "register_backward_hook", "keep_values", "get_rng", "GradcheckError",
              "AnomalyError", "total_grad_norm", "alias_torch", "unalias_torch", "RNNBase",
              "checkpoint", "data", "viz", "explorer", "errors", "engine", "ops", "models",
-             "train", "demo", "diagnostics", "progress", "torch_alias"}
+             "train", "demo", "diagnostics", "progress", "torch_alias",
+             # PyTorch has these elsewhere (ELSEWHERE lists them there)
+             "clip_grad_norm_", "clip_grad_value_", "detect_anomaly", "gradcheck"}
 
 
 # ---------------------------------------------------------------- torch-only entries
@@ -400,8 +402,8 @@ def surface() -> list:
         same = sorted(set(same) | {n for (m, n) in ELSEWHERE if m == torch_name})
         differs = [f"`{n}`: {note}" for (m, n), (_, note) in sorted(DIFFERS.items())
                    if m == torch_name and n not in same]
-        refused = sorted(api[len(torch_name) + 1:] for api in REFUSED
-                         if api.rsplit(".", 1)[0] == torch_name)
+        refused = sorted((api[len(torch_name) + 1:] for api in REFUSED
+                          if api.rsplit(".", 1)[0] == torch_name), key=lambda r: (r == "*", r))
         rows.append((torch_name, target, same, differs, refused))
     return rows
 
@@ -444,10 +446,3 @@ def update_readme(path) -> bool:
     if new != text:
         path.write_text(new, encoding="utf-8")
     return new != text
-
-
-if __name__ == "__main__":  # python -m tinygrad_rnn.torch_alias [README.md]: rewrite the table
-    if len(sys.argv) > 1:
-        print("changed" if update_readme(sys.argv[1]) else "unchanged")
-    else:
-        print(surface_markdown(), end="")
