@@ -1,11 +1,13 @@
 """Stateless functions on Tensors, with PyTorch's names (``torch.nn.functional``)."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..random import get_rng
 from .. import ops
-from ..engine import Tensor, apply, where
+from ..engine import Tensor, apply, cat, scope, where
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -183,7 +185,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target, weight=None, reducti
     if pos_weight is not None:
         pw = _like(pos_weight, input, "binary_cross_entropy_with_logits", check_shape=False)
         scale = (pw - 1) * target + 1
-    loss = (1 - target) * input + scale * softplus(-input)
+    loss = (1 - target) * input + scale * apply(ops.Softplus, -input)  # no threshold, as PyTorch
     if weight is not None:
         loss = loss * _like(weight, input, "binary_cross_entropy_with_logits", check_shape=False)
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
@@ -194,9 +196,13 @@ def l1_loss(input: Tensor, target, reduction="mean") -> Tensor:
     return _reduce((input - _like(target, input, "l1_loss")).abs(), reduction, "l1_loss")
 
 
-def softplus(x: Tensor) -> Tensor:
-    """log(1 + eˣ), without overflow."""
-    return apply(ops.Softplus, x)
+def softplus(x: Tensor, beta=1.0, threshold=20.0) -> Tensor:
+    """log(1 + e^(βx)) / β, without overflow; where βx > ``threshold`` it is x itself (as
+    PyTorch: value x, gradient 1)."""
+    bx = x if beta == 1.0 else x * beta
+    soft = apply(ops.Softplus, bx)
+    soft = soft if beta == 1.0 else soft * (1.0 / beta)
+    return where(np.asarray(bx) > threshold, x, soft)
 
 
 def _like(value, input, op, check_shape=True):
@@ -214,3 +220,176 @@ def _reduce(x: Tensor, reduction: str, op: str) -> Tensor:
     if reduction == "none":
         return x
     raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+# ---------------------------------------------------------------- more of torch.nn.functional
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def gelu(input: Tensor, approximate="none") -> Tensor:
+    """x·Φ(x), Φ the standard normal CDF ½(1 + erf(x/√2)) (``approximate="none"``), or the
+    tanh form ½x(1 + tanh(√(2/π)(x + 0.044715x³))) (``"tanh"``), as PyTorch.
+
+    erf is not a primitive here, so Φ(x) is recorded as its value (a constant) plus
+    (x - x̄)·φ(x), x̄ = x detached: a term that is zero in value and carries Φ's derivative
+    φ(x) = e^(-x²/2)/√(2π) into the graph. First derivatives are exact.
+    """
+    if approximate == "tanh":
+        inner = (input + input * input * input * 0.044715) * math.sqrt(2.0 / math.pi)
+        return input * 0.5 * (inner.tanh() + 1)
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    x = np.asarray(input, dtype=np.float64)
+    cdf = (0.5 * (1.0 + np.asarray(_erf(x * math.sqrt(0.5)), np.float64))).astype(input.dtype)
+    pdf = (np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)).astype(input.dtype)
+    phi = (Tensor(cdf) + (input - input.detach()) * Tensor(pdf)).named("Φ(x)")
+    return input * phi
+
+
+def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None, eps=1e-5) -> Tensor:
+    """(x - mean) / √(var + eps) · weight + bias over the last ``len(normalized_shape)`` dims
+    (biased variance, as PyTorch). ``weight`` and ``bias`` have ``normalized_shape``."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    n = len(shape)
+    if n == 0 or input.shape[input.ndim - n:] != shape or input.ndim < n:
+        raise ValueError(f"LayerNorm: input of shape {input.shape} does not end in the normalized "
+                         f"shape {shape}")
+    dims = tuple(range(-n, 0))
+    centred = input - input.mean(dims, keepdim=True)
+    var = (centred * centred).mean(dims, keepdim=True)
+    y = centred / (var + eps).sqrt()
+    if weight is not None:
+        y = y * weight
+    return y if bias is None else y + bias
+
+
+def embedding(input, weight: Tensor, padding_idx=None, max_norm=None, norm_type=2.0,
+              scale_grad_by_freq=False, sparse=False) -> Tensor:
+    """Rows of ``weight`` (num_embeddings, dim) picked by the integer indices ``input`` (...):
+    (..., dim). No gradient flows to the row ``padding_idx``. ``sparse=True`` is accepted and
+    gives the same, dense, gradient."""
+    if max_norm is not None or scale_grad_by_freq:
+        raise NotImplementedError("embedding: max_norm and scale_grad_by_freq are not implemented "
+                                  "here; renormalise the weight yourself under no_grad()")
+    idx = np.asarray(input)
+    num = weight.shape[0]
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"Embedding: indices must be integers, got dtype {idx.dtype}")
+    if idx.size and (idx.min() < 0 or idx.max() >= num):
+        raise IndexError(f"Embedding: indices must lie in [0, {num}), got min {idx.min()} and "
+                         f"max {idx.max()}")
+    out = weight[idx]
+    if padding_idx is not None:
+        padding_idx = padding_idx + num if padding_idx < 0 else padding_idx
+        # same values, but no gradient flows to the padding row (as PyTorch)
+        out = where((idx != padding_idx)[..., None], out, out.detach())
+    return out
+
+
+def one_hot(tensor, num_classes=-1) -> Tensor:
+    """int64 (..., num_classes) with a 1 at each index; ``num_classes=-1``: max index + 1."""
+    idx = np.asarray(tensor)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: needs integer class indices, got dtype {idx.dtype}")
+    if idx.size and idx.min() < 0:
+        raise ValueError(f"one_hot: class values must be non-negative, got {idx.min()}")
+    if num_classes == -1:
+        if idx.size == 0:
+            raise ValueError("one_hot: cannot infer num_classes from an empty tensor")
+        num_classes = int(idx.max()) + 1
+    if idx.size and idx.max() >= num_classes:
+        raise ValueError(f"one_hot: class values must be smaller than num_classes={num_classes}, "
+                         f"got {idx.max()}")
+    return Tensor((idx[..., None] == np.arange(num_classes)).astype(np.int64))
+
+
+def pad(input: Tensor, pad, mode="constant", value=None) -> Tensor:
+    """Pad the last dims: ``pad = (left, right)`` for the last dim, then (left, right) for the
+    one before, … A negative amount crops. Constant mode only (``value``, 0 by default)."""
+    if mode != "constant":
+        raise NotImplementedError(f"pad: mode {mode!r} is not implemented here; only 'constant'")
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad: needs (left, right) pairs for at most {input.ndim} dims of an "
+                         f"input of shape {input.shape}, got {pad}")
+    out, fill = input, 0 if value is None else value
+    for i in range(len(pad) // 2):
+        axis, (left, right) = input.ndim - 1 - i, pad[2 * i:2 * i + 2]
+        n = out.shape[axis]
+        if n + min(left, 0) + min(right, 0) < 0:
+            raise ValueError(f"pad: cropping {pad} leaves a negative size in dim {axis} of "
+                             f"{input.shape}")
+        if left < 0 or right < 0:  # crop first
+            index = [slice(None)] * out.ndim
+            index[axis] = slice(-min(left, 0), n + min(right, 0))
+            out = out[tuple(index)]
+        pieces = []
+        for amount in (left, right):
+            shape = list(out.shape)
+            shape[axis] = max(amount, 0)
+            pieces.append(Tensor(np.full(shape, fill, dtype=input.dtype)) if amount > 0 else None)
+        parts = [t for t in (pieces[0], out, pieces[1]) if t is not None]
+        out = cat(parts, axis) if len(parts) > 1 else out
+    return out
+
+
+def normalize(input: Tensor, p=2.0, dim=1, eps=1e-12) -> Tensor:
+    """x / max(‖x‖_p, eps) along ``dim`` (as PyTorch)."""
+    return input / input.norm(p, dim, keepdim=True).clamp(min=eps)
+
+
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask=None,
+                                 dropout_p=0.0, is_causal=False, scale=None,
+                                 enable_gqa=False) -> Tensor:
+    """softmax(q·kᵀ·scale + mask)·v for q (..., L, E), k (..., S, E), v (..., S, Ev) → (..., L, Ev);
+    ``scale`` defaults to 1/√E. ``attn_mask``: a bool mask (True = *may* attend, PyTorch's
+    convention here) or a float mask added to the scores; ``is_causal``: the lower triangle.
+    Dropout ``dropout_p`` always applies to the weights (as PyTorch's)."""
+    if enable_gqa:
+        raise NotImplementedError("scaled_dot_product_attention: enable_gqa is not implemented "
+                                  "here; repeat the key and value heads yourself")
+    L, S = query.shape[-2], key.shape[-2]
+    masked = bias = None
+    if is_causal:
+        if attn_mask is not None:
+            raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal=True, "
+                             "not both")
+        masked = ~np.tril(np.ones((L, S), dtype=bool))
+    elif attn_mask is not None:
+        if _mask_dtype(attn_mask, "scaled_dot_product_attention").kind == "b":
+            masked = ~np.asarray(attn_mask)
+        else:
+            bias = attn_mask
+    return _attention(query, key, value, masked, bias, dropout_p, scale)[0]
+
+
+def _mask_dtype(mask, op):
+    dtype = np.asarray(mask).dtype if not isinstance(mask, Tensor) else mask.dtype
+    if dtype.kind not in "bf":
+        raise TypeError(f"{op}: only bool and floating point masks are supported, got {dtype}")
+    return dtype
+
+
+def _attention(q, k, v, masked=None, bias=None, dropout_p=0.0, scale=None):
+    """The attention of the textbook, one primitive op per step, nodes named:
+    scores = (q·scale)·kᵀ (+ bias, masked → -∞), weights = softmax(scores) (dropout),
+    output = weights·v. ``masked`` is a bool array, True where a query may *not* attend; ``bias``
+    a float mask added to the scores. Returns (output, weights)."""
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"attention: query {q.shape}, key {k.shape} and value {v.shape} need "
+                         f"query and key of one feature size and key and value of one length")
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    with scope("attention"):
+        scores = ((q * scale).named("q/√d") @ k.transpose(-2, -1).named("kᵀ")).named(
+            "scores q·kᵀ/√d")
+        if bias is not None:
+            if not isinstance(bias, Tensor) or not bias.requires_grad:
+                bias = Tensor(np.asarray(bias, dtype=scores.dtype))
+            scores = (scores + bias).named("scores + mask")
+        if masked is not None:
+            scores = scores.masked_fill(masked, -math.inf).named("masked scores")
+        weights = scores.softmax(-1).named("attention weights")
+        if dropout_p > 0.0:
+            weights = dropout(weights, dropout_p)
+        return (weights @ v).named("attention output"), weights

@@ -57,17 +57,7 @@ class Embedding(Module):
             self.weight.data[padding_idx] = 0
 
     def forward(self, indices):
-        idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
-        if idx.dtype.kind not in "iu":
-            raise TypeError(f"Embedding: indices must be integers, got dtype {idx.dtype}")
-        if idx.size and (idx.min() < 0 or idx.max() >= self.num_embeddings):
-            raise IndexError(f"Embedding: indices must lie in [0, {self.num_embeddings}), got "
-                             f"min {idx.min()} and max {idx.max()}")
-        out = self.weight[idx]
-        if self.padding_idx is not None:
-            # same values, but no gradient flows to the padding row (as PyTorch)
-            out = where((idx != self.padding_idx)[..., None], out, out.detach())
-        return out
+        return F.embedding(indices, self.weight, self.padding_idx)
 
     def extra_repr(self):
         return f"{self.num_embeddings}, {self.embedding_dim}"
@@ -93,27 +83,20 @@ class LayerNorm(Module):
     """y = (x - mean) / sqrt(var + eps) · weight + bias over the last ``normalized_shape`` dims
     (biased variance, as PyTorch). Composite of primitives."""
 
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True):
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True):
         super().__init__()
         if isinstance(normalized_shape, int):
             normalized_shape = (normalized_shape,)
         self.normalized_shape, self.eps = tuple(normalized_shape), eps
+        self.elementwise_affine = elementwise_affine
+        self.weight = self.bias = None
         if elementwise_affine:
             self.weight = Parameter(np.ones(self.normalized_shape, dtype=np.float32))
-            self.bias = Parameter(np.zeros(self.normalized_shape, dtype=np.float32))
-        else:
-            self.weight = self.bias = None
+            if bias:
+                self.bias = Parameter(np.zeros(self.normalized_shape, dtype=np.float32))
 
     def forward(self, x):
-        n = len(self.normalized_shape)
-        if x.shape[-n:] != self.normalized_shape:
-            raise ValueError(f"LayerNorm: input of shape {x.shape} does not end in the normalized "
-                             f"shape {self.normalized_shape}")
-        dims = tuple(range(-n, 0))
-        centred = x - x.mean(dims, keepdim=True)
-        var = (centred * centred).mean(dims, keepdim=True)
-        y = centred / (var + self.eps).sqrt()
-        return y * self.weight + self.bias if self.weight is not None else y
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
         return f"{self.normalized_shape}, eps={self.eps}"
@@ -257,6 +240,12 @@ class Tanh(Module):
 
 
 class ReLU(Module):
+    """max(x, 0). ``inplace`` is accepted and changes nothing (a new tensor is returned)."""
+
+    def __init__(self, inplace=False):
+        super().__init__()
+        self.inplace = inplace
+
     def forward(self, x):
         return x.relu()
 
@@ -287,3 +276,27 @@ class Sequential(Module):
         for m in self._modules.values():
             x = m(x)
         return x
+
+
+class Identity(Module):
+    """Returns its input; any constructor arguments are ignored (as PyTorch)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, x):
+        return x
+
+
+class Flatten(Module):
+    """``x.flatten(start_dim, end_dim)``; by default every dim but the batch (the first)."""
+
+    def __init__(self, start_dim=1, end_dim=-1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        return x.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self):
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

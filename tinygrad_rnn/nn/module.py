@@ -49,8 +49,14 @@ class Module:
             raise TypeError(f"{type(self).__name__}: cannot assign {type(value).__name__} as "
                             f"parameter '{name}' (nn.Parameter or None expected); to change its "
                             f"numbers, write into .data under no_grad()")
+        # a replaced parameter or submodule keeps its place in the order (as PyTorch's)
+        keep = self._parameters if isinstance(value, Parameter) else \
+            self._modules if isinstance(value, Module) else None
         for registry in (self._parameters, self._buffers, self._modules):
-            registry.pop(name, None)
+            if registry is not keep:
+                registry.pop(name, None)
+        if keep is not None:
+            self.__dict__.pop(name, None)  # a plain attribute of that name would shadow it
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):

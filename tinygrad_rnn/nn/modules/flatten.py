@@ -1,0 +1,4 @@
+"""As torch.nn.modules.flatten."""
+from ..layers import Flatten
+
+__all__ = ["Flatten"]

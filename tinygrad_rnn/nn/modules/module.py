@@ -1,0 +1,4 @@
+"""As torch.nn.modules.module."""
+from ..module import Module
+
+__all__ = ["Module"]

@@ -1,0 +1,4 @@
+"""As torch.nn.modules.normalization."""
+from ..layers import LayerNorm
+
+__all__ = ["LayerNorm"]
