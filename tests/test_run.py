@@ -7,6 +7,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -232,26 +233,58 @@ def assert_same_losses(ours, theirs, name):
         assert abs(a - b) <= 1e-5 * abs(b), f"{name}, {label}: {a!r} here, {b!r} in PyTorch"
 
 
-def _run_program(name, tmp_path):
-    init = FIXTURES / f"{name}_init.npz"
-    done = run([str(PROGRAMS / f"{name}.py"), "--init", str(init)], cwd=tmp_path, timeout=900)
+_ours = {}  # name -> losses printed under run (each program runs once per session)
+
+
+def ours(name, tmp_path_factory):
+    if name not in _ours:
+        work = tmp_path_factory.mktemp(name)
+        init = FIXTURES / f"{name}_init.npz"
+        done = run([str(PROGRAMS / f"{name}.py"), "--init", str(init)], cwd=work, timeout=900)
+        _ours[name] = done
+    done = _ours[name]
     assert done.returncode == 0, f"{name} under run failed:\n{done.stderr[-3000:]}"
     return losses(done.stdout)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_program_gives_pytorchs_losses_from_the_fixture(name, tmp_path):
+def test_program_gives_pytorchs_losses_from_the_fixture(name, tmp_path_factory):
     expected = [tuple(x) for x in json.loads((FIXTURES / "losses.json").read_text())[name]]
     assert len(expected) >= 10
-    assert_same_losses(_run_program(name, tmp_path), expected, name)
+    assert_same_losses(ours(name, tmp_path_factory), expected, name)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_program_gives_pytorchs_losses_live(name, tmp_path):
+def test_program_gives_pytorchs_losses_live(name, tmp_path, tmp_path_factory):
     pytest.importorskip("torch")
     init = FIXTURES / f"{name}_init.npz"
-    (tmp_path / "torch").mkdir()
     done = subprocess.run([sys.executable, str(PROGRAMS / f"{name}.py"), "--init", str(init)],
-                          cwd=tmp_path / "torch", capture_output=True, text=True, timeout=900)
+                          cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
-    assert_same_losses(_run_program(name, tmp_path), losses(done.stdout), name)
+    assert_same_losses(ours(name, tmp_path_factory), losses(done.stdout), name)
+
+
+def test_explore_of_the_word_lm_opens_in_chromium(tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no chromium on PATH (Debian: apt-get install chromium)")
+    done = run(["--explore", "lm.html", str(PROGRAMS / "word_lm.py"), "--epochs", "1",
+                "--init", str(FIXTURES / "word_lm_init.npz")], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    errors = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto((tmp_path / "lm.html").resolve().as_uri())
+            page.wait_for_function("window.tgExplorer !== undefined")
+            nodes = page.locator("g.node").count()
+            text = page.content()
+        finally:
+            browser.close()
+    assert not errors, errors
+    assert nodes > 20
+    assert "model.rnn.weight_ih_l0" in text and "model.encoder.weight" in text
