@@ -207,3 +207,16 @@ def test_what_the_table_says_runs_unchanged_exists_in_pytorch():
     finally:
         sys.modules.update(saved)
     assert not missing, f"listed as PyTorch's but PyTorch has no {missing}"
+
+
+def test_legacy_constructors_and_variable_of_old_programs(torch):
+    from torch.autograd import Variable
+
+    ids = torch.LongTensor([3, 1])
+    assert ids.dtype == tg.int64 and ids.numpy().tolist() == [3, 1]
+    assert torch.LongTensor(2, 3).shape == (2, 3) and torch.FloatTensor(2).dtype == tg.float32
+    assert isinstance(ids, torch.LongTensor) and not isinstance(ids, torch.FloatTensor)
+    x = tg.ones(2)
+    v = Variable(x, requires_grad=True)
+    assert v.requires_grad and not x.requires_grad
+    assert not Variable(x).requires_grad

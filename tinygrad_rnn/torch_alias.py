@@ -25,6 +25,8 @@ import sys
 import types
 import warnings
 
+import numpy as np
+
 from .errors import CUDAUnavailable, MissingTorchAttribute, TorchAPIUnavailable
 
 # torch module → this package's module; a torch module below one of these maps to the same
@@ -104,8 +106,31 @@ def _passthrough(api, why):
     return passthrough
 
 
-class _Flags(types.SimpleNamespace):
-    pass
+def _variable(data, requires_grad=False, volatile=False):
+    """torch.autograd.Variable (PyTorch < 0.4): a Tensor sharing ``data``'s memory, detached."""
+    t = data.detach()
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+class _LegacyTensorType(type):
+    """``torch.LongTensor`` and friends: ``isinstance(x, torch.LongTensor)`` checks the dtype."""
+
+    def __instancecheck__(cls, obj):
+        from .engine import Tensor
+        return isinstance(obj, Tensor) and obj.dtype == cls.dtype
+
+
+def _legacy_tensor_type(name, dtype):
+    def __new__(cls, *args):
+        from . import tensor, zeros
+
+        if len(args) == 1 and not isinstance(args[0], int):
+            return tensor(np.asarray(args[0]), dtype=cls.dtype)  # from data
+        return zeros(*args, dtype=cls.dtype)  # a size: zero-filled (PyTorch: uninitialised)
+    return _LegacyTensorType(name, (), {"__new__": __new__, "dtype": np.dtype(dtype),
+                                        "__doc__": f"torch.{name}(data) or torch.{name}(*size)"})
 
 
 # (torch module, name) → (value, what differs). Used only when this package has no such name.
@@ -119,6 +144,15 @@ DIFFERS = {
     ("torch", "use_deterministic_algorithms"): (
         _nothing, "accepted and ignored: every op here is deterministic"),
     ("torch", "set_float32_matmul_precision"): (_nothing, "accepted and ignored"),
+    ("torch", "LongTensor"): (_legacy_tensor_type("LongTensor", "int64"),
+                              "legacy constructor: from data, or zero-filled of a size (PyTorch "
+                              "leaves it uninitialised); isinstance checks the dtype"),
+    ("torch", "FloatTensor"): (_legacy_tensor_type("FloatTensor", "float32"),
+                               "as LongTensor, float32"),
+    ("torch", "DoubleTensor"): (_legacy_tensor_type("DoubleTensor", "float64"),
+                                "as LongTensor, float64"),
+    ("torch.autograd", "Variable"): (_variable, "PyTorch < 0.4's wrapper: returns "
+                                                "data.detach(), requiring grad if asked"),
     ("torch.jit", "script"): (
         _passthrough("torch.jit.script", "TorchScript keeps Python's meaning of the code; here "
                      "the code runs as Python"),
