@@ -90,14 +90,12 @@ def _nothing(*args, **kwargs):
 
 
 def _passthrough(api, why):
-    """``api(x, ...)`` returns x, with a one-time warning saying why that is faithful here."""
-    warned = []
+    """``api(x, ...)`` returns x, with a warning (shown once per calling line, as Python's
+    warnings are) saying why that is faithful here."""
 
     def passthrough(obj=None, *args, **kwargs):
-        if not warned:
-            warned.append(True)
-            warnings.warn(f"{api}: returns its argument unchanged on this engine ({why})",
-                          stacklevel=2)
+        warnings.warn(f"{api}: returns its argument unchanged on this engine ({why})",
+                      stacklevel=2)
         if obj is None:  # used as @torch.compile(mode=...) with arguments
             return lambda fn: fn
         return obj
