@@ -22,7 +22,7 @@ def ours(shapes, ops, inputs):
     ts = [tg.Tensor(x, requires_grad=True) for x in inputs]
     root = run(tg, shapes, ops, ts)
     root.backward()
-    return root.data, [np.zeros_like(x) if t.grad is None else t.grad for t, x in zip(ts, inputs)]
+    return root.array, [np.zeros_like(x) if t.grad is None else t.grad for t, x in zip(ts, inputs)]
 
 
 def test_the_fixture_graphs_exercise_fan_out_0d_and_broadcasting():

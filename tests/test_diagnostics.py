@@ -25,7 +25,7 @@ def test_hidden_states_give_the_total_gradient_per_step(kind, kw):
     norms = diagnostics.grad_norms(states)
     assert norms.shape == (4,) and (norms > 0).all()
     # the last step's state reaches the loss only through the output
-    last = out.data[:, -1] if kw.get("batch_first") else out.data[-1]
+    last = out.array[:, -1] if kw.get("batch_first") else out.array[-1]
     np.testing.assert_allclose(norms[-1], np.linalg.norm(2 * last))
 
 

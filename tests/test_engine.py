@@ -27,7 +27,7 @@ def run_ours(name, inputs):
     t = {k: T(v) for k, v in inputs.items()}
     out = EXPRESSIONS[name](tg, t)
     out.sum().backward()
-    return out.data, {k: (v.grad if v.grad is not None else np.zeros_like(inputs[k]))
+    return out.array, {k: (v.grad if v.grad is not None else np.zeros_like(inputs[k]))
                       for k, v in t.items()}
 
 
@@ -81,7 +81,7 @@ def test_comparisons_return_tensors_without_grad():
     x = T([1.0, 2.0, 3.0])
     for c in (x > 2, x >= 2, x < 2, x <= 2, x == 2, x != 2):
         assert isinstance(c, tg.Tensor) and c.dtype == bool and not c.requires_grad
-    np.testing.assert_array_equal((x > 1.5).data, [False, True, True])
+    np.testing.assert_array_equal((x > 1.5).array, [False, True, True])
 
 
 def test_tensor_attributes_and_repr():
@@ -119,7 +119,7 @@ def test_each_vjp_is_called_exactly_once(monkeypatch):
     y = (h * 2.0) + (h * 3.0) + (h * h)
     y.sum().backward()
     assert len(calls) == len(set(calls)) == 4  # x·x, h·2, h·3, h·h
-    np.testing.assert_allclose(x.grad, 2 * x.data * (5 + 2 * x.data ** 2))
+    np.testing.assert_allclose(x.grad, 2 * x.array * (5 + 2 * x.array ** 2))
 
 
 def test_diamond_graph_sums_all_paths():
@@ -141,7 +141,7 @@ def test_retain_graph_allows_a_second_backward():
     x = T([2.0])
     y = x.tanh() * x
     y.backward(retain_graph=True)
-    first = x.grad.copy()
+    first = x.grad.numpy().copy()
     y.backward()
     np.testing.assert_allclose(x.grad, 2 * first)
 
@@ -170,7 +170,7 @@ def test_non_leaf_grad_only_with_retain_grad():
     k.retain_grad()
     (k * k).sum().backward()
     assert h.grad is None
-    np.testing.assert_allclose(k.grad, 2 * k.data)
+    np.testing.assert_allclose(k.grad, 2 * k.array)
 
 
 def test_backward_with_explicit_gradient():
@@ -230,7 +230,7 @@ def test_detach_cuts_the_graph():
     y = h.detach() * x + h
     y.backward()
     np.testing.assert_allclose(x.grad, [4.0 + 4.0])  # d(h_const·x)/dx + dh/dx
-    assert h.detach().data is h.data
+    assert h.detach().array is h.array
 
 
 def test_truncated_recurrence_gradient_stops_at_detach():
@@ -275,7 +275,7 @@ def test_no_anomaly_error_when_finite_or_outside_the_mode():
     with tg.detect_anomaly():
         x.log().sum().backward()
     with np.errstate(all="ignore"):
-        assert np.isnan(T([-1.0]).log().data).all()
+        assert np.isnan(T([-1.0]).log().array).all()
 
 
 # ---------------------------------------------------------------- scopes and ids
@@ -382,7 +382,7 @@ def _weight_used_at_every_step(T_steps=6, hook=None):
 def test_deferred_weight_products_equal_the_step_by_step_sum():
     w, v, total = _weight_used_at_every_step()
     total.backward(retain_graph=True)
-    deferred = (w.grad.copy(), v.grad.copy())
+    deferred = (w.grad.numpy().copy(), v.grad.numpy().copy())
     w.grad = v.grad = None
     seen = []
     handle = tg.register_backward_hook(lambda n, go, gi: seen.extend(
@@ -417,4 +417,4 @@ def test_a_leaf_getting_deferred_and_direct_gradients_adds_both():
     x = tg.Tensor(np.ones((5, 3)))
     y = F.linear(x, w).sum() + (w * w).sum()
     y.backward()
-    np.testing.assert_allclose(w.grad, 5 + 2 * w.data)
+    np.testing.assert_allclose(w.grad, 5 + 2 * w.array)

@@ -224,7 +224,7 @@ def test_forget_bias_one_keeps_more_of_the_gradient_at_initialisation():
     model = SequenceModel("lstm", 16, 1, input_size=2, many_to_one=True)
     before = _decades(gradient_flow(model, 20))
     set_forget_bias(model, 1.0)
-    b_ih, b_hh = model.rnn.bias_ih_l0.data, model.rnn.bias_hh_l0.data
+    b_ih, b_hh = model.rnn.bias_ih_l0.array, model.rnn.bias_hh_l0.array
     np.testing.assert_allclose((b_ih + b_hh)[16:32], 1.0)
     after = _decades(gradient_flow(model, 20))
     assert 0 < after < before - 1  # at least ten times more gradient reaches t = 1

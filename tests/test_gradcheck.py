@@ -64,4 +64,4 @@ def test_leaves_inputs_unchanged():
     data = np.array([0.1, 0.2, 0.3])
     x = tg.Tensor(data.copy(), requires_grad=True)
     tg.gradcheck(lambda x: x.exp(), [x])
-    np.testing.assert_array_equal(x.data, data)
+    np.testing.assert_array_equal(x.array, data)

@@ -26,7 +26,7 @@ def run_ours(name, arrays):
             term = (out * tg.Tensor(rng.standard_normal(out.shape))).sum()
             loss = term if loss is None else loss + term
     loss.backward()
-    return ({k: v.data for k, v in outputs.items()},
+    return ({k: v.array for k, v in outputs.items()},
             {k: v.grad for k, v in leaves.items() if v.grad is not None})
 
 
@@ -118,14 +118,14 @@ def test_state_dict_is_a_copy_with_buffers():
     assert list(sd) == ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean",
                         "1.running_var", "1.num_batches_tracked"]
     sd["0.weight"][...] = 99
-    assert not (model[0].weight.data == 99).any()
+    assert not (model[0].weight.array == 99).any()
 
 
 def test_load_state_dict_round_trip():
     a, b = Block(), Block()
     b.load_state_dict(a.state_dict())
     for (n, p), q in zip(a.named_parameters(), b.parameters()):
-        np.testing.assert_array_equal(p.data, q.data, err_msg=n)
+        np.testing.assert_array_equal(p.array, q.array, err_msg=n)
 
 
 def test_load_state_dict_reports_every_problem_at_once():
@@ -156,7 +156,7 @@ def test_load_pytorch_state_dict_directly():
     theirs = torch.nn.Linear(3, 2)
     ours = nn.Linear(3, 2)
     ours.load_state_dict(theirs.state_dict())
-    np.testing.assert_array_equal(ours.weight.data, theirs.weight.detach().numpy())
+    np.testing.assert_array_equal(ours.weight.array, theirs.weight.detach().numpy())
 
 
 def test_repr_is_nested_like_pytorch():
@@ -185,9 +185,9 @@ def test_gradcheck_through_layers():
 def test_dropout_is_reproducible_with_manual_seed():
     x = tg.Tensor(np.ones((50, 50), np.float32))
     tg.manual_seed(3)
-    a = F.dropout(x, 0.3).data
+    a = F.dropout(x, 0.3).array
     tg.manual_seed(3)
-    b = F.dropout(x, 0.3).data
+    b = F.dropout(x, 0.3).array
     np.testing.assert_array_equal(a, b)
 
 
@@ -195,11 +195,11 @@ def test_dropout_statistics_and_scaling():
     tg.manual_seed(0)
     x = tg.Tensor(np.ones((200, 200)), requires_grad=True)
     y = nn.Dropout(0.25)(x)
-    zero_fraction = (y.data == 0).mean()
+    zero_fraction = (y.array == 0).mean()
     assert abs(zero_fraction - 0.25) < 0.01  # 40,000 draws: std ≈ 0.002
-    np.testing.assert_allclose(np.unique(y.data), [0.0, 1 / 0.75])
+    np.testing.assert_allclose(np.unique(y.array), [0.0, 1 / 0.75])
     y.sum().backward()
-    np.testing.assert_array_equal(x.grad == 0, y.data == 0)
+    np.testing.assert_array_equal(x.grad == 0, y.array == 0)
 
 
 def test_dropout_in_eval_mode_and_edge_probabilities():
@@ -207,7 +207,7 @@ def test_dropout_in_eval_mode_and_edge_probabilities():
     d = nn.Dropout(0.5).eval()
     assert d(x) is x
     assert F.dropout(x, 0.0) is x
-    np.testing.assert_array_equal(F.dropout(x, 1.0).data, np.zeros(10))
+    np.testing.assert_array_equal(F.dropout(x, 1.0).array, np.zeros(10))
     with pytest.raises(ValueError, match=r"Dropout: probability must be in \[0, 1\], got 1.5"):
         nn.Dropout(1.5)
 
@@ -221,25 +221,25 @@ def _param(*shape):
 def test_uniform_and_normal_statistics():
     tg.manual_seed(0)
     w = init.uniform_(_param(300, 300), -2, 3)
-    assert w.data.min() >= -2 and w.data.max() < 3 and abs(w.data.mean() - 0.5) < 0.05
+    assert w.array.min() >= -2 and w.array.max() < 3 and abs(w.array.mean() - 0.5) < 0.05
     w = init.normal_(_param(300, 300), 1.0, 0.5)
-    assert abs(w.data.mean() - 1.0) < 0.01 and abs(w.data.std() - 0.5) < 0.01
+    assert abs(w.array.mean() - 1.0) < 0.01 and abs(w.array.std() - 0.5) < 0.01
 
 
 def test_xavier_bounds_and_variance():
     tg.manual_seed(0)
     w = init.xavier_uniform_(_param(200, 300))
     bound = np.sqrt(6 / 500)
-    assert np.abs(w.data).max() <= bound
-    assert abs(w.data.var() - 2 / 500) < 2 / 500 * 0.05
+    assert np.abs(w.array).max() <= bound
+    assert abs(w.array.var() - 2 / 500) < 2 / 500 * 0.05
     w = init.xavier_normal_(_param(200, 300), gain=2.0)
-    assert abs(w.data.std() - 2 * np.sqrt(2 / 500)) < 0.005
+    assert abs(w.array.std() - 2 * np.sqrt(2 / 500)) < 0.005
 
 
 @pytest.mark.parametrize("shape", [(6, 6), (8, 3), (3, 8)])
 def test_orthogonal_rows_or_columns_are_orthonormal(shape):
     tg.manual_seed(1)
-    q = init.orthogonal_(_param(*shape)).data
+    q = init.orthogonal_(_param(*shape)).array
     small = min(shape)
     gram = q.T @ q if shape[0] >= shape[1] else q @ q.T
     np.testing.assert_allclose(gram, np.eye(small), atol=1e-10)
@@ -248,8 +248,8 @@ def test_orthogonal_rows_or_columns_are_orthonormal(shape):
 
 
 def test_eye_zeros_and_gain():
-    np.testing.assert_array_equal(init.eye_(_param(3, 3)).data, np.eye(3))
-    assert not init.zeros_(init.ones_(_param(2, 2))).data.any()
+    np.testing.assert_array_equal(init.eye_(_param(3, 3)).array, np.eye(3))
+    assert not init.zeros_(init.ones_(_param(2, 2))).array.any()
     assert init.calculate_gain("tanh") == pytest.approx(5 / 3)
     assert init.calculate_gain("relu") == pytest.approx(np.sqrt(2))
     with pytest.raises(ValueError, match="calculate_gain: unknown nonlinearity 'swish'"):
@@ -258,12 +258,12 @@ def test_eye_zeros_and_gain():
 
 def test_init_is_reproducible_and_linear_default_bound():
     tg.manual_seed(5)
-    a = nn.Linear(20, 10).weight.data.copy()
+    a = nn.Linear(20, 10).weight.numpy().copy()
     tg.manual_seed(5)
     layer = nn.Linear(20, 10)
-    np.testing.assert_array_equal(a, layer.weight.data)
-    assert np.abs(layer.weight.data).max() <= 1 / np.sqrt(20)
-    assert np.abs(layer.bias.data).max() <= 1 / np.sqrt(20)
+    np.testing.assert_array_equal(a, layer.weight.array)
+    assert np.abs(layer.weight.array).max() <= 1 / np.sqrt(20)
+    assert np.abs(layer.bias.array).max() <= 1 / np.sqrt(20)
 
 
 # ---------------------------------------------------------------- bad input
@@ -304,7 +304,7 @@ def test_a_submodule_used_twice_appears_under_every_name():
     sd["2.weight"] = np.full((2, 2), 3.0)
     sd["0.weight"] = np.full((2, 2), 3.0)
     model.load_state_dict(sd)
-    assert (shared.weight.data == 3).all()
+    assert (shared.weight.array == 3).all()
 
 
 def test_shared_state_dict_matches_pytorch_keys():
@@ -316,7 +316,7 @@ def test_shared_state_dict_matches_pytorch_keys():
     assert list(ours.state_dict()) == list(theirs.state_dict())
     ours.load_state_dict(theirs.state_dict())
     x = np.ones((1, 2), np.float32)
-    np.testing.assert_allclose(ours(tg.Tensor(x)).data, theirs(torch.tensor(x)).detach().numpy(),
+    np.testing.assert_allclose(ours(tg.Tensor(x)).array, theirs(torch.tensor(x)).detach().numpy(),
                                rtol=1e-6)
 
 
@@ -329,7 +329,7 @@ def test_assigning_a_plain_tensor_to_a_parameter_attribute_raises():
         layer.bias = np.zeros(2)
     assert "weight" in dict(layer.named_parameters())
     layer.weight = nn.Parameter(np.zeros((2, 2), np.float32))
-    assert (layer.weight.data == 0).all()
+    assert (layer.weight.array == 0).all()
 
 
 def test_assigning_a_tensor_to_a_buffer_stores_its_numbers():
@@ -362,8 +362,8 @@ def test_module_list_and_dict_register_their_children():
     out = heads["a"](model(tg.Tensor(np.ones((3, 2), np.float32))))
     assert out.shape == (3, 1)
     x = tg.Tensor(np.array([-1.0, 0.5]))
-    np.testing.assert_allclose(nn.Sigmoid()(x).data, 1 / (1 + np.exp([1.0, -0.5])))
-    assert nn.ReLU()(x).data.tolist() == [0.0, 0.5]
+    np.testing.assert_allclose(nn.Sigmoid()(x).array, 1 / (1 + np.exp([1.0, -0.5])))
+    assert nn.ReLU()(x).array.tolist() == [0.0, 0.5]
     with pytest.raises(TypeError, match="ModuleDict: 'c' must be a Module"):
         heads["c"] = 3
 

@@ -36,7 +36,7 @@ def arrays(shape, seed, low=-2.0, high=2.0):
 
 @pytest.mark.parametrize("op", [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b,
                                 lambda a, b: a / b, lambda a, b: a ** b,
-                                lambda a, b: tg.where(a.data > 0, a, b)],
+                                lambda a, b: tg.where(a.array > 0, a, b)],
                          ids=["add", "sub", "mul", "div", "pow", "where"])
 @SETTINGS
 @given(shapes=broadcast_pair(), seed=st.integers(0, 10_000))
@@ -83,7 +83,7 @@ def test_unary_ops_gradcheck(name, shape, seed):
 def test_sigmoid_is_stable_for_large_inputs():
     x = tg.Tensor(np.array([-1000.0, 0.0, 1000.0]), requires_grad=True)
     y = x.sigmoid()
-    np.testing.assert_allclose(y.data, [0.0, 0.5, 1.0])
+    np.testing.assert_allclose(y.array, [0.0, 0.5, 1.0])
     y.sum().backward()
     assert np.isfinite(x.grad).all()
 
@@ -140,7 +140,7 @@ def _matches_torch(ours_fn, torch_fn, arrs):
     weights = arrays(ty.shape, 4)
     (y * T(weights, grad=False)).sum().backward()
     (ty * torch.tensor(weights)).sum().backward()
-    np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(y.array, ty.detach().numpy(), rtol=1e-12, atol=1e-12)
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a.grad, b.grad.numpy(), rtol=1e-12, atol=1e-12)
 
@@ -177,7 +177,7 @@ def test_lerp_weight_number_and_dtype_rules():
     a = tg.Tensor(np.zeros(3, np.float32), requires_grad=True)
     b = tg.Tensor(np.full(3, 2.0, np.float32))
     y = a.lerp(b, 0.25)
-    assert y.dtype == np.float32 and np.allclose(y.data, 0.5)
+    assert y.dtype == np.float32 and np.allclose(y.array, 0.5)
     y.sum().backward()
     np.testing.assert_allclose(a.grad, 0.75)
     with pytest.raises(TypeError, match="lerp: input, end and weight must have one floating "
@@ -199,8 +199,8 @@ def test_reductions_gradcheck(op, dim, keepdim):
 
 def test_reductions_accept_dim_positionally_and_by_keyword():
     x = T(arrays((3, 4), 4), grad=False)
-    np.testing.assert_allclose(x.sum(1).data, x.data.sum(1))
-    np.testing.assert_allclose(x.mean(dim=0, keepdim=True).data, x.data.mean(0, keepdims=True))
+    np.testing.assert_allclose(x.sum(1).array, x.array.sum(1))
+    np.testing.assert_allclose(x.mean(dim=0, keepdim=True).array, x.array.mean(0, keepdims=True))
 
 
 def test_max_gradcheck_without_ties():
@@ -222,7 +222,7 @@ def test_max_ties_along_dim_go_to_the_first_argmax():
     x = T([[3.0, 1.0, 3.0], [0.0, 2.0, 2.0]])
     values, indices = x.max(1)
     values.sum().backward()
-    np.testing.assert_array_equal(indices.data, [0, 1])
+    np.testing.assert_array_equal(indices.array, [0, 1])
     np.testing.assert_array_equal(x.grad, [[1, 0, 0], [0, 1, 0]])
 
 
@@ -235,7 +235,7 @@ def test_softmax_and_log_softmax_gradcheck(dim):
 
 def test_log_softmax_is_stable_for_huge_logits():
     x = tg.Tensor(np.array([[1000.0, 0.0, -1000.0]]))
-    out = x.log_softmax(1).data
+    out = x.log_softmax(1).array
     assert np.isfinite(out).all()
     np.testing.assert_allclose(out[0, 0], 0.0, atol=1e-12)
 
@@ -273,7 +273,7 @@ def test_getitem_repeated_indices_accumulate():
 def test_getitem_with_tensor_index():
     x = T([1.0, 2.0, 3.0])
     idx = tg.Tensor(np.array([2, 1]))
-    np.testing.assert_array_equal(x[idx].data, [3.0, 2.0])
+    np.testing.assert_array_equal(x[idx].array, [3.0, 2.0])
 
 
 @pytest.mark.parametrize("how", ["chunk", "split-int", "split-list", "unbind"])
@@ -372,9 +372,9 @@ from strategies import tensor_pairs, tensors  # noqa: E402
 @given(pair=tensor_pairs())
 def test_maximum_minimum_gradcheck(op, pair):
     a, b = pair
-    a.data = a.data + 0.01 * np.arange(a.data.size).reshape(a.shape)  # no exact ties here
-    b.data = b.data + 0.5 + 0.013 * np.arange(b.data.size).reshape(b.shape)
-    if np.isclose(np.subtract.outer(a.data.ravel(), b.data.ravel()), 0, atol=1e-4).any():
+    a.array = a.array + 0.01 * np.arange(a.array.size).reshape(a.shape)  # no exact ties here
+    b.array = b.array + 0.5 + 0.013 * np.arange(b.array.size).reshape(b.shape)
+    if np.isclose(np.subtract.outer(a.array.ravel(), b.array.ravel()), 0, atol=1e-4).any():
         return  # a tie within the finite-difference step: the gradient jumps there
     assert tg.gradcheck(op, [a, b])
 
@@ -392,7 +392,7 @@ def test_maximum_ties_split_the_gradient_as_pytorch():
 @SETTINGS
 @given(x=tensors(avoid_zero=True))
 def test_clamp_gradcheck_and_boundaries(x):
-    x.data = np.where(np.abs(np.abs(x.data) - 0.5) < 0.01, 0.3, x.data)  # off the corners
+    x.array = np.where(np.abs(np.abs(x.array) - 0.5) < 0.01, 0.3, x.array)  # off the corners
     assert tg.gradcheck(lambda t: t.clamp(-0.5, 0.5), [x])
     assert tg.gradcheck(lambda t: t.clamp(min=0.0), [x])
 
@@ -408,13 +408,13 @@ def test_clamp_passes_the_gradient_at_the_boundary_like_pytorch():
 @SETTINGS
 @given(x=tensors(), data=st.data())
 def test_norm_std_expand_gradcheck(x, data):
-    if np.linalg.norm(x.data) > 1e-3:
+    if np.linalg.norm(x.array) > 1e-3:
         assert tg.gradcheck(lambda t: t.norm(), [x])
     if x.ndim:
         dim = data.draw(st.integers(-x.ndim, x.ndim - 1))
-        if (np.linalg.norm(x.data, axis=dim) > 1e-3).all():
+        if (np.linalg.norm(x.array, axis=dim) > 1e-3).all():
             assert tg.gradcheck(lambda t: t.norm(dim=dim, keepdim=True), [x])
-        if x.shape[dim] > 1 and (x.data.std(axis=dim) > 1e-3).all():  # std's kink: constant rows
+        if x.shape[dim] > 1 and (x.array.std(axis=dim) > 1e-3).all():  # std's kink: constant rows
             assert tg.gradcheck(lambda t: t.std(dim), [x])
     assert tg.gradcheck(lambda t: t.expand(2, *t.shape) * 1.5, [x])
 
@@ -452,7 +452,7 @@ def test_gather_gradcheck_with_repeated_indices(x, seed, dim):
 def test_gather_matches_the_definition_and_checks_its_index():
     x = T(np.arange(6.0).reshape(2, 3))
     out = x.gather(1, np.array([[2, 2], [0, 1]]))
-    np.testing.assert_array_equal(out.data, [[2, 2], [3, 4]])
+    np.testing.assert_array_equal(out.array, [[2, 2], [3, 4]])
     out.sum().backward()
     np.testing.assert_array_equal(x.grad, [[0, 0, 2], [1, 1, 0]])
     with pytest.raises(IndexError, match="gather: index out of range for dim 1 of size 3"):
@@ -467,14 +467,14 @@ def test_small_shape_and_selection_helpers():
     m = T(np.arange(6.0).reshape(2, 3))
     assert m.t().shape == (3, 2) and m.contiguous() is m
     assert m.argmin().item() == 0 and m.argmin(1).tolist() == [0, 0] and m.argmax(0).dtype == np.int64
-    filled = m.masked_fill(m.data > 3, -1.0)
+    filled = m.masked_fill(m.array > 3, -1.0)
     filled.sum().backward()
-    np.testing.assert_array_equal(filled.data, [[0, 1, 2], [3, -1, -1]])
+    np.testing.assert_array_equal(filled.array, [[0, 1, 2], [3, -1, -1]])
     np.testing.assert_array_equal(m.grad, [[1, 1, 1], [1, 0, 0]])
     with pytest.raises(ValueError, match="expand: cannot expand shape"):
         m.expand(3, 3)
     c = m.clone()
-    assert c.data is not m.data and tg.gradcheck(lambda t: t.clone() * t, [T([1.0, 2.0])])
+    assert c.array is not m.array and tg.gradcheck(lambda t: t.clone() * t, [T([1.0, 2.0])])
 
 
 def test_new_pieces_match_live_pytorch():
@@ -494,7 +494,7 @@ def test_new_pieces_match_live_pytorch():
         ours = [T(a), T(b)]
         theirs = [torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)]
         o, t = fn(tg, *ours), fn(torch, *theirs)
-        np.testing.assert_allclose(o.data, t.detach().numpy(), rtol=1e-12, err_msg=name)
+        np.testing.assert_allclose(o.array, t.detach().numpy(), rtol=1e-12, err_msg=name)
         o.sum().backward()
         t.sum().backward()
         for x, y in zip(ours, theirs):
@@ -517,13 +517,13 @@ def test_lerp_and_linear_addend_on_0d_1_element_and_reused_tensors_match_live_py
         return (linear(v, w, y.reshape(1, -1)) * y.reshape(1, -1)).sum() + (y * y).sum()
 
     a, b = pair
-    ours = [T(a.data), T(b.data)]
-    theirs = [torch.tensor(a.data, requires_grad=True), torch.tensor(b.data, requires_grad=True)]
+    ours = [T(a.array), T(b.array)]
+    theirs = [torch.tensor(a.array, requires_grad=True), torch.tensor(b.array, requires_grad=True)]
     out = expr(tg, tg.lerp, F.linear, *ours)
     ref = expr(torch, torch.lerp, torch.nn.functional.linear, *theirs)
     out.backward()
     ref.backward()
-    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-10)
+    np.testing.assert_allclose(out.array, ref.detach().numpy(), rtol=1e-10)
     for mine, theirs_t in zip(ours, theirs):
         np.testing.assert_allclose(mine.grad, theirs_t.grad.numpy(), rtol=1e-9, atol=1e-12)
 
@@ -543,10 +543,10 @@ def test_new_pieces_on_0d_1_element_and_reused_tensors_match_live_pytorch(x, dat
             y = y + t.std(dim, keepdim=True)
         return (y * y).sum()
 
-    ours = T(x.data)
-    theirs = torch.tensor(x.data, requires_grad=True)
+    ours = T(x.array)
+    theirs = torch.tensor(x.array, requires_grad=True)
     out, ref = expr(tg, ours), expr(torch, theirs)
     out.backward()
     ref.backward()
-    np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-10)
+    np.testing.assert_allclose(out.array, ref.detach().numpy(), rtol=1e-10)
     np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-9, atol=1e-12)

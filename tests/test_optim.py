@@ -24,10 +24,10 @@ def our_trajectory(name, kwargs, dtype):
     out, norms = [], []
     for step_grads in grads:
         for p, g in zip(ps, step_grads):
-            p.grad = g.copy()
+            p.grad = tg.tensor(g)
         opt.step()
         norms.append(opt.last_grad_norm)
-        out.append([p.data.copy() for p in ps])
+        out.append([p.numpy().copy() for p in ps])
         assert opt.last_clipped == (norms[-1] > C.MAX_NORM)
     return out, norms
 
@@ -69,7 +69,7 @@ def test_scheduler_matches_pytorch(name, kwargs):
     sched = getattr(lr_scheduler, name)(opt, **kw)
     lrs = [sched.get_last_lr()[0]]
     for _ in range(30):
-        p.grad = np.zeros(1)
+        p.grad = tg.tensor(np.zeros(1))
         opt.step()
         sched.step()
         lrs.append(sched.get_last_lr()[0])
@@ -93,10 +93,10 @@ def test_param_groups_with_their_own_options():
     a = tg.Tensor(np.ones(2), requires_grad=True)
     b = tg.Tensor(np.ones(2), requires_grad=True)
     opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 1.0}], lr=0.1)
-    a.grad, b.grad = np.ones(2), np.ones(2)
+    a.grad, b.grad = tg.tensor(np.ones(2)), tg.tensor(np.ones(2))
     opt.step()
-    np.testing.assert_allclose(a.data, 0.9)
-    np.testing.assert_allclose(b.data, 0.0)
+    np.testing.assert_allclose(a.array, 0.9)
+    np.testing.assert_allclose(b.array, 0.0)
     opt.zero_grad()
     assert a.grad is None and b.grad is None
 
@@ -105,10 +105,10 @@ def test_parameters_without_grad_are_skipped():
     a = tg.Tensor(np.ones(2), requires_grad=True)
     b = tg.Tensor(np.ones(2), requires_grad=True)
     opt = optim.Adam([a, b], lr=0.1, max_grad_norm=1.0)
-    a.grad = np.ones(2)
+    a.grad = tg.tensor(np.ones(2))
     opt.step()
-    np.testing.assert_array_equal(b.data, 1.0)
-    assert not np.allclose(a.data, 1.0)
+    np.testing.assert_array_equal(b.array, 1.0)
+    assert not np.allclose(a.array, 1.0)
 
 
 def test_optimizer_state_dict_round_trip_continues_identically():
@@ -118,13 +118,13 @@ def test_optimizer_state_dict_round_trip_continues_identically():
         for k in range(steps):
             if k == resume_at:
                 state = opt.state_dict()
-                q = tg.Tensor(p.data.copy(), requires_grad=True)
+                q = tg.Tensor(p.numpy().copy(), requires_grad=True)
                 opt = optim.Adam([q], lr=0.5)
                 opt.load_state_dict(state)
                 p = q
-            p.grad = np.sin(p.data * (k + 1))
+            p.grad = tg.tensor(np.sin(p.numpy() * (k + 1)))
             opt.step()
-        return p.data
+        return p.array
     np.testing.assert_array_equal(run(10), run(10, resume_at=5))
 
 
@@ -133,7 +133,7 @@ def test_optimizer_state_dict_round_trip_continues_identically():
 def grads_of(*arrays):
     ps = [tg.Tensor(np.zeros_like(a), requires_grad=True) for a in arrays]
     for p, a in zip(ps, arrays):
-        p.grad = np.array(a, dtype=np.float64)
+        p.grad = tg.tensor(np.array(a, dtype=np.float64))
     return ps
 
 
@@ -176,7 +176,7 @@ def test_clip_nan_norm_with_and_without_error():
 def test_clip_with_no_grads_and_single_tensor():
     p = tg.Tensor(np.zeros(2), requires_grad=True)
     assert optim.clip_grad_norm_([p], 1.0) == 0.0
-    p.grad = np.array([6.0, 8.0])
+    p.grad = tg.tensor(np.array([6.0, 8.0]))
     assert optim.clip_grad_norm_(p, 1.0) == pytest.approx(10.0)
 
 
@@ -189,13 +189,13 @@ def test_clip_grad_value():
 def test_optimizer_clipping_reports_norm_and_whether_it_clipped():
     p = tg.Tensor(np.zeros(2), requires_grad=True)
     opt = optim.SGD([p], lr=1.0, max_grad_norm=1.0)
-    p.grad = np.array([0.3, 0.4])
+    p.grad = tg.tensor(np.array([0.3, 0.4]))
     opt.step()
     assert opt.last_grad_norm == pytest.approx(0.5) and not opt.last_clipped
-    p.grad = np.array([3.0, 4.0])
+    p.grad = tg.tensor(np.array([3.0, 4.0]))
     opt.step()
     assert opt.last_grad_norm == pytest.approx(5.0) and opt.last_clipped
-    np.testing.assert_allclose(p.data, [-0.3 - 0.6, -0.4 - 0.8], rtol=1e-6)
+    np.testing.assert_allclose(p.array, [-0.3 - 0.6, -0.4 - 0.8], rtol=1e-6)
 
 
 # ---------------------------------------------------------------- bad input
@@ -248,8 +248,8 @@ def test_frozen_parameters_are_accepted_and_skipped():
     opt = optim.Adam([w, frozen], lr=0.1, max_grad_norm=1.0)
     (w * 2).sum().backward()
     opt.step()
-    np.testing.assert_array_equal(frozen.data, [1, 1])
-    assert (w.data < 1).all() and opt.last_grad_norm == pytest.approx(np.sqrt(8))
+    np.testing.assert_array_equal(frozen.array, [1, 1])
+    assert (w.array < 1).all() and opt.last_grad_norm == pytest.approx(np.sqrt(8))
 
 
 def test_zero_grad_set_to_none_or_zeros_on_optimizer_and_module():
@@ -274,9 +274,9 @@ def test_add_param_group_uses_defaults_and_refuses_overlap():
     opt = optim.SGD([a], lr=0.1, momentum=0.9)
     opt.add_param_group({"params": [b], "lr": 0.5})
     assert opt.param_groups[1]["lr"] == 0.5 and opt.param_groups[1]["momentum"] == 0.9
-    a.grad, b.grad = np.ones(1), np.ones(1)
+    a.grad, b.grad = tg.tensor(np.ones(1)), tg.tensor(np.ones(1))
     opt.step()
-    assert a.data[0] == pytest.approx(0.9) and b.data[0] == pytest.approx(0.5)
+    assert a.array[0] == pytest.approx(0.9) and b.array[0] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="more than one place"):
         opt.add_param_group({"params": [a]})
 
@@ -295,11 +295,11 @@ def test_loading_a_pytorch_adam_state_dict_continues_like_pytorch():
     opt.load_state_dict(topt.state_dict())
     for step_grads in grads[5:10]:
         for p, q, g in zip(theirs, ours, step_grads):
-            p.grad, q.grad = torch.tensor(g), g.copy()
+            p.grad, q.grad = torch.tensor(g), tg.tensor(g)
         topt.step()
         opt.step()
     for p, q in zip(theirs, ours):
-        np.testing.assert_allclose(q.data, p.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(q.array, p.detach().numpy(), rtol=1e-12)
 
 
 def test_a_foreign_optimizer_state_fails_at_load_time():
@@ -326,10 +326,10 @@ def test_loading_a_pytorch_sgd_state_dict_with_momentum():
     p = tg.Tensor(t.detach().numpy().copy(), requires_grad=True)
     opt = optim.SGD([p], lr=0.1, momentum=0.9, nesterov=True)
     opt.load_state_dict(topt.state_dict())
-    t.grad, p.grad = torch.tensor([0.1, 0.1], dtype=torch.float64), np.array([0.1, 0.1])
+    t.grad, p.grad = torch.tensor([0.1, 0.1], dtype=torch.float64), tg.tensor(np.array([0.1, 0.1]))
     topt.step()
     opt.step()
-    np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-14)
+    np.testing.assert_allclose(p.array, t.detach().numpy(), rtol=1e-14)
 
 
 TORCH_STATES = [("Adam", dict(lr=0.01, amsgrad=True)), ("AdamW", dict(lr=0.01)),
@@ -352,10 +352,10 @@ def test_every_pytorch_optimizer_state_loads_and_continues_like_pytorch(name, kw
     opt = getattr(optim, name)([ours], lr=1.0)  # the options come from the state dict
     opt.load_state_dict(t_opt.state_dict())
     for g in grads[3:]:
-        tp.grad, ours.grad = torch.tensor(g), g.copy()
+        tp.grad, ours.grad = torch.tensor(g), tg.tensor(g)
         t_opt.step()
         opt.step()
-    np.testing.assert_allclose(ours.data, tp.detach().numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(ours.array, tp.detach().numpy(), rtol=1e-12, atol=1e-15)
 
 
 def _torch_like_adam_state(**options):

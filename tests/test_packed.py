@@ -104,7 +104,7 @@ def test_padding_never_influences_outputs_states_or_gradients():
         padded, _ = utils.pad_packed_sequence(out)
         layer.zero_grad()
         (padded.sum() + h.sum() + c.sum()).backward()
-        results.append((padded.data, h.data, xt.grad, layer.weight_hh_l0.grad.copy()))
+        results.append((padded.data, h.data, xt.grad, layer.weight_hh_l0.grad.numpy().copy()))
         for b, n in enumerate(lengths_of(case)):
             assert (xt.grad[n:, b] == 0).all() and (padded.data[n:, b] == 0).all()
     for a, b in zip(*results):
@@ -321,7 +321,7 @@ def test_equal_lengths_give_exactly_the_unpacked_gradients():
         else:
             out, (h, c) = layer(x)
         ((out * tg.Tensor(w)).sum() + h.sum() + (c * c).sum()).backward()
-        grads.append([x.grad] + [p.grad.copy() for p in layer.parameters()])
+        grads.append([x.grad] + [p.grad.numpy().copy() for p in layer.parameters()])
     for a, b in zip(*grads):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
 

@@ -69,7 +69,7 @@ def run_ours(config, params, inputs, weights):
     loss.backward()
     grads = {k: v.grad for k, v in t.items()}
     grads.update({n: p.grad for n, p in layer.named_parameters()})
-    return {k: v.data for k, v in results.items()}, grads
+    return {k: v.array for k, v in results.items()}, grads
 
 
 def tolerance(config):
@@ -155,12 +155,12 @@ def test_lstm_without_forget_gate_follows_1997_equations():
     rng = np.random.default_rng(2)
     x, h, c = rng.standard_normal((4, 2)), rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
     h1, c1 = cell(tg.Tensor(x), (tg.Tensor(h), tg.Tensor(c)))
-    gates = x @ cell.weight_ih.data.T + cell.bias_ih.data + h @ cell.weight_hh.data.T + cell.bias_hh.data
+    gates = x @ cell.weight_ih.array.T + cell.bias_ih.array + h @ cell.weight_hh.array.T + cell.bias_hh.array
     i, g, o = np.split(gates, 3, axis=1)
     sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
     c_ref = c + sig(i) * np.tanh(g)
-    np.testing.assert_allclose(c1.data, c_ref, rtol=1e-12)
-    np.testing.assert_allclose(h1.data, sig(o) * np.tanh(c_ref), rtol=1e-12)
+    np.testing.assert_allclose(c1.array, c_ref, rtol=1e-12)
+    np.testing.assert_allclose(h1.array, sig(o) * np.tanh(c_ref), rtol=1e-12)
 
 
 def test_lstm_layer_without_forget_gate_matches_its_cell():
@@ -173,8 +173,8 @@ def test_lstm_layer_without_forget_gate_matches_its_cell():
     h = c = tg.Tensor(np.zeros((2, 3)))
     for t in range(5):
         h, c = cell(tg.Tensor(x[t]), (h, c))
-        np.testing.assert_allclose(out.data[t], h.data, rtol=1e-12)
-    np.testing.assert_allclose(c_n.data[0], c.data, rtol=1e-12)
+        np.testing.assert_allclose(out.array[t], h.array, rtol=1e-12)
+    np.testing.assert_allclose(c_n.array[0], c.array, rtol=1e-12)
 
 
 def test_unrolled_loop_scopes_name_layer_and_time_step():
@@ -220,7 +220,7 @@ def test_default_init_is_uniform_within_one_over_sqrt_hidden():
     tg.manual_seed(0)
     gru = nn.GRU(10, 16, num_layers=2)
     bound = 1 / np.sqrt(16)
-    values = np.concatenate([p.data.ravel() for p in gru.parameters()])
+    values = np.concatenate([p.array.ravel() for p in gru.parameters()])
     assert np.abs(values).max() <= bound
     assert np.abs(values).max() > 0.95 * bound  # the whole range is used
     assert abs(values.mean()) < 0.01
@@ -242,10 +242,10 @@ def test_inter_layer_dropout_only_in_training():
     rnn.eval()
     a, _ = rnn(x)
     b, _ = rnn(x)
-    np.testing.assert_array_equal(a.data, b.data)
+    np.testing.assert_array_equal(a.array, b.array)
     rnn.train()
     c, _ = rnn(x)
-    assert not np.allclose(a.data, c.data)
+    assert not np.allclose(a.array, c.array)
 
 
 def test_bptt_through_ten_thousand_steps():

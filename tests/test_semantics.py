@@ -29,7 +29,7 @@ def test_micrograd_sanity_check_on_0d_tensors():
     y = h + q + q * x
     y.backward()
     assert y.item() == -20.0 and x.grad.item() == 46.0
-    assert isinstance(x.grad, np.ndarray) and x.grad.shape == ()
+    assert isinstance(x.grad, tg.Tensor) and type(x.grad.array) is np.ndarray and x.grad.shape == ()
 
 
 def test_micrograd_more_ops_on_0d_tensors():
@@ -66,13 +66,14 @@ def test_stack_of_0d_results():
     assert x.grad.item() == 2 + 1 + 6 + (9 + 3 * 6)
 
 
-def test_every_gradient_is_an_ndarray_of_the_input_shape():
+def test_every_gradient_is_a_tensor_of_the_input_shape_holding_an_ndarray():
     x = scalar(2.0)
     v = tg.tensor([1.0, 2.0], requires_grad=True, dtype=tg.float64)
     y = (x * v).sum() * x.sum() + x
     y.backward()
-    assert type(x.grad) is np.ndarray and x.grad.shape == ()
-    assert type(v.grad) is np.ndarray and v.grad.shape == (2,)
+    assert type(x.grad) is tg.Tensor and type(x.grad.array) is np.ndarray and x.grad.shape == ()
+    assert type(v.grad) is tg.Tensor and type(v.grad.array) is np.ndarray and v.grad.shape == (2,)
+    assert x.grad.dtype == x.dtype and not x.grad.requires_grad
 
 
 @settings(max_examples=40, deadline=None)
@@ -90,12 +91,12 @@ def test_a_0d_value_used_k_times_gets_k_contributions(x, k):
 
 def test_hand_written_sgd_step_updates_the_parameter_in_place():
     layer = nn.Linear(2, 1)
-    before = layer.weight.data.copy()
+    before = layer.weight.numpy().copy()
     layer(tg.tensor([[1.0, 2.0]])).sum().backward()
     with tg.no_grad():
         for p in layer.parameters():
             p -= 0.1 * p.grad
-    np.testing.assert_allclose(layer.weight.data, before - 0.1 * layer.weight.grad)
+    np.testing.assert_allclose(layer.weight.array, before - 0.1 * layer.weight.grad)
 
 
 @pytest.mark.parametrize("update, expected", [
@@ -106,21 +107,21 @@ def test_hand_written_sgd_step_updates_the_parameter_in_place():
     (lambda p: p.clamp_(max=1.5), [1.0, 1.5])])
 def test_in_place_methods_write_into_the_tensor(update, expected):
     p = tg.tensor([1.0, 2.0], requires_grad=True)
-    data = p.data
+    data = p.array
     with tg.no_grad():
         out = update(p)
-    assert out is p and p.data is data
+    assert out is p and p.array is data
     np.testing.assert_allclose(data, expected)
 
 
 def test_in_place_operators_write_into_the_tensor():
     t = tg.tensor([1.0, 2.0])
-    data, alias = t.data, t
+    data, alias = t.array, t
     t += 1
     t *= 2
     t -= 1
     t /= 3
-    assert t is alias and t.data is data
+    assert t is alias and t.array is data
     np.testing.assert_allclose(data, [1.0, 5.0 / 3])
 
 
@@ -130,7 +131,7 @@ def test_in_place_on_a_leaf_that_requires_grad_is_refused_outside_no_grad():
         p -= 1
     with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
         p.zero_()
-    assert p.data[0] == 1.0
+    assert p.array[0] == 1.0
 
 
 def test_in_place_on_a_non_leaf_is_recorded_as_pytorch_does():
@@ -139,7 +140,7 @@ def test_in_place_on_a_non_leaf_is_recorded_as_pytorch_does():
     y += 1
     y *= 3
     (y * y).sum().backward()
-    np.testing.assert_allclose(x.grad, 2 * (3 * (2 * x.data + 1)) * 6)
+    np.testing.assert_allclose(x.grad, 2 * (3 * (2 * x.array + 1)) * 6)
 
 
 def test_changing_a_saved_input_in_place_is_caught_at_backward():
@@ -193,19 +194,19 @@ def test_in_place_result_must_fit_the_tensor():
 def test_tensor_and_parameter_copy_the_callers_array():
     arr = np.ones(3, dtype=np.float32)
     t, p = tg.Tensor(arr), nn.Parameter(arr)
-    p.grad = np.ones(3, dtype=np.float32)
+    p.grad = tg.tensor(np.ones(3, dtype=np.float32))
     optim.SGD([p], lr=0.5).step()
-    t.data[0] = 9
+    t.array[0] = 9
     np.testing.assert_array_equal(arr, [1, 1, 1])
-    assert p.data[0] == 0.5 and t.data[1] == 1
+    assert p.array[0] == 0.5 and t.array[1] == 1
 
 
 def test_from_numpy_shares_memory():
     arr = np.zeros(2)
     t = tg.from_numpy(arr)
     arr[0] = 3
-    t.data[1] = 4
-    np.testing.assert_array_equal(t.data, [3, 4])
+    t.array[1] = 4
+    np.testing.assert_array_equal(t.array, [3, 4])
     np.testing.assert_array_equal(arr, [3, 4])
 
 

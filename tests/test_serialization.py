@@ -218,7 +218,7 @@ def test_weights_only_true_loads_tensors_but_not_modules(tmp_path):
 def test_a_tensor_rebuilt_from_a_crafted_file_is_checked():
     # _rebuild_tensor is on the allow-list, so a file may call it with anything: it checks
     rebuild = _text("tinygrad_rnn.serialization") + _text("_rebuild_tensor") + b"\x93"
-    tensor = _text("tinygrad_rnn.engine") + _text("Tensor") + b"\x93"
+    tensor = _text("tinygrad_rnn.tensor") + _text("Tensor") + b"\x93"
     a_set = _text("builtins") + _text("set") + b"\x93"
     with pytest.raises(UnsafeLoadError, match="must be a Tensor class"):
         tg.load(io.BytesIO(b"\x80\x04" + rebuild + a_set + _text("x") + b"\x89\x87R."))

@@ -110,7 +110,7 @@ def test_vanishing_gradient_fades_across_time_in_the_drawing():
     tg.manual_seed(0)
     rnn = nn.RNN(1, 4)
     with tg.no_grad():
-        rnn.weight_hh_l0.data *= 0.3
+        rnn.weight_hh_l0.array *= 0.3
     x = tg.Tensor(np.ones((6, 1, 1), np.float32))
     out, _ = rnn(x)
     out[-1].sum().backward()

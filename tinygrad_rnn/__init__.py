@@ -5,16 +5,20 @@ time really works.
     >>> x = tg.Tensor([1.0, 2.0], requires_grad=True)
     >>> (x * x).sum().backward()
     >>> x.grad
-    array([2., 4.], dtype=float32)
+    Tensor([2., 4.], dtype=float32)
 """
+from .engine import AnomalyError, Node, graph_nodes, register_backward_hook
+from .grad_mode import (current_scope, detect_anomaly, enable_grad, is_grad_enabled, keep_values,
+                        no_grad, scope, track_grad_norms)
+from .dtypes import result_type
+from .tensor import Tensor, cat, lerp, maximum, minimum, stack, where
+from .creation import (arange, from_numpy, ones, ones_like, rand, randn, tensor, zeros,
+                       zeros_like)
 from .serialization import load, save  # torch.save/torch.load; a .npz path: checkpoint format
 from .gradcheck import GradcheckError, gradcheck
 from .random import get_rng, manual_seed
-from .engine import (AnomalyError, Node, Tensor, arange, cat, current_scope, detect_anomaly,
-                     enable_grad, from_numpy, graph_nodes, is_grad_enabled, keep_values, lerp, maximum,
-                     minimum, no_grad, ones, ones_like, rand, randn, register_backward_hook,
-                     result_type, scope, stack, tensor, track_grad_norms, where, zeros, zeros_like)
-from numpy import bool_ as bool, float32, float64, int32, int64  # dtypes, as torch.float32 etc.
+from numpy import float32, float64, int32, int64  # dtypes, as torch.float32 etc.
+from numpy import bool_ as bool  # torch.bool; not in __all__, so `import *` keeps the builtin
 
 __version__ = "0.1.0"
 
@@ -25,5 +29,6 @@ __all__ = ["Tensor", "Node", "tensor", "zeros", "ones", "zeros_like", "ones_like
            "arange", "cat", "stack", "where", "no_grad", "enable_grad", "is_grad_enabled",
            "detect_anomaly", "AnomalyError", "scope", "current_scope", "graph_nodes",
            "track_grad_norms", "register_backward_hook", "from_numpy", "keep_values",
-           "lerp", "maximum", "minimum", "result_type", "gradcheck", "GradcheckError", "manual_seed", "get_rng", "save",
-           "load", "alias_torch", "unalias_torch", "bool", "float32", "float64", "int32", "int64"]
+           "lerp", "maximum", "minimum", "result_type", "gradcheck", "GradcheckError",
+           "manual_seed", "get_rng", "save", "load", "alias_torch", "unalias_torch", "float32",
+           "float64", "int32", "int64"]

@@ -16,7 +16,7 @@ import zipfile
 
 import numpy as np
 
-from .engine import Tensor
+from .tensor import Tensor
 
 FORMAT = "tinygrad_rnn-checkpoint-1"
 _MANIFEST = "__manifest__"
@@ -24,7 +24,7 @@ _MANIFEST = "__manifest__"
 
 def _encode(obj, arrays, where):
     if isinstance(obj, Tensor):
-        obj = obj.data
+        obj = obj.array
     if isinstance(obj, (np.ndarray, np.generic)) and not isinstance(obj, (np.str_, np.bytes_)):
         arr = np.asarray(obj)
         if arr.dtype.kind not in "biufc":

@@ -20,7 +20,8 @@ from . import data, diagnostics, explorer, viz
 from .models import SequenceModel
 from .nn import functional as F
 from .random import manual_seed
-from .engine import Tensor, keep_values
+from .grad_mode import keep_values
+from .tensor import Tensor
 from .train import TrainConfig, build, train
 from .train import _checkpoint as save_checkpoint  # the training loop's own format
 
@@ -96,7 +97,7 @@ def set_forget_bias(model, value):
     for name, p in model.rnn.named_parameters():
         if name.startswith("bias_"):
             h = p.shape[0] // 4
-            p.data[h:2 * h] = value if name.startswith("bias_ih") else 0.0
+            p.array[h:2 * h] = value if name.startswith("bias_ih") else 0.0
     return model
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .engine import Node, Tensor
+from .engine import Node
+from .tensor import Tensor
 
 
 class StateGrad:

@@ -32,7 +32,8 @@ import weakref
 
 import numpy as np
 
-from .engine import Node, Tensor, graph_nodes, register_backward_hook
+from .engine import Node, graph_nodes, register_backward_hook
+from .tensor import Tensor
 
 HIST_BINS = 16
 _records = []  # the last few BackwardRecords, newest last (explore's default record)
@@ -97,7 +98,7 @@ class BackwardRecord:
                 self.leaf_steps[key] = []
                 before = source.grad
                 self._sums[key] = (np.zeros(source.shape, np.float64) if before is None
-                                   else np.array(before, dtype=np.float64))
+                                   else np.array(before.array, dtype=np.float64))
             total = self._sums[key]
             total += np.asarray(g, dtype=np.float64)
             self.leaf_steps[key].append((step, float(np.linalg.norm(g)),
@@ -164,7 +165,7 @@ def _page_data(roots, graph, params, record, svg):
     order = graph_nodes(roots)
     visit = {nid: k for k, nid in enumerate(record.order)} if record else {}
     # the values of the roots the caller holds (single-output ops: the index is then 0)
-    held = {(r.node.id, 0): r.data for r in roots
+    held = {(r.node.id, 0): r.array for r in roots
             if r.node is not None and len(r.node.output_meta) == 1}
     leaves, leaf_key = {}, {}
 
@@ -176,8 +177,8 @@ def _page_data(roots, graph, params, record, svg):
                                                                  else "leaf"),
                          "shape": list(t.shape), "dtype": str(t.dtype),
                          "requires_grad": bool(t.requires_grad),
-                         "value": None if t.data is None else array_stats([t.data]),
-                         "grad": array_stats([t.grad]) if t.grad is not None else None,
+                         "value": None if t.array is None else array_stats([t.array]),
+                         "grad": array_stats([t.grad.array]) if t.grad is not None else None,
                          "steps": [list(s) for s in steps]}
         return leaf_key[id(t)]
 

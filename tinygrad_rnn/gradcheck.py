@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .engine import Tensor, no_grad
+from .grad_mode import no_grad
+from .tensor import Tensor
 
 
 class GradcheckError(AssertionError):
@@ -41,11 +42,11 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0) -> bool:
     def loss_value():
         with no_grad():
             outs = _outputs(fn(*inputs))
-        return sum(float(np.sum(w * o.data)) for w, o in zip(weights, outs))
+        return sum(float(np.sum(w * o.array)) for w, o in zip(weights, outs))
 
     for i in checked:
         inputs[i].grad = None
-        inputs[i].data = np.ascontiguousarray(inputs[i].data)  # perturbed in place below
+        inputs[i].array = np.ascontiguousarray(inputs[i].array)  # perturbed in place below
     outs = _outputs(fn(*inputs))
     total = None
     for w, o in zip(weights, outs):
@@ -57,8 +58,8 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0) -> bool:
 
     for i in checked:
         x = inputs[i]
-        analytic = np.zeros(x.shape) if x.grad is None else x.grad.copy()
-        flat = x.data.reshape(-1)  # a view: perturb in place, then restore
+        analytic = np.zeros(x.shape) if x.grad is None else x.grad.array.copy()
+        flat = x.array.reshape(-1)  # a view: perturb in place, then restore
         for j in range(flat.size):
             old = flat[j]
             flat[j] = old + eps

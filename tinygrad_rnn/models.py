@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import nn
-from .engine import Tensor, no_grad
+from .grad_mode import no_grad
+from .tensor import Tensor
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -76,7 +77,7 @@ def sample(model, vocab, prompt="", length=200, temperature=1.0, rng=None):
         state = None
         logits, state = model(np.array(ids, dtype=np.int64).reshape(-1, 1), state)
         for _ in range(length):
-            z = logits.data[-1, 0].astype(np.float64) / temperature
+            z = logits.array[-1, 0].astype(np.float64) / temperature
             p = np.exp(z - z.max())
             nxt = int(rng.choice(len(p), p=p / p.sum()))
             out.append(nxt)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .engine import Deferred
+
 
 def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     """Sum ``grad`` down to ``shape``: the VJP of numpy broadcasting.
@@ -33,33 +35,6 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
     if stretched:
         grad = grad.sum(axis=stretched, keepdims=True)
     return grad.reshape(shape)
-
-
-class Deferred:
-    """The product ``aᵀ @ b`` (a: (r, m), b: (r, n)), returned by a VJP but not yet computed.
-
-    A VJP returns one where its gradient is such a product — a weight's gradient gᵀx. If it goes
-    to an op's input, the engine computes it at once (:meth:`value`). If it goes to a *leaf*, the
-    engine keeps it until backward ends and sums all of that leaf's products as one product of
-    the stacked rows: W_hh, used at every time step, gets Σ_t g_tᵀ h_t as one big matrix product
-    instead of T small ones (the work is the same; large products run several times faster).
-    """
-
-    __slots__ = ("a", "b")
-
-    def __init__(self, a, b):
-        self.a, self.b = a, b
-
-    def value(self):
-        return self.a.T @ self.b
-
-    @staticmethod
-    def total(products):
-        """Σ aᵢᵀ bᵢ as one product: [a₁; a₂; …]ᵀ [b₁; b₂; …]."""
-        if len(products) == 1:
-            return products[0].value()
-        return (np.concatenate([p.a for p in products]).T
-                @ np.concatenate([p.b for p in products]))
 
 
 class Function:

@@ -52,7 +52,7 @@ import tempfile
 import numpy as np
 
 from . import checkpoint
-from .engine import Tensor
+from .tensor import Tensor
 from .errors import CUDAUnavailable, TorchFileError, UnsafeLoadError
 
 MAGIC = b"tinygrad_rnn pickle 1\n"  # first line of a file written by save

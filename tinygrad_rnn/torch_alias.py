@@ -116,7 +116,7 @@ class _LegacyTensorType(type):
     """``torch.LongTensor`` and friends: ``isinstance(x, torch.LongTensor)`` checks the dtype."""
 
     def __instancecheck__(cls, obj):
-        from .engine import Tensor
+        from .tensor import Tensor
         return isinstance(obj, Tensor) and obj.dtype == cls.dtype
 
 

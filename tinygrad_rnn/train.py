@@ -26,7 +26,8 @@ from . import random as tg_random
 from .models import SequenceModel, detach_state
 from .nn import functional as F
 from .progress import Progress
-from .engine import Tensor, no_grad, track_grad_norms
+from .grad_mode import no_grad, track_grad_norms
+from .tensor import Tensor
 
 TASKS = ("adding", "copy", "text")
 OPTIMIZERS = {"sgd": optim.SGD, "adam": optim.Adam, "adamw": optim.AdamW,
@@ -158,7 +159,7 @@ class CopyTask(_Task):
         with no_grad():
             logits, _ = model(x)
         recall = slice(y.shape[0] - self.cfg.seq_len, None)
-        acc = float((logits.data.argmax(-1)[recall] == y[recall]).mean())
+        acc = float((logits.array.argmax(-1)[recall] == y[recall]).mean())
         return {"eval_recall_accuracy": acc, "chance_accuracy": 1.0 / self.cfg.symbols}
 
 
@@ -243,7 +244,7 @@ def build(cfg: TrainConfig):
 
 
 def _checkpoint(path, cfg, step, task, model, opt, metrics_log, state=None):
-    carried = [] if state is None else [s.data for s in (state if isinstance(state, tuple)
+    carried = [] if state is None else [s.array for s in (state if isinstance(state, tuple)
                                                          else (state,))]
     checkpoint.save({
         "carried_state": carried,

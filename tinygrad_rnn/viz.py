@@ -40,7 +40,9 @@ from collections import defaultdict
 
 import numpy as np
 
-from .engine import Node, Tensor, track_grad_norms
+from .engine import Node
+from .grad_mode import track_grad_norms
+from .tensor import Tensor
 
 ORDERED_OPS = {"sub", "div", "matmul", "linear", "pow", "where", "cat", "stack"}
 HEAT_RANGE = (-8.0, 2.0)  # log10 ‖grad‖ from pale to dark
@@ -107,18 +109,19 @@ class _Value:
     @property
     def data(self):
         if self.tensor is not None:
-            return self.tensor.data
+            return self.tensor.array
         return None if self.node.values is None else self.node.values[self.output_index]
 
     @property
     def grad(self):
-        return None if self.tensor is None else self.tensor.grad
+        grad = None if self.tensor is None else self.tensor.grad
+        return None if grad is None else grad.array
 
 
 class _Freed:
     """A data input (no gradient) the program no longer holds: only its shape and dtype are known."""
 
-    node, requires_grad, data, grad, name = None, False, None, None, None
+    node, requires_grad, array, grad, name = None, False, None, None, None
 
     def __init__(self, shape, dtype):
         self.shape, self.dtype = shape, dtype
@@ -447,18 +450,18 @@ class _Drawing:
         if name is None:
             if t.requires_grad:  # no name given: say which module used it
                 name = f"{'/'.join(scope)} param" if scope else "leaf"
-            elif t.data is not None and t.data.size == 1:
-                name = _fmt(float(t.data.reshape(-1)[0])) if t.dtype.kind in "fiu" else "const"
+            elif t.array is not None and t.array.size == 1:
+                name = _fmt(float(t.array.reshape(-1)[0])) if t.dtype.kind in "fiu" else "const"
             else:
                 name = "input"
         lines = [_cut(name), str(tuple(t.shape))]
         if steps > 1:
             lines.append(f"used at {steps} steps")
-        if self.show_values and t.data is not None and t.data.size > 1:
-            lines.append(_summary(t.data))
+        if self.show_values and t.array is not None and t.array.size > 1:
+            lines.append(_summary(t.array))
         if self.show_grads and t.grad is not None:
             lines.append(f"‖g‖ {_fmt(_leaf_norm(t))}")
-        constant = not t.requires_grad and t.data is not None and t.data.size == 1
+        constant = not t.requires_grad and t.array is not None and t.array.size == 1
         attrs = {"shape": "plaintext" if constant else "ellipse",
                  "fillcolor": "#e8f0fe" if t.requires_grad else "#f4f4f4"}
         if small or constant:
@@ -726,7 +729,7 @@ def _common_prefix(scopes):
 
 
 def _leaf_norm(t):
-    return None if t.grad is None else float(np.linalg.norm(t.grad))
+    return None if t.grad is None else float(np.linalg.norm(t.grad.array))
 
 
 def _leads_to(g, targets):

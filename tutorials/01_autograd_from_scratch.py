@@ -134,7 +134,7 @@ assert np.isclose(P["W2"].grad, dW2).all(), "the leaves drawn still hold this pa
 print(inspect.getsource(tinygrad_rnn.ops.Sigmoid))
 probe = tg.Tensor(np.array([-2.0, 0.0, 3.0]), requires_grad=True)
 probe.sigmoid().backward(np.ones(3))
-sig = 1 / (1 + np.exp(-probe.data))
+sig = 1 / (1 + np.exp(-probe.numpy()))
 assert np.allclose(probe.grad, sig * (1 - sig)), "Sigmoid's VJP with g = 1 is σ(a)(1 - σ(a))"
 
 # %% [markdown]
@@ -202,7 +202,7 @@ print("the visit order is a reverse topological order ✓")
 
 # %%
 lr = 0.5
-Q = {name: tg.Tensor(p.data.copy(), requires_grad=True) for name, p in P.items()}
+Q = {name: tg.Tensor(p.numpy().copy(), requires_grad=True) for name, p in P.items()}
 errors = []
 for step in range(pick(10, 5)):
     for p in Q.values():

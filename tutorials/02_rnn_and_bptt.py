@@ -152,8 +152,8 @@ def per_step_terms(last_only):
     for s in states:
         s.retain_grad()
     L.backward()
-    prev = [np.zeros(H)] + [s.data for s in states[:-1]]               # s_0 … s_{T-1}
-    deltas = [s.grad * (1 - s.data ** 2) for s in states]              # δ_t = ∂L/∂s_t ⊙ tanh'
+    prev = [np.zeros(H)] + [s.numpy() for s in states[:-1]]               # s_0 … s_{T-1}
+    deltas = [s.grad * (1 - s.numpy() ** 2) for s in states]              # δ_t = ∂L/∂s_t ⊙ tanh'
     terms = [np.outer(d, p) for d, p in zip(deltas, prev)]
     return np.array([np.linalg.norm(m) for m in terms]), sum(terms), W_.grad, states
 

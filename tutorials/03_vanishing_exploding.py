@@ -166,7 +166,7 @@ with np.errstate(all="ignore"):
 print("loss:", loss.item())
 
 with np.errstate(all="ignore"):
-    state_norm = np.abs(out.data).max(axis=(1, 2)).astype(np.float64)  # largest |h_t| per step
+    state_norm = np.abs(out.numpy()).max(axis=(1, 2)).astype(np.float64)  # largest |h_t| per step
 bad = ~np.isfinite(state_norm)
 steps = np.arange(1, len(state_norm) + 1)
 fig, ax = plt().subplots(figsize=(6, 3.5))

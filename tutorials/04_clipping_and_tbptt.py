@@ -21,14 +21,15 @@ from common import FAST, SEED, check_exercise, pick, plt, savefig
 g = np.array([30.0, 1.0, -2.0])
 by_norm = tg.Tensor(np.zeros(3), requires_grad=True)
 by_value = tg.Tensor(np.zeros(3), requires_grad=True)
-by_norm.grad, by_value.grad = g.copy(), g.copy()
+by_norm.grad, by_value.grad = tg.tensor(g), tg.tensor(g)
 norm = optim.clip_grad_norm_([by_norm], max_norm=5.0)
 optim.clip_grad_value_([by_value], clip_value=5.0)
 cos = lambda a, b: a @ b / np.linalg.norm(a) / np.linalg.norm(b)  # noqa: E731
 print(f"‖g‖ = {norm:.2f}")
-print("clipped by norm: ", by_norm.grad.round(3), f"cos to g = {cos(by_norm.grad, g):.4f}")
-print("clipped by value:", by_value.grad, f"cos to g = {cos(by_value.grad, g):.4f}")
-assert np.isclose(cos(by_norm.grad, g), 1.0) and cos(by_value.grad, g) < 0.99
+g_norm, g_value = by_norm.grad.numpy(), by_value.grad.numpy()
+print("clipped by norm: ", g_norm.round(3), f"cos to g = {cos(g_norm, g):.4f}")
+print("clipped by value:", g_value, f"cos to g = {cos(g_value, g):.4f}")
+assert np.isclose(cos(g_norm, g), 1.0) and cos(g_value, g) < 0.99
 
 # %% [markdown]
 # ### What you should see
@@ -74,7 +75,7 @@ def train_delay(lr, clip, steps, seed=SEED, d=3, V=4):
             loss.backward()
             opt.step()
         losses.append(loss.item())
-        accuracy.append(float((logits.data.argmax(-1) == y).mean()))
+        accuracy.append(float((logits.numpy().argmax(-1) == y).mean()))
         clipped += opt.last_clipped
         if not np.isfinite(losses[-1]):
             break
@@ -197,7 +198,7 @@ def train_tbptt(K, d, steps, seed=SEED, V=4, batch=32):
         loss.backward()
         opt.step()
         state = state.detach()                   # truncated BPTT
-        accuracy.append(float((logits.data.argmax(-1) == y).mean()))
+        accuracy.append(float((logits.numpy().argmax(-1) == y).mean()))
     return np.array(accuracy)
 
 

@@ -27,9 +27,9 @@ for name in ("sigmoid", "tanh", "relu"):
     a.grad = None
     y = getattr(a, name)()
     y.sum().backward()  # d(Σ f(a_i))/da_i = f'(a_i): the derivative, by autograd
-    derivs[name] = a.grad.copy()
-    axes[0].plot(a.data, y.data, label=name)
-    axes[1].plot(a.data, a.grad, label=f"{name}'")
+    derivs[name] = a.grad.numpy().copy()
+    axes[0].plot(a.numpy(), y.numpy(), label=name)
+    axes[1].plot(a.numpy(), a.grad, label=f"{name}'")
 axes[0].set(title="activations f(a)", xlabel="a", ylabel="f(a)")
 axes[1].set(title="derivatives f'(a), from backward()", xlabel="a", ylabel="f'(a)")
 for ax in axes:
@@ -69,7 +69,7 @@ for seed in SEEDS:
         Wn = Wn @ W
         svs.append(np.linalg.svd(Wn, compute_uv=False))
     gauss_sv[seed] = np.array(svs)
-Q = nn.init.orthogonal_(nn.Parameter(np.zeros((H, H)))).data
+Q = nn.init.orthogonal_(nn.Parameter(np.zeros((H, H)))).numpy()
 Qn, ortho_sv = np.eye(H), []
 for n in ns:
     Qn = Qn @ Q
@@ -222,7 +222,7 @@ def train_tiny_rnn(init, steps, seed=SEED):
             losses.append(loss.item())
     with tg.no_grad():
         out, _ = rnn(xb)
-    return rnn, head, out.data, losses
+    return rnn, head, out.numpy(), losses
 
 
 steps = pick(300, 60)
@@ -233,10 +233,10 @@ for ax, init in zip(axes, ("constant", "random")):
     ax.set(title=f"{init} init: the 8 hidden units after {steps} steps",
            xlabel="time step t", ylabel="h_t (sequence 0)")
     print(f"{init:>8} init: loss {losses[0]:.3f} → {losses[-1]:.3f}")
-    W_hh, W_ih = rnn.weight_hh_l0.data, rnn.weight_ih_l0.data
+    W_hh, W_ih = rnn.weight_hh_l0.numpy(), rnn.weight_ih_l0.numpy()
     identical = (np.allclose(hidden, hidden[..., :1]) and np.allclose(W_hh, W_hh[0])
                  and np.allclose(W_ih, W_ih[0])
-                 and np.allclose(head.weight.data, head.weight.data[0, 0]))
+                 and np.allclose(head.weight.numpy(), head.weight.numpy()[0, 0]))
     if init == "constant":
         assert losses[-1] < losses[0], "it does learn…"
         assert identical, "…but every hidden unit stays a copy of the first"
@@ -245,9 +245,9 @@ for ax, init in zip(axes, ("constant", "random")):
 savefig(fig, "05_symmetry.png")
 
 rnn, head, hidden, losses = train_tiny_rnn("zeros", steps)
-print(f"   zeros init: loss {losses[0]:.3f} → {losses[-1]:.3f}, output bias {head.bias.data}")
-assert all((p.data == 0).all() for p in [*rnn.parameters(), head.weight]) and (hidden == 0).all()
-assert head.bias.data[0] != 0, "only the output bias learns"
+print(f"   zeros init: loss {losses[0]:.3f} → {losses[-1]:.3f}, output bias {head.bias.numpy()}")
+assert all((p.numpy() == 0).all() for p in [*rnn.parameters(), head.weight]) and (hidden == 0).all()
+assert head.bias.numpy()[0] != 0, "only the output bias learns"
 
 # %% [markdown]
 # **What you should see:** on the left a single line — the 8 units lie exactly on top of each
@@ -269,9 +269,9 @@ def dead_fraction_after_training(lr, seed, steps=100):
     tg.manual_seed(seed)
     rng = np.random.default_rng(seed)
     X = tg.Tensor(rng.standard_normal((256, 4)))
-    Y = tg.Tensor(np.sin(X.data.sum(1, keepdims=True)))
+    Y = tg.Tensor(np.sin(X.numpy().sum(1, keepdims=True)))
     l1, l2 = nn.Linear(4, 64).double(), nn.Linear(64, 1).double()
-    dead_at_init = (l1(X).data <= 0).all(0).mean()
+    dead_at_init = (l1(X).numpy() <= 0).all(0).mean()
     opt = optim.SGD(list(l1.parameters()) + list(l2.parameters()), lr=lr)
     with tg.track_grad_norms(False), warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
@@ -280,7 +280,7 @@ def dead_fraction_after_training(lr, seed, steps=100):
             loss = ((l2(l1(X).relu()) - Y) ** 2).mean()
             loss.backward()
             opt.step()
-    pre = l1(X).data
+    pre = l1(X).numpy()
     if not np.isfinite(pre).all():
         return dead_at_init, np.nan, None  # diverged: no honest count
     return dead_at_init, (pre <= 0).all(0).mean(), (pre > 0).mean(0)

@@ -37,9 +37,9 @@ h = c = tg.Tensor(np.zeros((1, 3)))
 z = x @ cell.weight_ih.T + cell.bias_ih + h @ cell.weight_hh.T + cell.bias_hh
 for name, zz in zip("ifgo", z.chunk(4, 1)):
     act = zz.tanh() if name == "g" else zz.sigmoid()
-    print(f"{name}: {np.round(act.data[0], 3)}")
+    print(f"{name}: {np.round(act.numpy()[0], 3)}")
 h1, c1 = cell(x, (h, c))
-print("c_1 =", np.round(c1.data[0], 4), " h_1 =", np.round(h1.data[0], 4))
+print("c_1 =", np.round(c1.numpy()[0], 4), " h_1 =", np.round(h1.numpy()[0], 4))
 
 # %% [markdown]
 # ### What you should see
@@ -150,7 +150,7 @@ def train(kind, T, steps, seed=SEED):
         out, _ = layer(tg.Tensor(x))
         test = F.mse_loss(head(out[-1]), tg.Tensor(y)).item()
     return {"layer": layer, "head": head, "losses": np.array(losses), "test": test,
-            "params": sum(p.data.size for p in layer.parameters())}
+            "params": sum(p.numel() for p in layer.parameters())}
 
 
 def ms_per_step(kinds, T, rounds=5, steps_per_round=4):
@@ -249,9 +249,9 @@ if not FAST:
 
 # %%
 trained = runs["LSTM, forget bias 1"]["layer"]
-Wih = trained.weight_ih_l0.data.astype(np.float64)
-Whh = trained.weight_hh_l0.data.astype(np.float64)
-b = (trained.bias_ih_l0.data + trained.bias_hh_l0.data).astype(np.float64)
+Wih = trained.weight_ih_l0.numpy().astype(np.float64)
+Whh = trained.weight_hh_l0.numpy().astype(np.float64)
+b = (trained.bias_ih_l0.numpy() + trained.bias_hh_l0.numpy()).astype(np.float64)
 sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
 x, y = data.adding_problem(200, T_add, rng=np.random.default_rng(SEED + 3), dtype=np.float64)
 h, c = np.zeros((200, H)), np.zeros((200, H))
@@ -328,8 +328,8 @@ tg.manual_seed(SEED + 1)
 lstm = nn.LSTM(I, H).double()
 xs, h0, c0 = rng.standard_normal((T, B, I)), rng.standard_normal((B, H)), rng.standard_normal((B, H))
 w = rng.standard_normal((T, B, H))  # L = Σ_t Σ w_t ⊙ h_t
-Wih, Whh = lstm.weight_ih_l0.data, lstm.weight_hh_l0.data
-b = lstm.bias_ih_l0.data + lstm.bias_hh_l0.data
+Wih, Whh = lstm.weight_ih_l0.numpy(), lstm.weight_hh_l0.numpy()
+b = lstm.bias_ih_l0.numpy() + lstm.bias_hh_l0.numpy()
 sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
 
 hs, cs, gates = [h0], [c0], []
@@ -380,7 +380,7 @@ for name, (mine, theirs) in checks.items():
 #    path at every step. Roughly what fraction of ‖∂L/∂c_T‖ reaches c_{T-20} along that path?
 #    Put the number in `answer_1`.
 # 2. How many parameters does `nn.GRU(10, 20)` have (weights and both biases)? Put the number
-#    in `answer_2`; check it with `sum(p.data.size for p in nn.GRU(10, 20).parameters())`.
+#    in `answer_2`; check it with `sum(p.numel() for p in nn.GRU(10, 20).parameters())`.
 # 3. In the 1997 LSTM (no forget gate, c_t = c_{t-1} + i ⊙ g), what is ∂c_t/∂c_{t-1}? Put the
 #    number in `answer_3`.
 

@@ -107,7 +107,7 @@ def fill_in(bidirectional, steps, seed=SEED, T=10, V=8):
     tokens, target, pos = data.fill_in_blank_task(500, T, n_symbols=V,
                                                   rng=np.random.default_rng(SEED + 9))
     with tg.no_grad():
-        pred = logits_at_mask(tokens, pos).data.argmax(1)
+        pred = logits_at_mask(tokens, pos).numpy().argmax(1)
     return float((pred == target).mean())
 
 
@@ -164,7 +164,7 @@ class NormRNN(nn.Module):
         for t in range(x.shape[0]):
             a = self.ih(x[t]) + self.hh(h)
             if record is not None:
-                record.append(a.data)
+                record.append(a.numpy())
             h = self.norm(a).tanh()
         return h
 
@@ -195,7 +195,7 @@ def batch_dependence(model, B, repeats):
             x = rng.standard_normal((T_norm, B, I_norm))
             other = x.copy()
             other[:, 1:] = rng.standard_normal((T_norm, B - 1, I_norm))  # same example 0
-            h1, h2 = model(tg.Tensor(x)).data[0], model(tg.Tensor(other)).data[0]
+            h1, h2 = model(tg.Tensor(x)).numpy()[0], model(tg.Tensor(other)).numpy()[0]
             change.append(np.abs(h1 - h2).mean())
     return float(np.mean(change))
 
@@ -213,8 +213,8 @@ x = tg.Tensor(rng.standard_normal((T_norm, 64, I_norm)))
 mismatch = {}
 with tg.no_grad():
     for name, m in [("BatchNorm1d", bn_rnn), ("LayerNorm", ln_rnn)]:
-        train_out = m.train()(x).data
-        eval_out = m.eval()(x).data
+        train_out = m.train()(x).numpy()
+        eval_out = m.eval()(x).numpy()
         mismatch[name] = float(np.abs(train_out - eval_out).mean())
         m.train()
 print("mean |h_T(train mode) - h_T(eval mode)|:",
@@ -328,11 +328,11 @@ x, y, lengths = variable_adding(8, np.random.default_rng(SEED + 99))
 garbage = x.copy()
 for b, n in enumerate(lengths):
     garbage[n:, b] = 1e3
-clean = packed_model(tg.Tensor(x), lengths, True).data
-assert np.array_equal(clean, packed_model(tg.Tensor(garbage), lengths, True).data)
+clean = packed_model(tg.Tensor(x), lengths, True).numpy()
+assert np.array_equal(clean, packed_model(tg.Tensor(garbage), lengths, True).numpy())
 # ... and each answer equals the one for that sequence alone, unpadded.
 for b, n in enumerate(lengths):
-    alone = packed_model(tg.Tensor(x[:n, b:b + 1]), [n], True).data
+    alone = packed_model(tg.Tensor(x[:n, b:b + 1]), [n], True).numpy()
     np.testing.assert_allclose(alone[0], clean[b], rtol=1e-12)
 
 window = max(VL_STEPS // 10, 1)
@@ -370,7 +370,7 @@ if not FAST:
 
 # %%
 answer_packing = None  # e.g. [4, 3, ...]
-expected = rnn_utils.pack_padded_sequence(tg.zeros(5, 4, 1), [5, 3, 3, 1]).batch_sizes.data
+expected = rnn_utils.pack_padded_sequence(tg.zeros(5, 4, 1), [5, 3, 3, 1]).batch_sizes.numpy()
 check_exercise(4, answer_packing, list(expected),
                "at step t, count the lengths greater than t")
 

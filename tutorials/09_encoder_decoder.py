@@ -66,7 +66,7 @@ class Seq2Seq(nn.Module):
             outputs = []
             for _ in range(length):
                 out, h = self.decoder(self.embed(symbol), h)
-                symbol = self.head(out).data.argmax(-1)   # (1, B)
+                symbol = self.head(out).numpy().argmax(-1)   # (1, B)
                 outputs.append(symbol[0])
             return np.stack(outputs)
 

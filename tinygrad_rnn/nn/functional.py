@@ -7,7 +7,9 @@ import numpy as np
 
 from ..random import get_rng
 from .. import ops
-from ..engine import Tensor, apply, cat, scope, where
+from ..engine import apply
+from ..grad_mode import scope
+from ..tensor import Tensor, cat, where
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -25,7 +27,7 @@ def sigmoid(x: Tensor) -> Tensor:
 
 
 def leaky_relu(x: Tensor, negative_slope=0.01) -> Tensor:
-    return where(x.data > 0, x, x * negative_slope)
+    return where(x.array > 0, x, x * negative_slope)
 
 
 def softmax(x: Tensor, dim: int) -> Tensor:
@@ -96,7 +98,7 @@ def _class_targets(log_probs, target, weight, ignore_index, op, reduction):
     weights as an array (or None)."""
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    t = np.asarray(target.data if isinstance(target, Tensor) else target)
+    t = np.asarray(target.array if isinstance(target, Tensor) else target)
     out_shape = t.shape
     if t.dtype.kind not in "iu":
         raise TypeError(f"{op}: target must hold integer class indices, got dtype {t.dtype}")
@@ -113,7 +115,7 @@ def _class_targets(log_probs, target, weight, ignore_index, op, reduction):
                          f"({n},), got {t.shape}")
     w = None
     if weight is not None:
-        w = np.asarray(weight.data if isinstance(weight, Tensor) else weight, dtype=log_probs.dtype)
+        w = np.asarray(weight.array if isinstance(weight, Tensor) else weight, dtype=log_probs.dtype)
         if w.shape != (c,):
             raise ValueError(f"{op}: weight must have shape ({c},) (one per class), got {w.shape}")
     valid = t != ignore_index
@@ -165,7 +167,7 @@ def binary_cross_entropy(input: Tensor, target, weight=None, reduction="mean") -
     """-(y·log x + (1 - y)·log(1 - x)) for probabilities x; each log is clamped at -100, as
     PyTorch does, so x = 0 or 1 gives a large finite loss instead of inf."""
     target = _like(target, input, "binary_cross_entropy")
-    if ((input.data < 0) | (input.data > 1)).any():
+    if ((input.array < 0) | (input.array > 1)).any():
         raise ValueError("binary_cross_entropy: input values must be probabilities in [0, 1]; "
                          "for logits use binary_cross_entropy_with_logits")
     with np.errstate(divide="ignore"):

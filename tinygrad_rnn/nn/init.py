@@ -18,7 +18,7 @@ from ..random import get_rng
 
 
 def _fill(tensor, values):
-    tensor.data[...] = values
+    tensor.array[...] = values
     return tensor
 
 
@@ -98,7 +98,7 @@ def orthogonal_(tensor, gain=1.0):
     if tensor.ndim < 2:
         raise ValueError(f"orthogonal_: needs at least 2 dims, got shape {tensor.shape}")
     rows = tensor.shape[0]
-    cols = tensor.data.size // rows
+    cols = tensor.array.size // rows
     flat = get_rng().standard_normal((rows, cols))
     if rows < cols:
         flat = flat.T

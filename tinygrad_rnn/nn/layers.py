@@ -5,7 +5,8 @@ import math
 
 import numpy as np
 
-from ..engine import Tensor, no_grad, where
+from ..grad_mode import no_grad
+from ..tensor import Tensor, where
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -54,7 +55,7 @@ class Embedding(Module):
         self.weight = _empty(num_embeddings, embedding_dim)
         init.normal_(self.weight)
         if padding_idx is not None:
-            self.weight.data[padding_idx] = 0
+            self.weight.array[padding_idx] = 0
 
     def forward(self, indices):
         return F.embedding(indices, self.weight, self.padding_idx)
@@ -135,7 +136,7 @@ class BatchNorm1d(Module):
             raise TypeError(f"BatchNorm1d: input dtype {x.dtype} does not match the running "
                             f"statistics' dtype {self.running_mean.dtype}; convert the module "
                             f"with .double() / .float() (or the input)")
-        n = x.data.size // max(self.num_features, 1)
+        n = x.array.size // max(self.num_features, 1)
         if self.training and n <= 1:
             raise ValueError(f"BatchNorm1d: expected more than 1 value per channel when "
                              f"training, got input of shape {x.shape} (a batch statistic of one "
@@ -145,7 +146,7 @@ class BatchNorm1d(Module):
             centred = x - mean
             var = (centred * centred).mean(dims, keepdim=True)
             if self.training and self.track_running_stats:
-                self._update_running_stats(mean.data.reshape(-1), var.data.reshape(-1), n)
+                self._update_running_stats(mean.array.reshape(-1), var.array.reshape(-1), n)
         else:
             centred = x - Tensor(self.running_mean.reshape(shape).astype(x.dtype))
             var = Tensor(self.running_var.reshape(shape).astype(x.dtype))

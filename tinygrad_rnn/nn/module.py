@@ -11,7 +11,8 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from ..engine import Tensor, scope
+from ..grad_mode import scope
+from ..tensor import Tensor
 
 
 class Parameter(Tensor):
@@ -20,7 +21,7 @@ class Parameter(Tensor):
     __slots__ = ()
 
     def __init__(self, data, requires_grad=True):
-        super().__init__(data.data if isinstance(data, Tensor) else data,
+        super().__init__(data.array if isinstance(data, Tensor) else data,
                          requires_grad=requires_grad)
 
     def __repr__(self):
@@ -48,7 +49,7 @@ class Module:
         if name in self._parameters and not isinstance(value, Parameter) and value is not None:
             raise TypeError(f"{type(self).__name__}: cannot assign {type(value).__name__} as "
                             f"parameter '{name}' (nn.Parameter or None expected); to change its "
-                            f"numbers, write into .data under no_grad()")
+                            f"numbers, write into .array under no_grad()")
         # a replaced parameter or submodule keeps its place in the order (as PyTorch's)
         keep = self._parameters if isinstance(value, Parameter) else \
             self._modules if isinstance(value, Module) else None
@@ -165,7 +166,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad[...] = 0
+                p.grad.array[...] = 0
 
     def train(self, mode=True):
         for m in self.modules():
@@ -189,9 +190,9 @@ class Module:
             return self
         dtype = np.dtype(dtype)
         for p in self.parameters():
-            p.data = p.data.astype(dtype)
+            p.array = p.array.astype(dtype)
             if p.grad is not None:
-                p.grad = p.grad.astype(dtype)
+                p.grad = p.grad.to(dtype)
         for m in self.modules():
             for name, b in m._buffers.items():
                 if b is not None and b.dtype.kind == "f":
@@ -212,7 +213,7 @@ class Module:
         for mod_name, module in self._named_everywhere():
             for name, p in module._parameters.items():
                 if p is not None:
-                    out[f"{mod_name}.{name}" if mod_name else name] = p.data.copy()
+                    out[f"{mod_name}.{name}" if mod_name else name] = p.array.copy()
             for name, b in module._buffers.items():
                 if b is not None:
                     out[f"{mod_name}.{name}" if mod_name else name] = np.array(b, copy=True)
@@ -254,7 +255,7 @@ class Module:
         for key, array in arrays.items():
             module, kind, name = targets[key]
             if kind == "_parameters":
-                module._parameters[name].data[...] = array
+                module._parameters[name].array[...] = array
             else:
                 buf = module._buffers[name]
                 module._buffers[name] = array.astype(buf.dtype).reshape(buf.shape)
@@ -277,7 +278,7 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", "missing_keys unexpected_keys"
 
 def _as_numpy(value) -> np.ndarray:
     if isinstance(value, Tensor):
-        return value.data
+        return value.array
     if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
         return value.detach().cpu().numpy()
     return np.asarray(value)

@@ -33,7 +33,8 @@ import math
 
 import numpy as np
 
-from ..engine import Tensor, cat, scope, stack
+from ..grad_mode import scope
+from ..tensor import Tensor, cat, stack
 from .utils.rnn import PackedSequence
 from . import functional as F
 from . import init
@@ -298,7 +299,7 @@ class RNNBase(_Recurrent):
         if packed is not None:
             x = _check_input(name, packed.data, (2,), "(N, I) packed data", self.input_size,
                              self.weight_ih_l0)
-            batch_sizes = [int(b) for b in packed.batch_sizes.data]
+            batch_sizes = [int(b) for b in packed.batch_sizes.array]
             if not batch_sizes or sum(batch_sizes) != x.shape[0]:
                 raise ValueError(f"{name}: PackedSequence batch_sizes {batch_sizes} do not add up "
                                  f"to the {x.shape[0]} rows of its data {tuple(x.shape)}")
@@ -329,7 +330,7 @@ class RNNBase(_Recurrent):
                 _check_dtype(name, s, self.weight_hh_l0)
                 s = s if batched else s.unsqueeze(1)
                 if packed is not None and packed.sorted_indices is not None:
-                    s = s[:, packed.sorted_indices.data]  # the batch runs sorted by length
+                    s = s[:, packed.sorted_indices.array]  # the batch runs sorted by length
             out.append(s)
         return x, batch_sizes, out, (packed, batched)
 
@@ -396,7 +397,7 @@ class RNNBase(_Recurrent):
         states = [stack(list(per_state), 0) for per_state in zip(*finals)]
         if packed is not None:
             if packed.unsorted_indices is not None:
-                states = [s[:, packed.unsorted_indices.data] for s in states]
+                states = [s[:, packed.unsorted_indices.array] for s in states]
             output = PackedSequence(layer_input, packed.batch_sizes, packed.sorted_indices,
                                     packed.unsorted_indices)
         elif not batched:

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ..engine import Tensor
+from ..tensor import Tensor
 
 
 def _with_grads(parameters):
@@ -42,7 +42,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     are multiplied by the (non-finite) coefficient.
     """
     params = _with_grads(parameters)
-    grads = [p.grad for p in params]
+    grads = [p.grad.array for p in params]
     total = total_grad_norm(grads, norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
@@ -51,7 +51,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
                            f"error_if_nonfinite=False")
     coef = min(float(max_norm) / (total + 1e-6), 1.0) if not math.isnan(total) else math.nan
     for p in params:
-        p.grad *= np.asarray(coef, dtype=p.grad.dtype)
+        p.grad.array *= np.asarray(coef, dtype=p.grad.dtype)
     return total
 
 
@@ -59,4 +59,4 @@ def clip_grad_value_(parameters, clip_value) -> None:
     """Clamp every gradient element into [-clip_value, clip_value], in place."""
     clip_value = float(clip_value)
     for p in _with_grads(parameters):
-        np.clip(p.grad, -clip_value, clip_value, out=p.grad)
+        np.clip(p.grad.array, -clip_value, clip_value, out=p.grad.array)

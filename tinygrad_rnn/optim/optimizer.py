@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from ..engine import Tensor
+from ..tensor import Tensor
 from .clip import clip_grad_norm_
 
 
@@ -84,7 +84,7 @@ class Optimizer:
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad[...] = 0
+                p.grad.array[...] = 0
 
     def step(self):
         """Clip (if ``max_grad_norm``), then apply the update rule to every parameter with a
@@ -94,13 +94,13 @@ class Optimizer:
             norm = clip_grad_norm_(params, self.max_grad_norm)
             self.last_grad_norm, self.last_clipped = norm, bool(norm > self.max_grad_norm)
         else:
-            grads = [p.grad for p in params if p.grad is not None]
+            grads = [p.grad.array for p in params if p.grad is not None]
             self.last_grad_norm = float(math.sqrt(sum(float(np.vdot(g, g)) for g in grads)))
             self.last_clipped = False
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    self._update(p, p.grad, self.state.setdefault(id(p), {}), group)
+                    self._update(p, p.grad.array, self.state.setdefault(id(p), {}), group)
 
     def _update(self, p, g, state, group):  # pragma: no cover - interface
         raise NotImplementedError
@@ -205,7 +205,7 @@ def _as_array(v):
 
 
 def _weight_decayed(p, g, wd):
-    return g + wd * p.data if wd else g
+    return g + wd * p.array if wd else g
 
 
 class SGD(Optimizer):
@@ -236,7 +236,7 @@ class SGD(Optimizer):
                 buf *= mu
                 buf += (1 - group["dampening"]) * g
             g = g + mu * buf if group["nesterov"] else buf
-        p.data -= group["lr"] * g
+        p.array -= group["lr"] * g
 
 
 class Adam(Optimizer):
@@ -258,15 +258,15 @@ class Adam(Optimizer):
     def _update(self, p, g, state, group):
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         if self.decoupled:
-            p.data *= 1 - lr * wd
+            p.array *= 1 - lr * wd
         else:
             g = _weight_decayed(p, g, wd)
         if not state:
             state["step"] = 0
-            state["exp_avg"] = np.zeros_like(p.data)
-            state["exp_avg_sq"] = np.zeros_like(p.data)
+            state["exp_avg"] = np.zeros_like(p.array)
+            state["exp_avg_sq"] = np.zeros_like(p.array)
             if group["amsgrad"]:
-                state["max_exp_avg_sq"] = np.zeros_like(p.data)
+                state["max_exp_avg_sq"] = np.zeros_like(p.array)
         state["step"] += 1
         t = state["step"]
         m, v = state["exp_avg"], state["exp_avg_sq"]
@@ -277,7 +277,7 @@ class Adam(Optimizer):
             np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
             v = state["max_exp_avg_sq"]
         denom = np.sqrt(v) / math.sqrt(1 - b2 ** t) + eps
-        p.data -= (lr / (1 - b1 ** t)) * (m / denom)
+        p.array -= (lr / (1 - b1 ** t)) * (m / denom)
 
 
 class AdamW(Adam):
@@ -311,11 +311,11 @@ class RMSprop(Optimizer):
         g = _weight_decayed(p, g, group["weight_decay"])
         if not state:
             state["step"] = 0
-            state["square_avg"] = np.zeros_like(p.data)
+            state["square_avg"] = np.zeros_like(p.array)
             if mu:
-                state["momentum_buffer"] = np.zeros_like(p.data)
+                state["momentum_buffer"] = np.zeros_like(p.array)
             if group["centered"]:
-                state["grad_avg"] = np.zeros_like(p.data)
+                state["grad_avg"] = np.zeros_like(p.array)
         state["step"] += 1
         s = state["square_avg"]
         s *= alpha
@@ -330,9 +330,9 @@ class RMSprop(Optimizer):
             buf = state["momentum_buffer"]
             buf *= mu
             buf += g / denom
-            p.data -= group["lr"] * buf
+            p.array -= group["lr"] * buf
         else:
-            p.data -= group["lr"] * (g / denom)
+            p.array -= group["lr"] * (g / denom)
 
 
 class Adagrad(Optimizer):
@@ -351,8 +351,8 @@ class Adagrad(Optimizer):
         g = _weight_decayed(p, g, group["weight_decay"])
         if not state:
             state["step"] = 0
-            state["sum"] = np.full_like(p.data, group["initial_accumulator_value"])
+            state["sum"] = np.full_like(p.array, group["initial_accumulator_value"])
         state["step"] += 1
         lr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
         state["sum"] += g * g
-        p.data -= lr * (g / (np.sqrt(state["sum"]) + group["eps"]))
+        p.array -= lr * (g / (np.sqrt(state["sum"]) + group["eps"]))

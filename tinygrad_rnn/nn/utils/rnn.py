@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...engine import Tensor, cat
+from ...tensor import Tensor, cat
 
 
 class PackedSequence:
@@ -30,7 +30,7 @@ class PackedSequence:
         self.batch_sizes = _int_tensor(batch_sizes)
         self.sorted_indices = None if sorted_indices is None else _int_tensor(sorted_indices)
         if unsorted_indices is None and self.sorted_indices is not None:
-            unsorted_indices = np.argsort(self.sorted_indices.data)
+            unsorted_indices = np.argsort(self.sorted_indices.array)
         self.unsorted_indices = None if unsorted_indices is None else _int_tensor(unsorted_indices)
 
     def __iter__(self):  # unpacks like PyTorch's namedtuple
@@ -48,17 +48,17 @@ class PackedSequence:
 
     def __repr__(self):
         return (f"PackedSequence(data={tuple(self.data.shape)}, batch_sizes="
-                f"{self.batch_sizes.data.tolist()}, sorted_indices="
-                f"{None if self.sorted_indices is None else self.sorted_indices.data.tolist()})")
+                f"{self.batch_sizes.array.tolist()}, sorted_indices="
+                f"{None if self.sorted_indices is None else self.sorted_indices.array.tolist()})")
 
 
 def _int_tensor(x):
-    data = x.data if isinstance(x, Tensor) else x
+    data = x.array if isinstance(x, Tensor) else x
     return Tensor(np.asarray(data, dtype=np.int64))
 
 
 def _lengths(lengths, op):
-    data = lengths.data if isinstance(lengths, Tensor) else lengths
+    data = lengths.array if isinstance(lengths, Tensor) else lengths
     out = np.asarray(data)
     if out.ndim == 1 and out.size == 0:
         raise ValueError(f"{op}: got no lengths; a packed batch needs at least one sequence")
@@ -144,7 +144,7 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
     if not isinstance(sequence, PackedSequence):
         raise TypeError(f"pad_packed_sequence: expected a PackedSequence, got "
                         f"{type(sequence).__name__}")
-    data, sizes = sequence.data, sequence.batch_sizes.data
+    data, sizes = sequence.data, sequence.batch_sizes.array
     if len(sizes) == 0 or sizes.sum() != data.shape[0]:
         raise ValueError(f"pad_packed_sequence: batch_sizes {sizes.tolist()} do not add up to the "
                          f"{data.shape[0]} rows of data {tuple(data.shape)}")
@@ -159,7 +159,7 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     sorted_lengths = np.array([(sizes > s).sum() for s in range(B)])
     position = (np.arange(B) if sequence.unsorted_indices is None
-                else sequence.unsorted_indices.data)  # where original b sits in the sorted batch
+                else sequence.unsorted_indices.array)  # where original b sits in the sorted batch
     t = np.arange(T_out)[:, None]
     valid = t < sorted_lengths[position][None, :]
     index = np.where(valid, offsets[np.minimum(t, T - 1)] + position[None, :], data.shape[0])
