@@ -15,7 +15,8 @@ def make_arrays(seed=0):
             0.05, 0.95, (4, 3)), "y01": rng.uniform(0, 1, (4, 3)).round(1),
         "idx": np.array([[0, 5, 2], [2, 2, 1]]), "cls": np.array([1, 0, 3, 3, 2]),
         "cls_w": rng.uniform(0.5, 2.0, 4), "keep": rng.uniform(size=(4, 5)) < 0.7,
-        "zero_row": np.zeros((2, 3)),
+        "zero_row": np.zeros((2, 3)), "x_soft": rng.dirichlet(np.ones(4), 5),
+        "x_soft3": rng.dirichlet(np.ones(3), (2, 4)).transpose(0, 2, 1),
     }
 
 
@@ -88,6 +89,16 @@ def loss_modules(lib, nn, F, a):
     }
 
 
+def soft_targets(lib, nn, F, a):
+    lg, y = a["x_logits"], a["x_soft"]
+    lg3, y3 = a["x234"], a["x_soft3"]
+    return {"plain": F.cross_entropy(lg, y), "weighted_smooth": F.cross_entropy(
+                lg, y * 1.0, weight=a["cls_w"], label_smoothing=0.2, reduction="sum"),
+            "none3": F.cross_entropy(lg3, y3, reduction="none") * lg3.sum(1),
+            "mean3_weighted": nn.CrossEntropyLoss(weight=a["cls_w"][:3])(lg3, y3),
+            "one_sample": F.cross_entropy(lg[0], y[0], label_smoothing=0.1)}
+
+
 def activation_modules(lib, nn, F, a):
     x, w = a["x234"], a["x_wide"]
     return {"softmax": nn.Softmax(dim=1)(x), "log_softmax": nn.LogSoftmax(-1)(x) * x,
@@ -98,4 +109,4 @@ def activation_modules(lib, nn, F, a):
 
 
 CASES = {f.__name__: f for f in [gelu, softplus_leaky, layer_norm, embedding, pad, normalize,
-                                 sdpa, loss_modules, activation_modules]}
+                                 sdpa, loss_modules, soft_targets, activation_modules]}

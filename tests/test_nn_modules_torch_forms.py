@@ -20,6 +20,8 @@ from tinygrad_rnn import nn
 from tinygrad_rnn.nn import functional as F
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+# PyTorch's deprecation notes (mixed mask types, size_average, nested tensors) are expected here
+pytestmark = pytest.mark.filterwarnings("ignore:.*(deprecated|nested_tensor).*:UserWarning")
 mk = fixture_script("make_functional_fixtures")
 
 
@@ -285,3 +287,41 @@ def test_pad_matches_live_pytorch_on_generated_shapes(case, value):
     (out * out).sum().backward()
     (ref * ref).sum().backward()
     np.testing.assert_array_equal(np.asarray(ours.grad), theirs.grad.numpy())
+
+
+@pytest.mark.parametrize("make", [lambda nn: nn.ReLU(inplace=True),
+                                  lambda nn: nn.LeakyReLU(0.2, inplace=True)],
+                         ids=["relu", "leaky_relu"])
+def test_inplace_activations_write_into_their_input_as_pytorch(make):
+    torch = pytest.importorskip("torch")
+    x = np.array([[-1.5, 0.0, 2.0], [0.5, -0.25, 0.0]])
+
+    def expr(lib, nn, t):
+        h = t * 2.0
+        y = make(nn)(h)
+        return y, h, (y * h * t).sum()  # h now holds y
+
+    ours, theirs = T(x), torch.tensor(x, requires_grad=True)
+    y, h, out = expr(tg, nn, ours)
+    ry, rh, ref = expr(torch, torch.nn, theirs)
+    assert y is h and ry is rh
+    np.testing.assert_array_equal(h.numpy(), rh.detach().numpy())
+    out.backward()
+    ref.backward()
+    np.testing.assert_allclose(np.asarray(ours.grad), theirs.grad.numpy(), rtol=1e-12)
+    with pytest.raises(RuntimeError, match="leaf"):
+        make(nn)(T(x))  # a leaf that requires grad: refused, as PyTorch
+
+
+def test_inplace_dropout_writes_the_scaled_kept_values_and_their_gradient():
+    tg.manual_seed(0)
+    x = T(np.ones((50, 40)))
+    h = x * 1.0
+    y = nn.Dropout(0.25, inplace=True)(h)
+    assert y is h
+    kept = y.numpy() != 0
+    np.testing.assert_allclose(y.numpy()[kept], 1 / 0.75)
+    assert 0.2 < 1 - kept.mean() < 0.3
+    y.sum().backward()
+    np.testing.assert_allclose(np.asarray(x.grad), kept / 0.75)
+    np.testing.assert_array_equal(nn.Dropout(0.25, inplace=True).eval()(h).numpy(), y.numpy())

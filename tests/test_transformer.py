@@ -16,6 +16,8 @@ from tinygrad_rnn.nn import functional as F
 from transformer_cases import CASES, E, L, N, S, make_arrays
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+# PyTorch's deprecation notes (mixed mask types, size_average, nested tensors) are expected here
+pytestmark = pytest.mark.filterwarnings("ignore:.*(deprecated|nested_tensor).*:UserWarning")
 mk = fixture_script("make_transformer_fixtures")
 
 
@@ -127,6 +129,7 @@ def test_multihead_attention_gradcheck():
     assert tg.gradcheck(lambda x: sa(x, x, x)[0], [q])
 
 
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
 def test_fully_masked_row_gives_nan_as_pytorch():
     torch = pytest.importorskip("torch")
     pad = np.array([[True, True]])
@@ -287,3 +290,21 @@ def test_subclass_matches_pytorch():
 def test_sizes_used_by_the_cases_are_distinct():
     # the cases would not catch a swapped axis if lengths, batch and width coincided
     assert len({L, S, N, E}) == 4
+
+
+@pytest.mark.parametrize("name", ["MultiheadAttention", "TransformerEncoderLayer",
+                                  "TransformerEncoder", "TransformerDecoderLayer",
+                                  "TransformerDecoder", "Transformer"])
+def test_signatures_are_pytorchs(name):
+    """Constructor and forward take PyTorch's arguments, in its order, with its defaults (so
+    positional calls mean the same)."""
+    torch = pytest.importorskip("torch")
+    import inspect
+    for method in ("__init__", "forward"):
+        ours = inspect.signature(getattr(getattr(nn, name), method)).parameters
+        theirs = inspect.signature(getattr(getattr(torch.nn, name), method)).parameters
+        assert list(ours) == list(theirs), (name, method)
+        for arg, p in ours.items():
+            default = theirs[arg].default
+            if isinstance(default, (int, float, str, bool, type(None))):
+                assert p.default == default, f"{name}.{method}({arg}=)"

@@ -14,8 +14,9 @@ from ..tensor import Tensor, cat, where
 _REDUCTIONS = ("mean", "sum", "none")
 
 
-def relu(x: Tensor) -> Tensor:
-    return x.relu()
+def relu(x: Tensor, inplace=False) -> Tensor:
+    """max(x, 0); ``inplace=True`` writes it into x (as x·[x > 0], the same gradient)."""
+    return _scale_in_place(x, np.asarray(x) > 0) if inplace else x.relu()
 
 
 def tanh(x: Tensor) -> Tensor:
@@ -26,8 +27,16 @@ def sigmoid(x: Tensor) -> Tensor:
     return x.sigmoid()
 
 
-def leaky_relu(x: Tensor, negative_slope=0.01) -> Tensor:
-    return where(x.array > 0, x, x * negative_slope)
+def leaky_relu(x: Tensor, negative_slope=0.01, inplace=False) -> Tensor:
+    if inplace:
+        return _scale_in_place(x, np.where(np.asarray(x) > 0, 1.0, negative_slope))
+    return where(np.asarray(x) > 0, x, x * negative_slope)
+
+
+def _scale_in_place(x, factor):
+    """x ← x·factor (a constant array), recorded as PyTorch records an in-place op (refused on a
+    leaf that requires grad)."""
+    return x.mul_(Tensor(np.asarray(factor, dtype=x.dtype)))
 
 
 def softmax(x: Tensor, dim: int) -> Tensor:
@@ -46,16 +55,17 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     return apply(ops.Linear, x, weight) if bias is None else apply(ops.Linear, x, weight, bias)
 
 
-def dropout(x: Tensor, p=0.5, training=True) -> Tensor:
-    """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout)."""
+def dropout(x: Tensor, p=0.5, training=True, inplace=False) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout);
+    ``inplace=True`` writes the result into x."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: probability must be in [0, 1], got {p}")
     if not training or p == 0.0:
         return x
     if p == 1.0:
-        return x * 0.0
+        return _scale_in_place(x, np.zeros(x.shape)) if inplace else x * 0.0
     keep = (get_rng().random(x.shape) >= p).astype(x.dtype) / np.asarray(1.0 - p, x.dtype)
-    return x * Tensor(keep)
+    return _scale_in_place(x, keep) if inplace else x * Tensor(keep)
 
 
 def mse_loss(input: Tensor, target, reduction="mean") -> Tensor:
@@ -142,11 +152,14 @@ def cross_entropy(logits: Tensor, target, weight=None, reduction="mean", ignore_
 
     ``label_smoothing`` ε mixes in the uniform distribution as PyTorch does:
     (1 - ε)·nll + ε/C · Σ_c -weight[c]·log p_c, the second term reduced like the first (for
-    ``mean`` with weights: divided by the summed weights of the targets).
+    ``mean`` with weights: divided by the summed weights of the targets). A floating-point
+    ``target`` of the logits' shape holds class probabilities instead of indices.
     """
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     log_probs = logits.log_softmax(0 if logits.ndim == 1 else 1)
+    if np.asarray(target).dtype.kind == "f" and np.shape(target) == logits.shape:
+        return _soft_cross_entropy(log_probs, target, weight, reduction, label_smoothing)
     nll = nll_loss(log_probs, target, weight, reduction, ignore_index)
     if label_smoothing == 0.0:
         return nll
@@ -161,6 +174,27 @@ def cross_entropy(logits: Tensor, target, weight=None, reduction="mean", ignore_
     else:
         smooth = _mean_over(smooth.sum(), _weight_total(w, safe, valid))
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / lp.shape[1])
+
+
+def _soft_cross_entropy(log_probs, target, weight, reduction, smoothing):
+    """Class probabilities y as the target (PyTorch's second form): -Σ_c weight_c·y_c·log p_c
+    for each sample, y first mixed with the uniform distribution by ``label_smoothing``;
+    ``mean`` divides by the number of samples (not by the weights)."""
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    cdim = 0 if log_probs.ndim == 1 else 1
+    c = log_probs.shape[cdim]
+    y = _like(target, log_probs, "cross_entropy (class probabilities as target)")
+    if smoothing:
+        y = y * (1 - smoothing) + smoothing / c
+    term = log_probs * y
+    if weight is not None:
+        w = np.asarray(weight, dtype=log_probs.dtype)
+        if w.shape != (c,):
+            raise ValueError(f"cross_entropy: weight must have shape ({c},) (one per class), "
+                             f"got {w.shape}")
+        term = term * Tensor(w.reshape((c,) + (1,) * (log_probs.ndim - cdim - 1)))
+    return _reduce(-term.sum(cdim), reduction, "cross_entropy")
 
 
 def binary_cross_entropy(input: Tensor, target, weight=None, reduction="mean") -> Tensor:
@@ -235,7 +269,8 @@ def gelu(input: Tensor, approximate="none") -> Tensor:
 
     erf is not a primitive here, so Φ(x) is recorded as its value (a constant) plus
     (x - x̄)·φ(x), x̄ = x detached: a term that is zero in value and carries Φ's derivative
-    φ(x) = e^(-x²/2)/√(2π) into the graph. First derivatives are exact.
+    φ(x) = e^(-x²/2)/√(2π) into the graph. First derivatives are exact; second derivatives
+    through it are not (they would need erf as a primitive op). The tanh form has no such limit.
     """
     if approximate == "tanh":
         inner = (input + input * input * input * 0.044715) * math.sqrt(2.0 / math.pi)

@@ -67,14 +67,14 @@ class Embedding(Module):
 class Dropout(Module):
     """Inverted dropout in training mode; the identity in eval mode."""
 
-    def __init__(self, p=0.5):
+    def __init__(self, p=0.5, inplace=False):
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: probability must be in [0, 1], got {p}")
-        self.p = p
+        self.p, self.inplace = p, inplace
 
     def forward(self, x):
-        return F.dropout(x, self.p, self.training)
+        return F.dropout(x, self.p, self.training, self.inplace)
 
     def extra_repr(self):
         return f"p={self.p}"
@@ -241,14 +241,14 @@ class Tanh(Module):
 
 
 class ReLU(Module):
-    """max(x, 0). ``inplace`` is accepted and changes nothing (a new tensor is returned)."""
+    """max(x, 0); with ``inplace=True`` written into x (see ``F.relu``)."""
 
     def __init__(self, inplace=False):
         super().__init__()
         self.inplace = inplace
 
     def forward(self, x):
-        return x.relu()
+        return F.relu(x, self.inplace)
 
 
 class Sigmoid(Module):

@@ -25,7 +25,8 @@ import math
 
 import numpy as np
 
-from .. import Tensor, scope
+from ..grad_mode import scope
+from ..tensor import Tensor
 from . import functional as F
 from . import init
 from .layers import Dropout, LayerNorm, Linear, ModuleList
