@@ -24,6 +24,8 @@ CASES = [
     ("lstm_plain", "lstm", dict(lr=0.8, max_iter=6, history_size=4), 3),
     ("lstm_wolfe", "lstm", dict(lr=0.8, max_iter=6, history_size=3,
                                 line_search_fn="strong_wolfe"), 3),
+    # the same network as nn.LSTMCell / nn.Linear modules, the way the example writes it
+    ("lstm_module", "lstm_module", dict(lr=0.8, max_iter=5, history_size=4), 2),
 ]
 
 # Rosenbrock from (-1.2, 1, …) with lr=1 and no line search: losses jump by 100x and back, so a
@@ -50,6 +52,7 @@ def start(problem):
     if problem == "quadratic":
         return {"a": np.array([1.0, -2.0, 0.5]), "b": np.array([3.0, 0.0, -1.0])}
     # an LSTMCell pair and a Linear readout, as in PyTorch's time_sequence_prediction example
+    # (lstm, lstm_module)
     h = HIDDEN
     shapes = {"lstm1.weight_ih": (4 * h, 1), "lstm1.weight_hh": (4 * h, h),
               "lstm1.bias_ih": (4 * h,), "lstm1.bias_hh": (4 * h,),
@@ -67,11 +70,43 @@ def sine_data():
     return waves[:, :-1], waves[:, 1:]
 
 
-def make_closure(lib, problem, params, optimizer, losses):
+def sequence_model(lib):
+    """PyTorch's time_sequence_prediction model (two LSTMCells and a Linear), over ``lib``."""
+    nn = lib.nn
+
+    class Sequence(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm1 = nn.LSTMCell(1, HIDDEN)
+            self.lstm2 = nn.LSTMCell(HIDDEN, HIDDEN)
+            self.linear = nn.Linear(HIDDEN, 1)
+
+        def forward(self, input):
+            outputs = []
+            h_t = lib.zeros(input.size(0), HIDDEN, dtype=lib.float64)
+            c_t = lib.zeros(input.size(0), HIDDEN, dtype=lib.float64)
+            h_t2 = lib.zeros(input.size(0), HIDDEN, dtype=lib.float64)
+            c_t2 = lib.zeros(input.size(0), HIDDEN, dtype=lib.float64)
+            for input_t in input.split(1, dim=1):
+                h_t, c_t = self.lstm1(input_t, (h_t, c_t))
+                h_t2, c_t2 = self.lstm2(h_t, (h_t2, c_t2))
+                outputs += [self.linear(h_t2)]
+            return lib.cat(outputs, dim=1)
+
+    return Sequence().double()
+
+
+def make_closure(lib, problem, params, optimizer, losses, model=None):
     """A closure for ``optimizer.step``: zero_grad, forward, backward, record, return loss.
-    ``params`` maps the names of :func:`start` to leaf tensors of ``lib``."""
+    ``params`` maps the names of :func:`start` to leaf tensors of ``lib``; ``model`` is the
+    module of the ``lstm_module`` problem."""
     dtype = next(iter(params.values())).dtype
-    if problem.startswith("rosenbrock"):
+    if model is not None:
+        inp, target = (lib.tensor(v, dtype=dtype) for v in sine_data())
+
+        def loss_fn():
+            return lib.nn.functional.mse_loss(model(inp), target)
+    elif problem.startswith("rosenbrock"):
         def loss_fn():
             x = lib.cat([params["a"], params["b"]])
             return (100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2).sum()
@@ -116,10 +151,16 @@ def run(lib, problem, options, steps, start=None, dtype="float64"):
     """Run ``steps`` calls of ``LBFGS.step``; returns (what each step returned, the loss of every
     closure evaluation, final parameters by name, final optimizer state summary)."""
     first = globals()["start"](problem) if start is None else start
-    params = {k: lib.tensor(v.astype(dtype), requires_grad=True) for k, v in first.items()}
+    model = None
+    if problem == "lstm_module":
+        model = sequence_model(lib)
+        model.load_state_dict({k: lib.tensor(v) for k, v in first.items()})
+        params = dict(model.named_parameters())
+    else:
+        params = {k: lib.tensor(v.astype(dtype), requires_grad=True) for k, v in first.items()}
     opt = lib.optim.LBFGS(list(params.values()), **options)
     evaluated = []
-    closure = make_closure(lib, problem, params, opt, evaluated)
+    closure = make_closure(lib, problem, params, opt, evaluated, model)
     returned = [opt.step(closure).item() for _ in range(steps)]
     state = opt.state_dict()["state"][0]
     summary = np.array([state["func_evals"], state["n_iter"], float(state["t"]),

@@ -11,8 +11,9 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "tinygrad_rnn"
 CORE_LAYERS = [
     ["versions"],
     ["engine"],
-    ["ops", "dtypes", "grad_mode", "random"],
+    ["ops", "dtypes", "grad_mode"],
     ["tensor"],
+    ["random"],
     ["creation"],
 ]
 

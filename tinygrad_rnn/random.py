@@ -26,6 +26,8 @@ import os
 
 import numpy as np
 
+from .tensor import Tensor
+
 _generator = np.random.default_rng(0)
 
 _DEFAULT_SEED = 67280421310721  # the seed a fresh torch.Generator() starts from
@@ -160,9 +162,8 @@ class Generator:
 
 
 def _tensor(array, dtype=None, requires_grad=False):
-    import tinygrad_rnn as tg  # at call time: the package imports this module while it loads
-    return tg.tensor(array, dtype=array.dtype if dtype is None else dtype,
-                     requires_grad=requires_grad)
+    return Tensor(array, dtype=array.dtype if dtype is None else dtype,
+                  requires_grad=requires_grad)
 
 
 def _as_bytes(state):

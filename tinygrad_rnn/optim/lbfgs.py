@@ -32,8 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import tinygrad_rnn as tg  # names are read at call time: the package may still be loading here
-
+from ..grad_mode import enable_grad, no_grad
 from .optimizer import Optimizer, _as_array
 
 
@@ -79,12 +78,12 @@ class LBFGS(Optimizer):
 
     # ------------------------------------------------------------ the flat vector x
     def _flat_grad(self):
-        parts = [np.zeros(p.numpy().size, dtype=p.numpy().dtype) if p.grad is None
+        parts = [np.zeros(p.array.size, dtype=p.array.dtype) if p.grad is None
                  else np.asarray(p.grad).reshape(-1) for p in self._leaves]
         return np.concatenate(parts) if len(parts) > 1 else parts[0].copy()
 
     def _arrays(self):
-        return [p.numpy() for p in self._leaves]
+        return [p.array for p in self._leaves]
 
     def _move(self, t, d):
         """x ← x + t·d, in place, each parameter in its own dtype."""
@@ -95,7 +94,7 @@ class LBFGS(Optimizer):
             offset += a.size
 
     def _evaluate(self, closure):
-        with tg.enable_grad():
+        with enable_grad():
             loss = closure()
         return loss
 
@@ -114,7 +113,7 @@ class LBFGS(Optimizer):
         if closure is None:
             raise ValueError("LBFGS.step: needs a closure that recomputes the loss and its "
                              "gradients (zero_grad, forward, backward, return loss)")
-        with tg.no_grad():
+        with no_grad():
             return self._step(closure)
 
     def _step(self, closure):
