@@ -22,7 +22,7 @@ from numpy import bool_ as bool  # torch.bool; not in __all__, so `import *` kee
 
 __version__ = "0.1.0"
 
-from . import nn, optim  # noqa: E402 - `import tinygrad_rnn as torch; torch.nn.Linear` works
+from . import nn, optim, utils  # noqa: E402 - `import tinygrad_rnn as torch; torch.nn.Linear`
 from .torch_alias import alias_torch, unalias_torch  # noqa: E402
 
 __all__ = ["Tensor", "Node", "tensor", "zeros", "ones", "zeros_like", "ones_like", "randn", "rand",
