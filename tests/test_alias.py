@@ -220,3 +220,14 @@ def test_legacy_constructors_and_variable_of_old_programs(torch):
     v = Variable(x, requires_grad=True)
     assert v.requires_grad and not x.requires_grad
     assert not Variable(x).requires_grad
+
+
+def test_function_forms_of_tensor_methods(torch):
+    x = tg.tensor([[1.0, -2.0], [3.0, 0.5]], requires_grad=True)
+    assert torch.exp is not None and torch.exp(x).numpy().tolist() == x.exp().numpy().tolist()
+    np_sum = torch.sum(x, 1).numpy()
+    assert np_sum.tolist() == [-1.0, 3.5]
+    torch.tanh(torch.transpose(x, 0, 1)).sum().backward()
+    assert x.grad is not None
+    with pytest.raises(TypeError, match="torch.exp: expected a Tensor"):
+        torch.exp([1.0])
