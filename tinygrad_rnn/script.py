@@ -121,11 +121,14 @@ def _refusal_message(err, path) -> str:
 
 
 def _print_from(err, code):
-    """Print ``err``'s traceback from the script's first frame on, as Python would."""
+    """Print ``err``'s traceback from the script's first frame on, as Python would (through
+    ``sys.excepthook``, which the script may have replaced)."""
     tb = err.__traceback__
     while tb is not None and tb.tb_frame.f_code is not code:
         tb = tb.tb_next
-    traceback.print_exception(type(err), err, tb or err.__traceback__)
+    if tb is not None:
+        err = err.with_traceback(tb)  # the built-in hook prints the exception's own traceback
+    sys.excepthook(type(err), err, err.__traceback__)
 
 
 class _FirstBackward:
