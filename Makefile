@@ -3,15 +3,18 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# pip, quiet; the -W hides setuptools' note on every editable install ("Editable installation …
+# be careful with folders named like the package"), which is not about this project.
+PIP_INSTALL := $(PY) -W "ignore:Editable installation" -m pip install --quiet
 
-.PHONY: test demo bench tutorials notebooks setup graphviz clean
+.PHONY: test test-full demo bench tutorials notebooks setup graphviz clean pictures
 
 setup: $(STAMP) graphviz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PIP_INSTALL) -e '.[dev]'
 	touch $(STAMP)
 
 # The Graphviz `dot` binary renders graphs; the Python `graphviz` package only writes DOT.
@@ -28,6 +31,15 @@ graphviz:
 test: setup
 	$(PY) -m pytest -q
 
+# `make test` skips what needs PyTorch (live comparisons) or a browser (the explorer in Chromium);
+# `make test-full` installs both (PyTorch CPU, playwright, Debian's chromium when root) and runs all.
+test-full: setup
+	$(PIP_INSTALL) -e '.[browser]' 'torch==2.13.0'
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null; } \
+	  || echo "note: no chromium (apt-get install chromium): the browser tests will skip"
+	$(PY) -m pytest -q
+
 demo: setup
 	$(PY) -m tinygrad_rnn demo
 
@@ -36,7 +48,7 @@ demo: setup
 # (set on some machines for old OpenBLAS builds) force a slow numpy kernel: unset for this run
 # only; the run prints which kernel numpy then uses. BENCH_ARGS passes options, e.g. --quick.
 bench: setup
-	$(PY) -m pip install --quiet -e '.[bench]' 'torch==2.13.0' || \
+	$(PIP_INSTALL) -e '.[bench]' 'torch==2.13.0' || \
 	  echo "note: a reference backend could not be installed; its rows will be skipped"
 	@command -v clang >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && \
 	  (apt-get update -qq && apt-get install -y -qq clang) >/dev/null 2>&1; } || true
@@ -44,6 +56,17 @@ bench: setup
 	  $(PY) -m pip install --quiet tinygrad || echo "note: tinygrad could not be installed"; \
 	else echo "note: clang is missing, so tinygrad is skipped (apt-get install clang)"; fi
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/bench.py $(BENCH_ARGS)
+
+# The README's pictures, each made by the command printed beside it in the README. The DOT source
+# is kept next to each picture: tests/test_docs_pictures.py redraws it and fails when a picture is
+# older than what its command draws now.
+PICTURES := "--cell lstm --steps 2 --hidden 4 --out docs/lstm_gates" \
+            "--cell gru --steps 30 --layers 2 --collapse time --out docs/gru_grid"
+
+pictures: setup
+	@for args in $(PICTURES); do \
+	  $(PY) -m tinygrad_rnn render $$args --format svg && \
+	  $(PY) -m tinygrad_rnn render $$args --format dot || exit 1; done
 
 tutorials: setup
 	for f in tutorials/[0-9]*.py; do $(PY) $$f || exit 1; done
@@ -56,7 +79,7 @@ clean:
 NB ?= 0
 DOCS_STAMP := $(VENV)/.docs-installed
 $(DOCS_STAMP): pyproject.toml $(STAMP)
-	$(PY) -m pip install --quiet -e '.[docs]'
+	$(PIP_INSTALL) -e '.[docs]'
 	touch $(DOCS_STAMP)
 
 notebooks: setup $(DOCS_STAMP)

@@ -65,16 +65,13 @@ def main(argv=None):
     step(), floor()  # warm up before the timers go in
     seconds, calls = timed_ops(ops)
     total = floor_total = 0.0
-    # A training step as in a training script: no per-node gradient norms (importing the
-    # renderer turns them on, and with a backward hook the leaf products are made per step).
-    with tg.track_grad_norms(False):
-        for _ in range(args.steps):
-            start = time.perf_counter()
-            step()
-            total += time.perf_counter() - start
-            start = time.perf_counter()
-            floor()
-            floor_total += time.perf_counter() - start
+    for _ in range(args.steps):
+        start = time.perf_counter()
+        step()
+        total += time.perf_counter() - start
+        start = time.perf_counter()
+        floor()
+        floor_total += time.perf_counter() - start
     n = args.steps
     print(f"{'LSTMCell loop' if args.cell else 'nn.LSTM'} step, B={B} T={T} H={H}, "
           f"{os.environ.get('OPENBLAS_NUM_THREADS', 'default')} BLAS threads: "

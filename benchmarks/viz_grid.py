@@ -25,7 +25,8 @@ def build(steps, hidden=8, seed=0):
     x = tg.Tensor(np.random.default_rng(seed).standard_normal((steps, 4, 2)).astype(np.float32))
     out, _ = lstm(x)
     loss = F.mse_loss(head(out[-1]), tg.Tensor(np.ones((4, 1), np.float32)))
-    loss.backward()
+    with tg.track_grad_norms():
+        loss.backward()
     return loss, {f"lstm.{k}": v for k, v in lstm.named_parameters()}
 
 

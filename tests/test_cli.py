@@ -68,12 +68,59 @@ def test_render_writes_an_svg(tmp_path):
     assert "l1 t19" in (tmp_path / "c.dot").read_text()
 
 
+def test_every_option_has_a_help_line_that_shows_its_default():
+    import argparse
+    from tinygrad_rnn.__main__ import _parser
+    parser = _parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, command in sub.choices.items():
+        text = command.format_help()
+        for action in command._actions:
+            if not action.option_strings or action.default is argparse.SUPPRESS:
+                continue
+            assert action.help, f"{name} {action.option_strings[0]}: no help line"
+            shown = command._get_formatter()._expand_help(action)  # the line --help prints
+            assert "default" in shown or "required" in shown, (name, shown)
+        assert "training steps per model (default: 1500)" in text or name != "demo"
+
+
+def test_render_commands_do_not_overwrite_each_other(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run("render", "--cell", "gru", "--steps", 2, "--format", "dot") == 0
+    assert run("render", "--cell", "gru", "--steps", 3, "--format", "dot") == 0
+    assert run("render", "--cell", "gru", "--steps", 3, "--format", "dot", "--collapse",
+               "time") == 0
+    written = sorted(p.name for p in (tmp_path / "out" / "render").iterdir())
+    assert written == ["gru_T2_L1_H8.dot", "gru_T3_L1_H8.dot", "gru_T3_L1_H8_time.dot"]
+
+
+def test_plateau_exit_is_the_step_after_which_the_loss_stays_below_half_the_baseline():
+    from tinygrad_rnn.demo import plateau_exit
+    steps = np.arange(10, 70, 10)
+    assert plateau_exit(steps, [0.2, 0.2, 0.01, 0.2, 0.01, 0.01], 1 / 6) == 50  # left, came back
+    assert plateau_exit(steps[:3], [0.01] * 3, 1 / 6) == 10
+    assert plateau_exit(steps[:3], [0.01, 0.01, 0.2], 1 / 6) is None  # not below at the end
+
+
 def test_demo_in_a_fast_mode_writes_every_output(tmp_path, capsys):
     assert run("demo", "--steps", 4, "--seq-len", 5, "--out", tmp_path, "--quiet") == 0
     out = capsys.readouterr().out
     assert "held-out MSE" in out and "lstm" in out
+    table = out[out.index("held-out MSE"):].splitlines()[2:6]
+    # the table follows the training order (the forget-bias-1 LSTM trains right after the
+    # LSTM), and each row says what its MSE means
+    assert [row.split("  ")[0].strip() for row in table] == ["rnn", "lstm",
+                                                            "lstm, forget bias 1", "gru"]
+    assert all("learned" in row for row in table)
     for name in ("bptt_graph.svg", "grad_flow.png", "loss_curves.png", "metrics.json"):
         assert (tmp_path / name).exists(), name
+    svg = (tmp_path / "bptt_graph.svg").read_text()
+    # a title, the loss named, a key with a bin for exactly 0 and the edge labels explained,
+    # and the recurrent weight drawn once
+    assert "LSTM unrolled over 3 steps" in svg and "loss L (MSE)" in svg
+    from tinygrad_rnn.viz import ZERO_COLOR
+    assert "‖grad‖" in svg and "argument position" in svg and ZERO_COLOR in svg
+    assert svg.count("rnn.weight_hh_l0") == 1
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert set(metrics) == {"rnn", "lstm", "gru"}
     assert len(metrics["gru"]["grad_flow_trained"]) == 5

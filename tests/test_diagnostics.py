@@ -29,6 +29,22 @@ def test_hidden_states_give_the_total_gradient_per_step(kind, kw):
     np.testing.assert_allclose(norms[-1], np.linalg.norm(2 * last))
 
 
+@pytest.mark.parametrize("after", [lambda out: out + 0.0, lambda out: out.reshape(out.shape),
+                                   lambda out: out.transpose(0, 1).transpose(0, 1)])
+def test_hidden_states_come_from_what_the_layer_records_not_its_reshaping(after):
+    """Whatever ops stand between the loop and the tensor given (an add, a reshape …), the
+    states are the nodes the layer labelled h_t, per step, of its last layer and direction."""
+    tg.manual_seed(0)
+    lstm = nn.LSTM(2, 3, num_layers=2, bidirectional=True).double()
+    out, _ = lstm(tg.Tensor(np.random.default_rng(1).standard_normal((5, 2, 2))))
+    for d, name in ((0, "l1"), (1, "l1_reverse")):
+        states = diagnostics.hidden_states(after(out), direction=d)
+        assert [s.node.scope[1:] for s in states] == [(name, f"t{t}") for t in range(5)]
+        assert all(s.node.label == "h_t" for s in states)
+    with pytest.raises(ValueError, match="direction 2"):
+        diagnostics.hidden_states(out, direction=2)
+
+
 def test_hidden_states_of_a_hand_written_loop():
     cell = nn.RNNCell(1, 2).double()
     h = tg.Tensor(np.zeros((1, 2)))

@@ -230,16 +230,6 @@ def test_forget_bias_one_keeps_more_of_the_gradient_at_initialisation():
     assert 0 < after < before - 1  # at least ten times more gradient reaches t = 1
 
 
-def test_copies_of_an_op_are_told_apart_from_the_op_and_from_groups():
-    w = tg.Tensor([1.0, 2.0], requires_grad=True)
-    y = (w * w).sum()
-    one, two = y.node, tg.graph_nodes(y)[0]
-    titles = {f"n{one.id}": [one], f"n{one.id}_ref_n9": [one], "g_t0": [one, two], "g_t1": [two]}
-    kinds = {t: explorer._kind(t, m, titles) for t, m in titles.items()}
-    assert kinds == {f"n{one.id}": "op", f"n{one.id}_ref_n9": "ref", "g_t0": "group",
-                     "g_t1": "group"}
-
-
 def test_an_op_feeding_many_others_has_one_op_element_and_copies():
     w = tg.Tensor(np.arange(3.0), requires_grad=True)
     hub = w * 2.0

@@ -112,13 +112,21 @@ def test_double_and_float_convert_parameters_and_buffers():
     assert all(p.dtype == np.float32 for p in model.parameters())
 
 
-def test_state_dict_is_a_copy_with_buffers():
+def test_state_dict_shares_memory_as_pytorch_and_deepcopy_snapshots_it():
+    # PyTorch's state_dict holds detached tensors sharing the parameters' memory; programs keep
+    # a snapshot with copy.deepcopy (this was a copy before issue 19)
+    import copy
     model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
     sd = model.state_dict()
     assert list(sd) == ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean",
                         "1.running_var", "1.num_batches_tracked"]
+    assert all(isinstance(v, tg.Tensor) and not v.requires_grad for v in sd.values())
+    snapshot = copy.deepcopy(sd)
     sd["0.weight"][...] = 99
-    assert not (model[0].weight.array == 99).any()
+    assert (model[0].weight.array == 99).all()
+    assert not (snapshot["0.weight"].numpy() == 99).any()
+    sd["1.running_mean"][0] = 5.0
+    assert model[1].running_mean[0] == 5.0
 
 
 def test_load_state_dict_round_trip():
@@ -346,7 +354,7 @@ def test_module_to_accepts_cpu_and_dtypes():
     assert layer.weight.dtype == np.float64
     layer.to("cpu", dtype=np.float32)
     assert layer.weight.dtype == np.float32
-    with pytest.raises(ValueError, match="only the 'cpu' device"):
+    with pytest.raises(tg.DeviceError, match="device 'cuda' is not available.*CPU only"):
         layer.to(device="cuda")
 
 

@@ -98,7 +98,7 @@ def test_matches_live_pytorch(name):
     rng = np.random.default_rng(123)
     # fresh weights and inputs, not the stored ones
     layer = build_layer(config)
-    params = {k: v.copy() for k, v in layer.state_dict().items()}
+    params = {k: v.numpy().copy() for k, v in layer.state_dict().items()}
     inputs = {k: rng.standard_normal(v.shape) for k, v in g["input"].items()}
     weights = {k: rng.standard_normal(v.shape) for k, v in g["weight"].items()}
     ref_values, ref_grads = fixtures.run_torch(torch, config, params, inputs, weights)
@@ -115,7 +115,7 @@ def test_state_dict_round_trip_through_pytorch(kind):
     torch = pytest.importorskip("torch")
     ours = getattr(nn, kind)(3, 4, num_layers=2, bidirectional=True)
     theirs = getattr(torch.nn, kind)(3, 4, num_layers=2, bidirectional=True)
-    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in ours.state_dict().items()})
     back = getattr(nn, kind)(3, 4, num_layers=2, bidirectional=True)
     back.load_state_dict(theirs.state_dict())
     assert list(back.state_dict()) == list(theirs.state_dict())

@@ -95,6 +95,8 @@ def test_parameter_shapes_and_pytorch_initialisation():
     lin1 = t.encoder.layers[0].linear1.weight.numpy()  # every matrix Xavier, as PyTorch
     assert np.abs(lin1).max() <= math.sqrt(6.0 / 48) and np.abs(lin1).max() > 0.5 / math.sqrt(16)
     assert (t.decoder.norm.weight.numpy() == 1).all()
+    layer = nn.TransformerDecoderLayer(8, 2, 16, dtype=tg.float64, device="cpu")
+    assert {p.dtype for p in layer.parameters()} == {np.dtype(np.float64)}
 
 
 def test_state_dict_loads_into_pytorch_and_back():
@@ -103,7 +105,7 @@ def test_state_dict_loads_into_pytorch_and_back():
                           dim_feedforward=16, norm_first=True, bias=False)
     theirs = torch.nn.Transformer(d_model=8, nhead=2, num_encoder_layers=2, num_decoder_layers=1,
                                   dim_feedforward=16, norm_first=True, bias=False)
-    theirs.load_state_dict({k: torch.tensor(v) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.tensor(v.numpy()) for k, v in ours.state_dict().items()})
     ours.load_state_dict(theirs.state_dict())
     assert list(ours.state_dict()) == list(theirs.state_dict())
 

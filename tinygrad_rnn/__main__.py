@@ -6,6 +6,7 @@ first (exit code 130).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import pathlib
 import runpy
@@ -34,58 +35,84 @@ def _positive_float(text):
     return value
 
 
+class _Help(argparse.HelpFormatter):
+    """Every option's help line ends with its default (a flag's is "off")."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default is argparse.SUPPRESS or "default" in text or not action.option_strings:
+            return text
+        if action.nargs == 0:  # a flag
+            return f"{text} (default: off)"
+        if action.default is None:
+            return f"{text} (default: none)"
+        return f"{text} (default: %(default)s)"
+
+
 def _parser():
-    p = argparse.ArgumentParser(prog="python -m tinygrad_rnn",
+    p = argparse.ArgumentParser(prog="python -m tinygrad_rnn", formatter_class=_Help,
                                 description="tinygrad_rnn: autograd and recurrent nets on numpy")
     sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser = functools.partial(sub.add_parser, formatter_class=_Help)
 
     d = sub.add_parser("demo", help="train a tanh RNN, an LSTM and a GRU on the adding problem")
-    d.add_argument("--out", default="out/demo", help="output folder (default out/demo)")
+    d.add_argument("--out", default="out/demo", help="output folder")
     d.add_argument("--steps", type=_positive_int, default=1500, help="training steps per model")
     d.add_argument("--seq-len", type=_positive_int, default=30, help="sequence length T")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=int, default=0, help="random seed (weights and data)")
     d.add_argument("--quiet", action="store_true", help="no progress lines")
 
     t = sub.add_parser("train", help="train a model on a task, with checkpoints and metrics")
-    t.add_argument("--task", choices=["adding", "copy", "text"], default="adding")
-    t.add_argument("--model", choices=["rnn", "lstm", "gru"], default="lstm")
-    t.add_argument("--layers", type=_positive_int, default=1)
-    t.add_argument("--bidirectional", action="store_true")
-    t.add_argument("--hidden", type=_positive_int, default=64)
-    t.add_argument("--seq-len", type=_positive_int, default=30)
-    t.add_argument("--batch", type=_positive_int, default=32)
+    t.add_argument("--task", choices=["adding", "copy", "text"], default="adding",
+                   help="adding problem, copy task or character language model")
+    t.add_argument("--model", choices=["rnn", "lstm", "gru"], default="lstm",
+                   help="the recurrent layer")
+    t.add_argument("--layers", type=_positive_int, default=1, help="stacked recurrent layers")
+    t.add_argument("--bidirectional", action="store_true", help="run each layer both ways")
+    t.add_argument("--hidden", type=_positive_int, default=64, help="hidden size H")
+    t.add_argument("--seq-len", type=_positive_int, default=30, help="sequence length T")
+    t.add_argument("--batch", type=_positive_int, default=32, help="batch size B")
     t.add_argument("--steps", type=_positive_int, default=None,
                    help="total training steps (default 1000; with --resume: the checkpoint's)")
     t.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop", "adagrad"],
-                   default="adam")
-    t.add_argument("--lr", type=_positive_float, default=1e-2)
+                   default="adam", help="the update rule")
+    t.add_argument("--lr", type=_positive_float, default=1e-2, help="learning rate")
     t.add_argument("--clip", type=_positive_float, default=1.0,
-                   help="max global gradient norm (default 1.0)")
+                   help="max global gradient norm")
     t.add_argument("--no-clip", action="store_true", help="disable gradient clipping")
     t.add_argument("--tbptt", type=_positive_int, default=None,
                    help="truncated BPTT window (steps); default: full BPTT")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", default="out/train")
+    t.add_argument("--seed", type=int, default=0, help="random seed (weights and data)")
+    t.add_argument("--out", default="out/train", help="folder for the checkpoint and metrics")
     t.add_argument("--resume", default=None, metavar="CKPT",
                    help="continue from a checkpoint (its configuration is used; --steps may "
                         "extend the run)")
-    t.add_argument("--log-every", type=_positive_int, default=50)
+    t.add_argument("--log-every", type=_positive_int, default=50,
+                   help="print a progress line every this many steps")
 
     s = sub.add_parser("sample", help="generate text from a character-model checkpoint")
-    s.add_argument("--checkpoint", required=True)
-    s.add_argument("--prompt", default="")
-    s.add_argument("--length", type=_positive_int, default=300)
-    s.add_argument("--temperature", type=_positive_float, default=0.8)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--checkpoint", required=True,
+                   help="a checkpoint.npz written by `train --task text` (required)")
+    s.add_argument("--prompt", default="", help="text to start from (default: empty)")
+    s.add_argument("--length", type=_positive_int, default=300, help="characters to generate")
+    s.add_argument("--temperature", type=_positive_float, default=0.8,
+                   help="sampling temperature (lower: more conservative)")
+    s.add_argument("--seed", type=int, default=0, help="random seed of the sampling")
 
     r = sub.add_parser("render", help="render the unrolled graph of a recurrent cell")
-    r.add_argument("--cell", choices=["rnn", "lstm", "gru"], default="lstm")
+    r.add_argument("--cell", choices=["rnn", "lstm", "gru"], default="lstm",
+                   help="the recurrent layer")
     r.add_argument("--steps", type=_positive_int, default=4, help="time steps T")
-    r.add_argument("--layers", type=_positive_int, default=1)
-    r.add_argument("--hidden", type=_positive_int, default=8)
-    r.add_argument("--collapse", choices=["none", "time"], default="none")
-    r.add_argument("--format", choices=["svg", "png", "pdf", "dot", "html"], default="svg")
-    r.add_argument("--out", default="out/graph")
+    r.add_argument("--layers", type=_positive_int, default=1, help="stacked recurrent layers")
+    r.add_argument("--hidden", type=_positive_int, default=8, help="hidden size H")
+    r.add_argument("--collapse", choices=["none", "time"], default="none",
+                   help="'time': one node per layer and time step (the textbook grid)")
+    r.add_argument("--format", choices=["svg", "png", "pdf", "dot", "html"], default="svg",
+                   help="'dot': the Graphviz source; 'html': the interactive explorer")
+    r.add_argument("--out", default=None,
+                   help="output path without suffix (default: out/render/<cell>_T<steps>_"
+                        "L<layers>_H<hidden>[_time], named from the options so that renders "
+                        "do not overwrite each other)")
 
     u = sub.add_parser("run", help="run a PyTorch program with `import torch` resolving to "
                                    "this package", description="Runs SCRIPT as `python SCRIPT "
@@ -100,7 +127,7 @@ def _parser():
     u.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
 
     b = sub.add_parser("bench", help="run benchmarks/bench.py (needs a source checkout)")
-    b.add_argument("args", nargs=argparse.REMAINDER)
+    b.add_argument("args", nargs=argparse.REMAINDER, help="options for bench.py (see its --help)")
     return p
 
 
@@ -151,10 +178,18 @@ def cmd_sample(args):
     return 0
 
 
+def render_name(args) -> pathlib.Path:
+    """The default output of ``render``: named from the options that change the picture."""
+    name = f"{args.cell}_T{args.steps}_L{args.layers}_H{args.hidden}"
+    return pathlib.Path("out/render") / (name + ("_time" if args.collapse == "time" else ""))
+
+
 def cmd_render(args):
     from . import viz
     from .demo import explore_unrolled, render_unrolled
 
+    if args.out is None:
+        args.out = str(render_name(args))
     if args.format == "html":  # the interactive explorer (tinygrad_rnn/explorer.py)
         print("wrote", explore_unrolled(args.out, args.cell, args.steps, args.layers, args.hidden,
                                         None if args.collapse == "none" else args.collapse))

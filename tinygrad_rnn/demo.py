@@ -20,12 +20,13 @@ from . import data, diagnostics, explorer, viz
 from .models import SequenceModel
 from .nn import functional as F
 from .random import manual_seed
-from .grad_mode import keep_values
+from .grad_mode import keep_values, track_grad_norms
 from .tensor import Tensor
 from .train import TrainConfig, build, train
 from .train import _checkpoint as save_checkpoint  # the training loop's own format
 
 MODELS = ("rnn", "lstm", "gru")
+FB1 = "lstm, forget bias 1"
 
 
 def gradient_flow(model, seq_len, seed=0):
@@ -59,14 +60,15 @@ def run_demo(out="out/demo", steps=1500, seq_len=30, seed=0, quiet=False):
             fb1 = _train_forget_bias_1(cfg, out, quiet)
             flows[name]["init_forget_bias_1"], flows[name]["trained_forget_bias_1"] = (
                 gradient_flow(model, seq_len) for model in fb1[1:])
-            results_fb1 = fb1[0]
+            results[FB1] = fb1[0]  # trained right after the LSTM: the table keeps that order
 
-    _print_table({**results, "lstm, forget bias 1": results_fb1}, seq_len)
+    _print_table(results, seq_len)
     graph_path = _render_graph(out, seed)
     explorer_path = _write_explorer(out, seed)
-    pictures = _plots(out, {**results, "lstm, forget bias 1": results_fb1}, flows)
-    summary = {name: {k: v for k, v in m.items() if k != "config"} for name, m in results.items()}
-    summary["lstm"]["forget_bias_1"] = {k: v for k, v in results_fb1.items() if k != "config"}
+    pictures = _plots(out, results, flows)
+    summary = {name: {k: v for k, v in m.items() if k != "config"} for name, m in results.items()
+               if name != FB1}
+    summary["lstm"]["forget_bias_1"] = {k: v for k, v in results[FB1].items() if k != "config"}
     for name in MODELS:
         for when, norms in flows[name].items():
             summary[name][f"grad_flow_{when}"] = norms.tolist()
@@ -115,15 +117,24 @@ def _load_trained(cfg):
 
 
 def _print_table(results, seq_len):
+    """The results in training order, each with a word on what it means."""
     print()
     print(f"adding problem, T={seq_len}: held-out MSE (always answering 1 scores 0.167)")
     print(f"{'model':<19} {'steps':>6} {'final MSE':>10} {'vs 0.167':>9} {'clipped':>8} "
-          f"{'time':>7}")
+          f"{'time':>7}  verdict")
     for name, m in results.items():
-        print(f"{name:<19} {m['steps']:>6} {m['eval_mse']:>10.4f} "
-              f"{m['eval_mse'] / m['baseline_mse']:>8.1%} {m['clip_rate']:>8.0%} "
-              f"{m['seconds']:>6.1f}s")
+        ratio = m["eval_mse"] / m["baseline_mse"]
+        print(f"{name:<19} {m['steps']:>6} {m['eval_mse']:>10.4f} {ratio:>8.1%} "
+              f"{m['clip_rate']:>8.0%} {m['seconds']:>6.1f}s  {_verdict(name, ratio)}")
     print()
+
+
+def _verdict(name, ratio):
+    """What a row's MSE (as a fraction of the always-1 baseline) says."""
+    if ratio > 0.5:
+        why = " (‖∂L/∂h_t‖ fades over T: see grad_flow.png)" if name == "rnn" else ""
+        return f"still near the baseline: not learned{why}"
+    return "learned the sum" if ratio < 0.1 else "partly learned"
 
 
 def _unrolled(cell, steps, layers, hidden, seed):
@@ -134,17 +145,23 @@ def _unrolled(cell, steps, layers, hidden, seed):
     x, y = data.adding_problem(2, max(steps, 2), rng=np.random.default_rng(seed))
     with keep_values():
         pred, _ = model(Tensor(x))
-        loss = F.mse_loss(pred, Tensor(y))
-    with explorer.record_backward() as record:
+        loss = F.mse_loss(pred, Tensor(y)).named("loss L (MSE)")
+    with explorer.record_backward() as record, track_grad_norms():  # heat for the drawing
         loss.backward()
     return loss, dict(model.named_parameters()), record
 
 
-def render_unrolled(cell="lstm", steps=4, layers=1, hidden=8, collapse=None, seed=0):
+def render_unrolled(cell="lstm", steps=4, layers=1, hidden=8, collapse=None, seed=0,
+                    title=None):
     """Build a small recurrent model, unroll it ``steps`` steps on an adding-problem batch,
-    backpropagate, and return the graphviz Digraph with gradient colours."""
+    backpropagate, and return the graphviz Digraph with gradient colours; ``title`` defaults to
+    one that says what is drawn."""
     loss, params, _ = _unrolled(cell, steps, layers, hidden, seed)
-    return viz.draw_graph(loss, params=params, collapse=collapse)
+    if title is None:
+        what = f"{layers}-layer " if layers > 1 else ""
+        title = (f"{what}{cell.upper()} unrolled over {steps} steps (hidden {hidden}), adding "
+                 f"problem, after backward: fill = ‖∂L/∂·‖ on a log scale")
+    return viz.draw_graph(loss, params=params, collapse=collapse, title=title)
 
 
 def explore_unrolled(path, cell="lstm", steps=4, layers=1, hidden=8, collapse=None, seed=0):
@@ -181,9 +198,13 @@ def _figure(path, title, panels, sharey=False):
     ``panels``: per panel a dict with ``title``, ``xlabel``, ``ylabel`` and ``curves``, a list of
     ``(label, x, y)`` or ``(label, x, y, style)``; an optional ``hline`` ``(y, label)``.
     """
+    import textwrap
+
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(6.4, 5.2 * len(panels)), 4.4),
+    width = max(9.0, 5.2 * len(panels))
+    title = "\n".join(textwrap.fill(line, int(width * 12)) for line in title.split("\n"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(width, 3.6 + 0.2 * title.count("\n")),
                              sharey=sharey, squeeze=False)
     for ax, panel in zip(axes[0], panels):
         for label, x, y, *style in panel["curves"]:
@@ -212,31 +233,59 @@ def _plots(out, results, flows):
     def curve(label, norms, *style):
         return (label, np.arange(1, len(norms) + 1), norms, *style)
 
-    init = [curve(n, flows[n]["init"]) for n in MODELS]
-    init.append(curve("lstm, forget bias 1", flows["lstm"]["init_forget_bias_1"], "--"))
-    trained = [curve(n, flows[n]["trained"]) for n in MODELS]
-    trained.append(curve("lstm, forget bias 1", flows["lstm"]["trained_forget_bias_1"], "--"))
+    def in_order(when):  # the training order, as in the table
+        return [curve(FB1, flows["lstm"][f"{when}_forget_bias_1"], "--") if n == FB1 else
+                curve(n, flows[n][when]) for n in results]
+
+    init, trained = in_order("init"), in_order("trained")
     steps = results["lstm"]["steps"]
     lstm0, lstm1 = (_decades(flows["lstm"][k]) for k in ("init", "init_forget_bias_1"))
     rnn0 = _decades(flows["rnn"]["init"])
+
+    curves, left = [], {}
+    for name, m in results.items():  # in training order, as the table
+        losses = np.array([r["loss"] for r in m["log"]])
+        k = max(len(losses) // 50, 1)
+        smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
+        x = np.arange(len(smooth)) + k
+        left[name] = plateau_exit(x, smooth, m["baseline_mse"])
+        curves.append((name, x, smooth))
+    exits = "; ".join(f"{n}: {'never' if s is None else s}" for n, s in left.items())
+    # The two figures read together: more gradient at t = 1 at initialisation is not the same
+    # as leaving the plateau sooner. Say which way it went in this run.
+    a, b = left.get("lstm"), left.get(FB1)
+    if a is not None and b is not None and b > a:
+        reading = (f"forget bias 1 keeps {lstm0 - lstm1:.1f} more decades of gradient at t = 1 "
+                   f"(grad_flow.png) yet leaves the plateau later here:\nthe gradient that reaches "
+                   f"early steps at initialisation does not say when training finds the task")
+    elif a is not None and b is not None:
+        reading = (f"forget bias 1 keeps {lstm0 - lstm1:.1f} more decades of gradient at t = 1 "
+                   f"(grad_flow.png) and leaves the plateau no later")
+    else:
+        reading = "a model that never leaves the plateau did not learn to add the marked numbers"
     flow = _figure(out / "grad_flow.png", (
         "‖∂L/∂h_t‖ per time step on the adding problem (loss on the last step). At "
         f"initialisation the LSTM\n(forget bias ≈ 0, gate f ≈ σ(0) = 0.5) loses {lstm0:.1f} "
-        f"decades from t=T to t=1, like the tanh RNN ({rnn0:.1f});\nwith forget bias 1 (set "
-        f"by hand) it loses {lstm1:.1f}"),
+        f"decades from t=T to t=1, like the tanh RNN ({rnn0:.1f}); with forget bias 1 (set "
+        f"by hand) it loses {lstm1:.1f}.\nWhen each model leaves the loss plateau (step): "
+        f"{exits} — see loss_curves.png"),
         [{"title": "at initialisation", "xlabel": "time step t", "ylabel": "‖∂L/∂h_t‖",
           "curves": init},
          {"title": f"after training ({steps} steps)", "xlabel": "time step t",
           "curves": trained}], sharey=True)
-
-    curves = []
-    for name, m in results.items():  # the three models and the LSTM with forget bias 1
-        losses = np.array([r["loss"] for r in m["log"]])
-        k = max(len(losses) // 50, 1)
-        smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
-        curves.append((name, np.arange(len(smooth)) + k, smooth))
     loss = _figure(out / "loss_curves.png",
-                   "Training loss on the adding problem\n(moving average over the logged steps)",
+                   "Training loss on the adding problem (moving average over the logged steps)"
+                   f"\nleaves the plateau (below half of 0.167) at step: {exits}\n{reading}",
                    [{"title": "", "xlabel": "step", "ylabel": "training MSE", "curves": curves,
                      "hline": (1 / 6, "always 1 (0.167)")}])
     return [flow, loss]
+
+
+def plateau_exit(steps, loss, baseline):
+    """The first step at which the (smoothed) loss is below half the always-1 baseline and stays
+    there to the end, or None: when a model leaves the plateau of answering the mean."""
+    below = np.asarray(loss) < baseline / 2
+    if not below[-1]:
+        return None
+    k = len(below) - int(np.argmin(below[::-1])) if not below.all() else 0
+    return int(steps[k])

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .engine import Node
+from .graphview import GraphView
+from .nn.labels import H_T, Layer
 from .tensor import Tensor
 
 
@@ -42,27 +43,29 @@ def hidden_states(output: Tensor, direction: int = 0) -> list:
     :class:`StateGrad` watchers whose ``.grad`` fills in during ``backward()``. Call it before
     ``backward()``; calling it twice gives two independent sets of watchers.
 
-    ``output`` is the first value a layer returns ((T, B, D·H), batch-first or not);
-    ``direction`` 1 picks the reverse direction of a bidirectional layer.
+    ``output`` is the first value a layer returns ((T, B, D·H), batch-first or not, or anything
+    computed from it); ``direction`` 1 picks the reverse direction of a bidirectional layer. The
+    states are found by what the layer records, not by how it reshapes its output: the nodes
+    labelled ``h_t`` inside a time step (``nn.labels.Step``) of the layer's last layer
+    (``nn.labels.Layer``), read through the graph view.
     """
-    stacks, pending = [], [output.node]
-    # Walk back through the reshaping a layer does after its loop (transpose for batch_first,
-    # cat of the two directions, squeeze for unbatched input) to the stack of h_t.
-    while pending:
-        n = pending.pop(0)
-        if n is None:
-            continue
-        if n.name == "stack":
-            stacks.append(n)
-        elif n.name in ("permute", "reshape", "cat", "mul"):  # mul: dropout on the output
-            pending.extend(src for src, _ in n.edges if isinstance(src, Node))
-    if not stacks:
+    loops = {loop: steps for loop, steps in GraphView(output).states(H_T).items()
+             if loop and isinstance(loop[-1], Layer)}
+    if not loops:
         raise ValueError("hidden_states: output was not produced by a recurrent layer's "
-                         "stack of time steps (did you pass the layer's first return value?)")
-    if direction >= len(stacks):
+                         "time steps (did you pass the layer's first return value? For a loop "
+                         "over a cell, keep each h and call h.retain_grad())")
+    # the module that ran last (its newest h_t), and in it the last layer
+    newest = max(loops, key=lambda loop: max(n.id for n in loops[loop].values()))
+    module = newest[:-1]
+    top = max(loop[-1].layer for loop in loops if loop[:-1] == module)
+    directions = sorted((loop for loop in loops if loop[:-1] == module and loop[-1].layer == top),
+                        key=lambda loop: loop[-1].reverse)
+    if direction >= len(directions):
         raise ValueError(f"hidden_states: direction {direction} requested, the layer has "
-                         f"{len(stacks)}")
-    return [StateGrad(src, index) for src, index in stacks[direction].edges]
+                         f"{len(directions)}")
+    steps = loops[directions[direction]]
+    return [StateGrad(steps[t], 0) for t in sorted(steps)]
 
 
 def grad_norms(states) -> np.ndarray:

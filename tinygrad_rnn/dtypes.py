@@ -6,7 +6,23 @@ from __future__ import annotations
 
 import numpy as np
 
-DEFAULT_FLOAT = np.dtype(np.float32)  # as PyTorch: Python floats become float32
+_default_float = np.dtype(np.float32)  # as PyTorch: Python floats become float32
+
+
+def get_default_dtype():
+    """The dtype Python floats and float factories (``zeros``, ``randn`` …) give: float32
+    unless :func:`set_default_dtype` changed it (``torch.get_default_dtype``)."""
+    return _default_float
+
+
+def set_default_dtype(dtype) -> None:
+    """``torch.set_default_dtype``: float32 or float64 (float16 too) for new float tensors."""
+    global _default_float
+    d = np.dtype(dtype)
+    if d.kind != "f":
+        raise TypeError(f"set_default_dtype: only floating-point types are supported as the "
+                        f"default type, got {d}")
+    _default_float = d
 
 
 def _category(dtype) -> int:
@@ -52,7 +68,7 @@ def _scalar_dtype(x):
     if isinstance(x, (int, np.integer)):
         return np.dtype(np.int64)
     if isinstance(x, (float, np.floating)):
-        return DEFAULT_FLOAT
+        return _default_float
     if isinstance(x, (complex, np.complexfloating)):
         return np.dtype(np.complex64)
     raise TypeError(f"unsupported operand of type {type(x).__name__}")

@@ -28,11 +28,11 @@ import json
 import math
 import pathlib
 import re
-import weakref
 
 import numpy as np
 
-from .engine import Node, graph_nodes, register_backward_hook
+from .engine import register_backward_hook
+from .graphview import GraphView, array_of, grad_of
 from .tensor import Tensor
 
 HIST_BINS = 16
@@ -89,8 +89,8 @@ class BackwardRecord:
         step = len(self.order)
         self.order.append(node.id)
         self.grads[node.id] = array_stats(grad_outputs)
-        for (source, _), g in zip(node.edges, grad_inputs):
-            if g is None or not isinstance(source, Tensor) or not source.requires_grad:
+        for source, g in zip(GraphView.leaf_inputs(node), grad_inputs):
+            if g is None or source is None or not source.requires_grad:
                 continue
             key = id(source)
             if key not in self._sums:
@@ -139,15 +139,10 @@ def _latest_record(node_ids):
 
 # ---------------------------------------------------------------- which DOT node is what
 
-def _kind(title, members, titles):
-    """"op" for the element drawn for one op (named n<id>), "ref" for a small copy of it drawn
-    beside one use, "group" for a collapsed group of ops."""
-    if len(members) == 1:
-        if title == f"n{members[0].id}":
-            return "op"
-        if f"n{members[0].id}" in titles:
-            return "ref"
-    return "group"
+def _kind(title, graph):
+    """"op" for the element drawn for one op, "ref" for a small copy of it drawn beside one use,
+    "group" for a collapsed group of ops (the drawing says which: ``tg_kinds``)."""
+    return graph.tg_kinds.get(title, "group")
 
 
 # ---------------------------------------------------------------- the page's data
@@ -162,7 +157,7 @@ def _page_data(roots, graph, params, record, svg):
     Tensor each drawn element (by its DOT name, the SVG ``<title>``) stands for."""
     nodes_of, leaf_of = graph.tg_nodes, graph.tg_leaves
     names = {id(p): n for n, p in (params or {}).items()}
-    order = graph_nodes(roots)
+    view = GraphView(roots)
     visit = {nid: k for k, nid in enumerate(record.order)} if record else {}
     # the values of the roots the caller holds (single-output ops: the index is then 0)
     held = {(r.node.id, 0): r.array for r in roots
@@ -177,27 +172,21 @@ def _page_data(roots, graph, params, record, svg):
                                                                  else "leaf"),
                          "shape": list(t.shape), "dtype": str(t.dtype),
                          "requires_grad": bool(t.requires_grad),
-                         "value": None if t.array is None else array_stats([t.array]),
-                         "grad": array_stats([t.grad.array]) if t.grad is not None else None,
+                         "value": None if array_of(t) is None else array_stats([array_of(t)]),
+                         "grad": None if grad_of(t) is None else array_stats([grad_of(t)]),
                          "steps": [list(s) for s in steps]}
         return leaf_key[id(t)]
 
     nodes = {}
-    for node in order:
-        parents, inputs = [], []
-        for source, _ in node.edges:
-            if isinstance(source, weakref.ref):
-                source = source()
-            if isinstance(source, Node):
-                parents.append(source.id)
-            elif isinstance(source, Tensor) and source.requires_grad:
-                inputs.append(key_of(source))
+    for node in view.order:
+        parents = [p.node.id for p in view.inputs[node] if p.node is not None]
+        inputs = [key_of(p) for p in view.inputs[node] if p.node is None and p.requires_grad]
         values = node.values
         if values is None:
             kept = [held.get((node.id, i)) for i in range(len(node.output_meta))]
             values = kept if any(v is not None for v in kept) else None
         nodes[node.id] = {"op": node.name, "scope": "/".join(node.scope), "label": node.label,
-                          "in": _shape([node.input_meta(i) for i in range(len(node.edges))]),
+                          "in": [list(shape) for shape in view.input_shapes(node)],
                           "out": _shape(node.output_meta),
                           "parents": parents, "leaves": inputs,
                           "value": array_stats(values) if values is not None else None,
@@ -211,7 +200,7 @@ def _page_data(roots, graph, params, record, svg):
         if title in leaf_of:
             elements[title] = {"kind": "leaf", "leaf": key_of(leaf_of[title])}
         elif nodes_of.get(title):  # (the legend, notes such as "+3 more inputs": no node)
-            elements[title] = {"kind": _kind(title, nodes_of[title], nodes_of),
+            elements[title] = {"kind": _kind(title, graph),
                                "nodes": [n.id for n in nodes_of[title]]}
     return {"nodes": nodes, "leaves": leaves, "elements": elements,
             "order": list(record.order) if record else [],
@@ -238,7 +227,7 @@ def build_html(root, collapse=None, params=None, record=None, title=None, **draw
         raise TypeError(f"explorer: record must be what record_backward() returns, got "
                         f"{type(record).__name__}")
     if record is None:
-        record = _latest_record({n.id for n in graph_nodes(roots)})
+        record = _latest_record({n.id for n in GraphView(roots).order})
     graph = viz.draw_graph(roots if len(roots) > 1 else roots[0], params=params,
                            collapse=collapse, **draw_kw)
     try:

@@ -48,6 +48,31 @@ def is_grad_enabled() -> bool:
     return mode.grad
 
 
+class set_grad_enabled:
+    """``torch.set_grad_enabled(flag)``: switches recording on or off at once, and, used as a
+    context manager, restores the previous setting on exit."""
+
+    def __init__(self, enabled):
+        self.prev = mode.grad
+        mode.grad = bool(enabled)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        mode.grad = self.prev
+
+
+class inference_mode(no_grad):
+    """``torch.inference_mode``: here the same as ``no_grad`` (nothing is recorded)."""
+
+    def __new__(cls, mode=True):
+        self = super().__new__(cls, mode if callable(mode) else None)
+        if not callable(mode):
+            self._enabled = not mode
+        return self
+
+
 class _setting:
     """Set ``mode.<name>`` inside a ``with`` block (or a decorated function), then restore it.
     A small class, not a generator: recurrent layers enter a scope at every time step."""
@@ -107,12 +132,12 @@ def _record_grad_norm(node, grads, input_grads):
 
 class track_grad_norms:
     """Record ‖dL/d(outputs)‖ on every node backward visits (``node.grad_norm``), which the
-    renderer's gradient heat and ``viz.time_step_grad_norms`` read. A backward hook: off by
-    default (importing ``tinygrad_rnn.viz`` turns it on); it costs about a microsecond a node.
+    renderer's gradient heat and ``viz.time_step_grad_norms`` read. A backward hook, off unless
+    asked for (importing the renderer switches nothing on); it costs about a microsecond a node.
 
-        tg.track_grad_norms(True)            # from now on
-        with tg.track_grad_norms(False):     # or only inside the block
-            ...
+        with tg.track_grad_norms():          # only inside the block
+            loss.backward()
+        tg.track_grad_norms(True)            # or from now on
     """
 
     def __init__(self, enabled=True):

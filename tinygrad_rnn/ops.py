@@ -841,3 +841,45 @@ class Unbind(Function):
             zero = np.zeros_like(like)
             grads = [zero if g is None else g for g in grads]
         return np.stack(grads, axis=axis)
+
+
+class IndexPut(Function):
+    """out = a with out[index] = v (``a[index] = v``; v broadcast to a[index]'s shape, cast to
+    a's dtype). The gradient of a is g with the overwritten part zeroed; v gets g[index], summed
+    back over its broadcast dimensions."""
+
+    name = "setitem"
+
+    @staticmethod
+    def forward(ctx, a, v, index, advanced):
+        out = a.copy()
+        target = np.shape(a[index]) if advanced else out[index].shape
+        value = v
+        while value.ndim > len(target) and value.shape[0] == 1:  # PyTorch drops leading 1s
+            value = value.reshape(value.shape[1:])
+        try:
+            out[index] = value
+        except (IndexError, ValueError) as err:
+            raise type(err)(f"setitem: cannot write a value of shape {v.shape} into "
+                            f"{_show_index(index)} of a tensor of shape {a.shape} ({err})") from err
+        if advanced and ctx.needs_input_grad[1:] == (True,):
+            hits = np.zeros(a.shape, np.int8)
+            np.add.at(hits, index, 1)
+            if hits.max(initial=0) > 1:  # which of the repeated writes lands is not defined
+                raise RuntimeError(f"setitem: index {_show_index(index)} writes some elements "
+                                   f"more than once; the gradient of the value is then "
+                                   f"ambiguous (PyTorch leaves the result undefined)")
+        ctx.save(index, value.shape, v.shape)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        index, value_shape, v_shape = ctx.saved
+        need_a, need_v = ctx.needs_input_grad
+        ga = gv = None
+        if need_a:
+            ga = g.copy()
+            ga[index] = 0
+        if need_v:
+            gv = unbroadcast(np.asarray(g[index]), value_shape).reshape(v_shape)
+        return ga, gv

@@ -26,9 +26,9 @@ import os
 
 import numpy as np
 
+from .seeding import get_rng, reseed  # noqa: F401  (get_rng: re-exported)
 from .tensor import Tensor
 
-_generator = np.random.default_rng(0)
 
 _DEFAULT_SEED = 67280421310721  # the seed a fresh torch.Generator() starts from
 _STATE_BYTES = 5056  # size of torch's CPU generator state (get_state)
@@ -180,10 +180,9 @@ def manual_seed(seed) -> Generator:
     ``Dropout``, ``randn``…, and :data:`default_generator` (``randperm``, shuffling). Returns
     ``default_generator``, as ``torch.manual_seed`` does. Like ``torch.manual_seed``, ``seed``
     may be anything ``int()`` takes."""
-    global _generator
     seed = int(seed)
     default_generator.manual_seed(seed)
-    _generator = np.random.default_rng(seed % (1 << 64))
+    reseed(seed)
     return default_generator
 
 
@@ -210,9 +209,6 @@ def set_rng_state(new_state) -> None:
     default_generator.set_state(new_state)
 
 
-def get_rng() -> np.random.Generator:
-    """The package's numpy generator (changes object when :func:`manual_seed` is called)."""
-    return _generator
 
 
 def _count(n, where):

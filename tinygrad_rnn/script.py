@@ -93,7 +93,9 @@ def run_script(script, args=(), graph=None, explore=None) -> int | str | None:
 
 def _is_refusal(err) -> bool:
     """One of the refusals, or a NotImplementedError raised inside this package."""
-    if isinstance(err, REFUSED):
+    from .devices import DeviceError  # CUDA asked for: .cuda(), device="cuda", .to("cuda")
+
+    if isinstance(err, (*REFUSED, DeviceError)):
         return True
     if isinstance(err, NotImplementedError):
         frames = traceback.extract_tb(err.__traceback__)
@@ -109,8 +111,8 @@ def _refusal_message(err, path) -> str:
                 os.path.exists(frame.filename):
             where = frame
     text = " ".join(str(err).split())
-    kind = "unsupported" if not isinstance(err, (UnsafeLoadError, pickle.UnpicklingError,
-                                                 TorchFileError)) else "refused"
+    kind = "refused" if isinstance(err, (UnsafeLoadError, pickle.UnpicklingError,
+                                         TorchFileError)) else "unsupported"
     if where is None:
         return f"run: {kind}: {text}"
     line = f" (`{where.line.strip()}`)" if where.line else ""

@@ -13,9 +13,11 @@ from collections import namedtuple
 import numpy as np
 
 from . import engine, ops
-from .dtypes import DEFAULT_FLOAT, result_type
+from . import devices as _device
+from .dtypes import get_default_dtype, result_type
 from .engine import _Handle, _accumulate_leaf, _shapes, apply, backward, mode
 from .grad_mode import _setting
+from .seeding import get_rng
 from .versions import note_change
 
 MaxResult = namedtuple("MaxResult", "values indices")
@@ -179,6 +181,11 @@ class Tensor:
         self.requires_grad = bool(requires_grad)
         return self
 
+    @staticmethod
+    def _share(array) -> "Tensor":
+        """A leaf Tensor over ``array`` itself (no copy): how modules hand out their buffers."""
+        return _tensor(array)
+
     def detach(self) -> "Tensor":
         """A new leaf sharing the data, cut from the graph: how truncated BPTT stops gradients."""
         return _tensor(self.array)
@@ -339,14 +346,26 @@ class Tensor:
         return self
 
     def __setitem__(self, index, value):
-        """``x[index] = value`` writes in place (outside the graph: not on tensors that
-        require grad while grad mode is on)."""
-        if mode.grad and self.requires_grad:
-            raise RuntimeError("setitem: assigning into a tensor that requires grad is not "
-                               "supported while grad mode is on; use torch-style where/cat, or "
-                               "do it under no_grad()")
-        index, _ = _normalize_index(index)
-        self.array[index] = _raw(value)
+        """``x[index] = value`` writes in place. When ``value`` or ``x`` carries a gradient, the
+        write is recorded (``ops.IndexPut``): ``value`` gets the gradient of the part it
+        overwrote, ``x`` the rest — as PyTorch does; ``x`` moves to the new node."""
+        index, advanced = _normalize_index(index)
+        if mode.grad and (self.requires_grad or
+                          (isinstance(value, Tensor) and value.requires_grad)):
+            if self.array.base is not None:
+                raise RuntimeError(
+                    f"setitem: writing a value that carries a gradient into a view (a slice, "
+                    f"reshape, split …) of shape {self.shape} is not supported: the tensor it "
+                    f"views would change behind the graph's back; write into the base tensor, "
+                    f"or clone() the view first")
+            value = _lift(value, dtype=self.dtype)
+            return self._in_place(lambda t, v: apply(ops.IndexPut, t, v, index=index,
+                                                     advanced=advanced), value)
+        try:
+            self.array[index] = _raw(value)
+        except (IndexError, ValueError) as err:
+            raise type(err)(f"setitem: cannot write {np.shape(_raw(value))} into index "
+                            f"{index!r} of a tensor of shape {self.shape}: {err}") from err
         note_change(self.array)
 
     # ------------------------------------------------------------ elementwise
@@ -375,31 +394,204 @@ class Tensor:
         return where(mask, _lift(value, self), self)
 
     def _as_float(self):
-        return self if self.array.dtype.kind in "fc" else self.to(DEFAULT_FLOAT)
+        return self if self.array.dtype.kind in "fc" else self.to(get_default_dtype())
 
-    def to(self, *args, dtype=None, **kwargs):
-        """``to(dtype)`` casts (``to("cpu")`` is accepted and changes nothing). A cast to an
-        integer or bool type cuts the graph: such tensors never require grad."""
+    def to(self, *args, dtype=None, device=None, non_blocking=False, copy=False,
+           memory_format=None):
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other_tensor)``, as PyTorch.
+        The only device is the CPU (see ``tinygrad_rnn.device``). A cast to an integer or bool
+        type cuts the graph: such tensors never require grad."""
         for a in args:
-            if not (isinstance(a, str) and a.startswith("cpu")):
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif _device.is_device(a):
+                device = a
+            else:
                 dtype = a
+        _device.check("to", device)
         if dtype is None:
-            return self
+            return self.clone() if copy else self
         dtype = np.dtype(dtype)
         if dtype == self.dtype:
-            return self
+            return self.clone() if copy else self
         if dtype.kind not in "fc":
             return _tensor(self.array.astype(dtype))
         return apply(ops.Cast, self, dtype=dtype)
 
     def float(self): return self.to(np.float32)
     def double(self): return self.to(np.float64)
+    def half(self): return self.to(np.float16)
     def long(self): return self.to(np.int64)
     def int(self): return self.to(np.int32)
     def bool(self): return self.to(np.bool_)
-    def type(self, dtype): return self.to(dtype)
+    def type_as(self, other): return self.to(other.dtype)
     def cpu(self): return self
-    def contiguous(self): return self
+    def cuda(self, device=None, non_blocking=False):
+        _device.check("cuda", "cuda" if device is None else device)
+    def contiguous(self, memory_format=None): return self
+    def is_contiguous(self, memory_format=None): return True
+    device = property(lambda self: _device.CPU, doc="Always the CPU here (``tinygrad_rnn.devices``).")
+    is_cuda = property(lambda self: False)
+
+    def type(self, dtype=None):
+        """``type()`` names the dtype as PyTorch does (``'torch.FloatTensor'``); ``type(dtype)``
+        casts."""
+        if dtype is None:
+            names = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
+                     "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte",
+                     "bool": "Bool"}
+            return f"torch.{names.get(self.dtype.name, self.dtype.name)}Tensor"
+        return self.to(dtype)
+
+    # ------------------------------------------------------------ PyTorch's other names
+    def pow(self, exponent): return self ** exponent
+    def neg(self): return -self
+    def mul(self, other): return self * other
+    def div(self, other): return self / other
+    def square(self): return self * self
+    def rsqrt(self): return 1.0 / self.sqrt()
+    def eq(self, other): return self == other
+    def ne(self, other): return self != other
+    def lt(self, other): return self < other
+    def le(self, other): return self <= other
+    def gt(self, other): return self > other
+    def ge(self, other): return self >= other
+    def nelement(self): return self.array.size
+    def ndimension(self): return self.ndim
+    def view_as(self, other): return self.reshape(other.shape)
+    def reshape_as(self, other): return self.reshape(other.shape)
+    def expand_as(self, other): return self.expand(other.shape)
+    def masked_fill_(self, mask, value): return self._in_place(lambda t: t.masked_fill(mask, value))
+
+    def add(self, other, alpha=1):
+        return self + (other if alpha == 1 else _lift(other, self) * alpha)
+
+    def sub(self, other, alpha=1):
+        return self - (other if alpha == 1 else _lift(other, self) * alpha)
+
+    def matmul(self, other): return _matmul(self, other)
+
+    def mm(self, other):
+        """Matrix product of two 2-D tensors (``torch.mm``)."""
+        other = _lift(other)
+        if self.ndim != 2 or other.ndim != 2:
+            raise ValueError(f"mm: expects two 2-D tensors, got shapes {self.shape} and "
+                             f"{other.shape}")
+        return _matmul(self, other)
+
+    def bmm(self, other):
+        """Batched matrix product: (b, n, m) @ (b, m, p) → (b, n, p) (``torch.bmm``)."""
+        other = _lift(other)
+        if self.ndim != 3 or other.ndim != 3 or self.shape[0] != other.shape[0] or \
+                self.shape[2] != other.shape[1]:
+            raise ValueError(f"bmm: expects (b, n, m) and (b, m, p) tensors, got shapes "
+                             f"{self.shape} and {other.shape}")
+        return _matmul(self, other)
+
+    def baddbmm(self, batch1, batch2, *, beta=1, alpha=1):
+        """beta·self + alpha·bmm(batch1, batch2); with beta = 0 self is ignored (``torch.baddbmm``)."""
+        product = _lift(batch1).bmm(batch2)
+        product = product if alpha == 1 else product * alpha
+        return product if beta == 0 else (self if beta == 1 else self * beta) + product
+
+    def addmm(self, mat1, mat2, *, beta=1, alpha=1):
+        """beta·self + alpha·(mat1 @ mat2) (``torch.addmm``)."""
+        product = _lift(mat1).mm(mat2)
+        product = product if alpha == 1 else product * alpha
+        return product if beta == 0 else (self if beta == 1 else self * beta) + product
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        """The ``k`` largest (or smallest) elements along ``dim`` and their indices, as
+        ``torch.topk``; the values are gathered, so the gradient flows back to where they were.
+        Ties are broken by position (PyTorch leaves their order unspecified)."""
+        axis = _axis(dim, self.ndim, "topk")
+        n = self.shape[axis] if self.ndim else 1
+        if not 0 <= int(k) <= n:
+            raise ValueError(f"topk: k ({k}) is out of range for dim {dim} of size {n} "
+                             f"(shape {self.shape})")
+        if self.ndim == 0:
+            return MaxResult(self, _tensor(np.zeros((), np.int64)))
+        keys = -self.array if largest else self.array
+        if keys.dtype.kind == "b":
+            keys = keys.astype(np.int8) if not largest else -self.array.astype(np.int8)
+        order = np.argsort(keys, axis=axis, kind="stable")
+        idx = np.take(order, np.arange(int(k)), axis=axis).astype(np.int64)
+        return MaxResult(self.gather(axis, idx), _tensor(idx))
+
+    def sort(self, dim=-1, descending=False, stable=False):
+        """(values, indices) sorted along ``dim`` (``torch.sort``); values carry the gradient."""
+        axis = _axis(dim, self.ndim, "sort")
+        return self.topk(self.shape[axis] if self.ndim else 1, axis, largest=descending)
+
+    def narrow(self, dim, start, length):
+        """The slice ``start : start + length`` along ``dim``, sharing memory (``torch.narrow``)."""
+        axis = _axis(dim, self.ndim, "narrow")
+        n = self.shape[axis]
+        start = int(start) + (n if int(start) < 0 else 0)
+        if not (0 <= start and length >= 0 and start + length <= n):
+            raise IndexError(f"narrow: start {start} and length {length} do not fit in dim "
+                             f"{dim} of size {n} (shape {self.shape})")
+        return self[(slice(None),) * axis + (slice(start, start + int(length)),)]
+
+    def index_select(self, dim, index):
+        """The entries at integer ``index`` (1-D) along ``dim`` (``torch.index_select``)."""
+        axis = _axis(dim, self.ndim, "index_select")
+        idx = np.asarray(_raw(index))
+        if idx.ndim != 1 or idx.dtype.kind not in "iu":
+            raise ValueError(f"index_select: index must be a 1-D integer tensor, got dtype "
+                             f"{idx.dtype} and shape {idx.shape}")
+        return self[(slice(None),) * axis + (idx,)]
+
+    def repeat(self, *sizes):
+        """Tile the tensor ``sizes[i]`` times along dim i (``torch.repeat``), as an expand of a
+        reshaped view: the gradient is summed over the copies."""
+        sizes = _sizes(sizes)
+        if len(sizes) < self.ndim:
+            raise ValueError(f"repeat: needs at least {self.ndim} repeat counts for shape "
+                             f"{self.shape}, got {sizes}")
+        shape = (1,) * (len(sizes) - self.ndim) + self.shape
+        x = self.reshape(tuple(d for n in shape for d in (1, n)))
+        x = x.expand(tuple(d for r, n in zip(sizes, shape) for d in (r, n)))
+        return x.reshape(tuple(r * n for r, n in zip(sizes, shape)))
+
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False):
+        _device.check("new_tensor", device)
+        return Tensor(data, requires_grad=requires_grad, dtype=dtype or self.dtype)
+
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False):
+        _device.check("new_full", device)
+        array = np.full(_sizes((size,)), fill_value, dtype=dtype or self.dtype)
+        return _tensor(array).requires_grad_(requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return self.new_full(_sizes(size), 0, dtype, device, requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return self.new_full(_sizes(size), 1, dtype, device, requires_grad)
+
+    new_empty = new_zeros
+
+    def detach_(self):
+        """Cut this tensor from the graph in place: it becomes a leaf."""
+        self._node, self._idx, self._edge, self.requires_grad = None, 0, None, False
+        return self
+
+    def uniform_(self, a=0.0, b=1.0, generator=None):
+        """Fill with samples from U(a, b) (the package generator; under no_grad in PyTorch's
+        sense: an initialisation, not an op)."""
+        return self._fill_random(lambda rng: rng.uniform(a, b, self.shape))
+
+    def normal_(self, mean=0.0, std=1.0, generator=None):
+        return self._fill_random(lambda rng: rng.normal(mean, std, self.shape))
+
+    def _fill_random(self, draw):
+        if mode.grad and self.requires_grad and self._node is None:
+            raise RuntimeError("in-place operation: a leaf tensor that requires grad is being "
+                               "used in an in-place operation; use `with tg.no_grad():` or "
+                               "write into p.data")
+        self.array[...] = draw(get_rng())
+        note_change(self.array)
+        return self
 
     # ------------------------------------------------------------ reductions
     def sum(self, dim=None, keepdim=False):
@@ -624,7 +816,7 @@ def _binary(fn, a, b):
         return apply(fn, a, b)  # the common case, kept free of the promotion rules
     dtype = result_type(a, b)
     if fn is ops.Div and dtype.kind in "biu":
-        dtype = DEFAULT_FLOAT  # true division of integers gives the default float
+        dtype = get_default_dtype()  # true division of integers gives the default float
     return apply(fn, _lift(a, dtype=dtype), _lift(b, dtype=dtype))
 
 
@@ -727,7 +919,7 @@ def _to_array(data, dtype, copy=False):
     except (ValueError, TypeError) as err:
         raise TypeError(f"Tensor: cannot make a tensor from {type(data).__name__}: {err}") from None
     if dtype is None and arr.dtype.kind == "f" and not from_numpy:
-        arr = arr.astype(DEFAULT_FLOAT)  # Python floats become float32, as in PyTorch
+        arr = arr.astype(get_default_dtype())  # Python floats: float32 unless set otherwise
     if arr.dtype.kind not in "fbiuc":
         raise TypeError(f"Tensor: cannot make a tensor from data of dtype {arr.dtype}")
     return arr

@@ -39,6 +39,7 @@ MODULES = {
     "torch.autograd": "tinygrad_rnn.autograd",
     "torch.serialization": "tinygrad_rnn.serialization",
     "torch.random": "tinygrad_rnn.random",
+    "torch.cuda": "tinygrad_rnn.cuda",
 }
 
 # torch modules whose missing names are looked up in another of this package's modules
@@ -67,34 +68,6 @@ ELSEWHERE = {
     ("torch.autograd", "enable_grad"): "tinygrad_rnn:enable_grad",
 }
 
-# torch.NAME(input, ...) is input.NAME(...) in PyTorch for these; the alias gives the function
-# form wherever this package has only the Tensor method.
-FUNCTION_FORMS = ("exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh", "sigmoid", "sqrt",
-                  "rsqrt", "abs", "neg", "sign", "relu", "floor", "ceil", "round", "clamp", "clip",
-                  "sum", "mean", "std", "var", "prod", "max", "min", "argmax", "argmin", "matmul",
-                  "mm", "bmm", "transpose", "reshape", "flatten", "squeeze", "unsqueeze",
-                  "permute", "softmax", "log_softmax", "split", "chunk", "unbind", "gather",
-                  "masked_fill", "norm", "topk", "narrow", "t", "numel", "square", "pow", "erf",
-                  "logsumexp", "cumsum", "isnan", "isfinite", "detach", "clone")
-
-
-def _function_form(name):
-    """``torch.name(input, *args)`` as ``input.name(*args)``, or None if Tensor lacks it."""
-    from .tensor import Tensor
-
-    if name not in FUNCTION_FORMS or not hasattr(Tensor, name):
-        return None
-
-    def function(input, *args, **kwargs):
-        if not isinstance(input, Tensor):
-            raise TypeError(f"torch.{name}: expected a Tensor as input, got "
-                            f"{type(input).__name__}")
-        return getattr(input, name)(*args, **kwargs)
-    function.__name__ = function.__qualname__ = name
-    function.__doc__ = f"torch.{name}(input, ...): input.{name}(...) (Tensor.{name})."
-    return function
-
-
 # The torch modules README's table shows (besides the stubs).
 TABLE_MODULES = ("torch", "torch.nn", "torch.nn.functional", "torch.nn.init", "torch.nn.utils",
                  "torch.nn.utils.rnn", "torch.optim", "torch.optim.lr_scheduler",
@@ -107,7 +80,9 @@ OWN_NAMES = {"Node", "scope", "current_scope", "graph_nodes", "track_grad_norms"
              "checkpoint", "data", "viz", "explorer", "errors", "engine", "ops", "models",
              "train", "demo", "diagnostics", "progress", "torch_alias",
              # PyTorch has these elsewhere (ELSEWHERE lists them there)
-             "clip_grad_norm_", "clip_grad_value_", "detect_anomaly", "gradcheck"}
+             "clip_grad_norm_", "clip_grad_value_", "detect_anomaly", "gradcheck",
+             "DeviceError",  # this package's error for CUDA asked for
+             "expand_as"}  # a Tensor method only, in PyTorch
 
 
 # ---------------------------------------------------------------- torch-only entries
@@ -319,9 +294,6 @@ class TorchModule(types.ModuleType):
                 return importlib.import_module(torch_name)  # its torch module, not the raw one
             self.__dict__[name] = value  # found once; a plain attribute from now on
             return value
-        if self.__name__ == "torch" and _function_form(name) is not None:
-            value = self.__dict__[name] = _function_form(name)
-            return value
         if (self.__name__, name) in DIFFERS:
             value = DIFFERS[(self.__name__, name)][0]
             self.__dict__[name] = value
@@ -470,8 +442,6 @@ def surface() -> list:
             except ImportError:
                 target = None  # not built yet: the module is a stub for now
         same = sorted(set(same) | {n for (m, n) in ELSEWHERE if m == torch_name})
-        if torch_name == "torch":
-            same = sorted(set(same) | {n for n in FUNCTION_FORMS if _function_form(n)})
         differs = [f"`{n}`: {note}" for (m, n), (_, note) in sorted(DIFFERS.items())
                    if m == torch_name and n not in same]
         refused = sorted((api[len(torch_name) + 1:] for api in REFUSED

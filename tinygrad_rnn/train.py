@@ -26,7 +26,7 @@ from . import random as tg_random
 from .models import SequenceModel, detach_state
 from .nn import functional as F
 from .progress import Progress
-from .grad_mode import no_grad, track_grad_norms
+from .grad_mode import no_grad
 from .tensor import Tensor
 
 TASKS = ("adding", "copy", "text")
@@ -283,7 +283,6 @@ def train(cfg: TrainConfig, resume=None, quiet=False, progress_prefix=""):
     batches = task.batches()
     t0 = time.perf_counter()
     step = start
-    norms = track_grad_norms(False)  # per-node gradient norms are for drawing; skip them here
     try:
         while step < cfg.steps:
             x, y = next(batches)
@@ -305,8 +304,6 @@ def train(cfg: TrainConfig, resume=None, quiet=False, progress_prefix=""):
         print(f"\ninterrupted at step {step}: checkpoint saved to {path}; resume with "
               f"--resume {path}", flush=True)
         raise
-    finally:
-        norms.__exit__()
     seconds = time.perf_counter() - t0
     _checkpoint(out / "checkpoint.npz", cfg, step, task, model, opt, log, state)
     metrics = {"config": dataclasses.asdict(cfg), "steps": step, "seconds": seconds,

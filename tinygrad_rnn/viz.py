@@ -17,51 +17,56 @@
   each weight is drawn once per layer ("used at T steps") with one edge to its row.
   ``collapse=k`` draws every scope at depth k as one node. Past ``max_nodes`` the graph
   collapses by itself (by time, then shallower scopes, then keeps the ops nearest the root).
-- **Gradient heat**: after backward, nodes are filled by log10 ‖grad‖ on a fixed scale from
-  1e-8 (pale) to 1e2 (dark red); a time step by ‖∂L/∂h_t‖, so a vanishing gradient fades from
-  right to left. NaN/Inf gradients are magenta. A one-row colour bar shows the scale.
+- **Gradient heat**: after a backward run inside ``with tg.track_grad_norms():`` (which records
+  ‖grad‖ on every node; importing this module switches nothing on, and without it only the
+  weights are coloured and the title says how to get the rest), nodes are filled by log10
+  ‖grad‖ on a fixed scale from 1e-8 (pale) to 1e2 (dark red); a time step by ‖∂L/∂h_t‖, so a
+  vanishing gradient fades from right to left. Exactly 0 has its own colour (blue-grey),
+  NaN/Inf is magenta; the legend shows the scale.
 - **Highlight**: ``highlight=tensor`` or a list bolds the paths from those tensors (leaves or
   intermediates) to the root; ``highlight="cell"`` bolds the LSTM cell-state path c_0 → c_T.
   ``dim_unused=True`` greys what leads to no parameter.
-- **Fast layout**: outside the grid, a leaf used by many ops (a weight used at every time step)
-  is drawn as a small copy beside each use instead of one hub with hundreds of edges, which
-  ``dot`` lays out slowly.
+- **Fast layout**: outside the grid, a leaf used by more than ``share_threshold`` ops (a weight
+  used at every step of a long loop) is drawn as a small copy beside each use, each marked "same
+  tensor, n uses", instead of one hub with hundreds of edges, which ``dot`` lays out slowly; a
+  leaf used a few times is drawn once.
+- **Legend**: the heat scale (with bins for exactly 0 and for NaN/Inf) and what the edge labels
+  of this drawing mean.
 
 The drawing is made in phases by ``_Drawing`` (read, choose, label and place, edges, emit,
-legend); the only code that knows how the engine links its nodes is the adapter ``_Graph``.
+legend); it reads the graph through the graph view (``tinygrad_rnn.graphview``), the only code
+that knows how the engine links its nodes.
 """
 from __future__ import annotations
 
 import math
 import pathlib
 import re
-import weakref
 from collections import defaultdict
 
 import numpy as np
 
-from .engine import Node
-from .grad_mode import track_grad_norms
+from .graphview import GraphView, array_of, grad_norm_of, group_key, is_cell_state
+from .nn.labels import C_T, H_T, Layer
 from .tensor import Tensor
 
 ORDERED_OPS = {"sub", "div", "matmul", "linear", "pow", "where", "cat", "stack"}
 HEAT_RANGE = (-8.0, 2.0)  # log10 ‖grad‖ from pale to dark
 NONFINITE_COLOR = "#ff00ff"
-_TIME = re.compile(r"t\d+$")
+ZERO_COLOR = "#b9cfe6"  # a gradient of exactly 0 (no path to the loss, or a zero state): not "small"
 SYMBOLS = {"sigmoid": "σ", "add": "+", "sub": "−", "mul": "×", "div": "÷", "matmul": "@"}
 
-# The gradient heat reads ‖dL/d(output)‖ of every node, which a backward hook records: drawing
-# graphs is what this module is for, so importing it turns the hook on (tg.track_grad_norms(False)
-# turns it off again, e.g. inside a training loop).
-track_grad_norms(True)
 
 
 def heat_color(norm):
-    """Fill colour for a gradient norm on the fixed log scale (None: white)."""
+    """Fill colour for a gradient norm on the fixed log scale (None: white; exactly 0: its own
+    colour, ``ZERO_COLOR``; NaN/Inf: ``NONFINITE_COLOR``)."""
     if norm is None:
         return "#ffffff"
     if not math.isfinite(norm):
         return NONFINITE_COLOR
+    if norm == 0:
+        return ZERO_COLOR
     lo, hi = HEAT_RANGE
     x = (math.log10(norm) - lo) / (hi - lo) if norm > 0 else 0.0
     x = min(max(x, 0.0), 1.0)
@@ -94,124 +99,13 @@ def _cut(text, limit=40):
 
 
 # ---------------------------------------------------------------- reading the graph
-
-class _Value:
-    """An op's output as the renderer sees it. The graph keeps no intermediate arrays, so the
-    shape and dtype come from the node; the numbers only if the program still holds the Tensor
-    (a root, a highlighted tensor) or the graph was recorded under ``tg.keep_values()``."""
-
-    requires_grad, name = True, None
-
-    def __init__(self, node, index, tensor=None):
-        self.node, self.output_index, self.tensor = node, index, tensor
-        self.shape, self.dtype = node.output_meta[index]
-
-    @property
-    def data(self):
-        if self.tensor is not None:
-            return self.tensor.array
-        return None if self.node.values is None else self.node.values[self.output_index]
-
-    @property
-    def grad(self):
-        grad = None if self.tensor is None else self.tensor.grad
-        return None if grad is None else grad.array
-
-
-class _Freed:
-    """A data input (no gradient) the program no longer holds: only its shape and dtype are known."""
-
-    node, requires_grad, array, grad, name = None, False, None, None, None
-
-    def __init__(self, shape, dtype):
-        self.shape, self.dtype = shape, dtype
-
-
-class _Graph:
-    """The part of the recorded graph reachable from the roots, as plain lists.
-
-    The adapter between the engine and the renderer: the only code that reads how nodes link
-    (``node.edges``, weak references to data inputs, ``input_meta``/``output_meta``,
-    ``Tensor.output_index``).
-    When the engine changes, this is what to port."""
-
-    def __init__(self, roots, known=()):
-        self.nodes = {}  # Node -> True (ordered later by id)
-        self.outputs = defaultdict(dict)  # Node -> {output index: value}
-        self.leaves = []  # leaf Tensors in discovery order (roots first)
-        self.uses = []  # (input value, consumer Node, argument index)
-        self.inputs = {}  # Node -> its input values in argument order
-        self._values = {}
-        for t in (*roots, *known):  # Tensors the caller holds: their numbers can be shown
-            if t.node is not None:
-                self._values[_Graph.key(t)] = _Value(t.node, t.output_index, t)
-        seen_leaves, stack, freed = set(), [], {}
-
-        def found(t):
-            if t.node is None:
-                if id(t) not in seen_leaves:
-                    seen_leaves.add(id(t))
-                    self.leaves.append(t)
-                return
-            self.outputs[t.node][t.output_index] = t
-            if t.node not in self.nodes:
-                stack.append(t.node)
-
-        for r in roots:
-            found(r if r.node is None else self._value(r.node, r.output_index))
-        while stack:
-            node = stack.pop()
-            if node in self.nodes:
-                continue
-            self.nodes[node] = True
-            args = self.inputs[node] = []
-            for i, (source, index) in enumerate(node.edges):
-                if isinstance(source, weakref.ref):
-                    held = source()
-                    if held is None:  # one _Freed per data input, however often it is used
-                        held = freed.setdefault(id(source), _Freed(*node.input_meta(i)))
-                    source = held
-                p = self._value(source, index) if isinstance(source, Node) else source
-                args.append(p)
-                self.uses.append((p, node, i))
-                found(p)
-        self.order = sorted(self.nodes, key=lambda n: n.id)
-
-    @staticmethod
-    def key(t):
-        """Identity of a leaf (the Tensor object) or of an op's output (node id, output index)."""
-        return id(t) if t.node is None else (t.node.id, t.output_index)
-
-    def _value(self, node, index):
-        key = (node.id, index)
-        if key not in self._values:
-            self._values[key] = _Value(node, index)
-        return self._values[key]
-
-    @staticmethod
-    def shapes(node):
-        """The shapes of a node's outputs."""
-        return [tuple(shape) for shape, _ in node.output_meta]
-
-
-def _group_key(scope, collapse):
-    """The scope prefix a node collapses into, or None to draw it on its own."""
-    if collapse is None:
-        return None
-    if collapse == "time":
-        for i, part in enumerate(scope):
-            if _TIME.match(part):
-                return scope[:i + 1]
-        return None
-    depth = int(collapse)
-    return scope[:depth] if len(scope) >= depth > 0 else None
-
+# (the graph view, graphview.py, reads how nodes link; this module only draws what it gives)
 
 def _count_drawn(g, collapse, hub_limit=8):
     """How many nodes a drawing would have: ops or groups, leaf copies and hub references."""
     key = {}
     for node in g.order:
-        k = _group_key(node.scope, collapse)
+        k = group_key(node.scope, collapse)
         key[node] = node if k is None else k
     if collapse == "time":  # the grid draws each leaf once and bundles edges: no copies
         return len(set(key.values())) + len(g.leaves)
@@ -230,7 +124,7 @@ def _step_norm(nodes):
     """The heat of a group of ops: ‖∂L/∂h_t‖ of its "h_t" nodes when it has them (the quantity
     whose fading across time is the vanishing gradient), else the largest ‖grad‖ in it."""
     norms = [n.grad_norm for n in nodes if n.grad_norm is not None]
-    h = [n.grad_norm for n in nodes if n.label == "h_t" and n.grad_norm is not None]
+    h = [n.grad_norm for n in nodes if n.label == H_T and n.grad_norm is not None]
     if h:
         return max(h), "‖∂L/∂h_t‖"
     return (max(norms), "max ‖g‖") if norms else (None, "")
@@ -259,25 +153,19 @@ def draw_graph(root, params=None, show_values=False, show_grads=True, collapse=N
       them to the root; ``"cell"``: bold the LSTM cell-state path (nodes named "c_t", and a
       leaf named "c_0") — it may be an item of the list.
     - ``dim_unused``: grey what leads to no parameter.
-    - ``duplicate_shared_leaves`` / ``share_threshold``: outside the grid, a leaf used by several
-      ops is drawn as a small copy beside each use, and an op feeding more than
-      ``share_threshold`` others gets a reference note beside each use (hubs make ``dot`` slow).
+    - ``duplicate_shared_leaves`` / ``share_threshold``: outside the grid, a leaf or an op used
+      by more than ``share_threshold`` others is drawn as a small marked copy (a reference note
+      for an op) beside each use (hubs make ``dot`` slow); False: always drawn once.
     - ``rankdir``: Graphviz's direction outside the grid (the grid runs bottom→top); ``title``.
 
     The result also carries ``tg_nodes`` (DOT node name → the engine Nodes it stands for: one
-    for an op, the members of a collapsed group, empty for a leaf or a note) and ``tg_leaves``
-    (DOT node name → leaf Tensor). Op nodes are named ``n<node.id>``.
+    for an op, the members of a collapsed group, empty for a leaf or a note), ``tg_leaves``
+    (DOT node name → leaf Tensor) and ``tg_kinds`` (DOT node name → "op", "group", "ref" (a
+    small copy of an op beside one use), "leaf" or "note"). DOT names come from the drawing's
+    own walk (the first op drawn is ``n0``), so the same program gives the same bytes.
     """
     return _Drawing(root, params, show_values, show_grads, collapse, max_nodes, highlight,
                     dim_unused, duplicate_shared_leaves, share_threshold, rankdir, title).build()
-
-
-def explore(root, path, **kw):
-    """Write the interactive HTML explorer of ``root``'s graph to ``path`` (see
-    ``tinygrad_rnn.explorer``); keyword arguments go on to it and to :func:`draw_graph`."""
-    from .explorer import explore as _explore
-
-    return _explore(root, path, **kw)
 
 
 class _Drawing:
@@ -306,12 +194,11 @@ class _Drawing:
         self.max_nodes, self.dim_unused, self.rankdir, self.title = (max_nodes, dim_unused,
                                                                      rankdir, title)
         self.hub_limit = share_threshold if duplicate_shared_leaves else float("inf")
-        self.duplicate = duplicate_shared_leaves
         self.notes, self.any_grads = [], False
         self.placed = defaultdict(list)  # scope path -> [(DOT name, label, attrs)]
         self.cluster_label, self.same_rank = {}, defaultdict(list)
-        self.edges = {}  # (src, dst, label) -> attrs
-        self.tg_nodes, self.tg_leaves = {}, {}
+        self.dot_edges = {}  # (src, dst, label) -> attrs
+        self.tg_nodes, self.tg_leaves, self.tg_kinds = {}, {}, {}
 
     def build(self):
         import graphviz
@@ -329,18 +216,23 @@ class _Drawing:
             node_attr={"fontname": "Helvetica", "fontsize": "10", "style": "filled",
                        "fillcolor": "#ffffff"},
             edge_attr={"fontname": "Helvetica", "fontsize": "8"})
+        if self.show_grads and self.g.order and not self.g.has_grad_norms() and \
+                any(grad_norm_of(t) is not None for t in self.g.leaves):
+            self.notes.append("no gradient heat on ops: run backward inside "
+                              "`with tg.track_grad_norms():` to record it")
         label = "\\n".join(([self.title] if self.title else []) + self.notes)
         if label:
             dot.attr(label=label, labelloc="t")
         self.emit(dot)
-        if self.any_grads:
-            self.legend(dot)
-        dot.tg_nodes, dot.tg_leaves = self.tg_nodes, self.tg_leaves
+        labels = {a.get("label", "")[:1] for a in self.dot_edges.values()} - {""}
+        if self.any_grads or labels:
+            self.legend(dot, self.any_grads, labels)
+        dot.tg_nodes, dot.tg_leaves, dot.tg_kinds = self.tg_nodes, self.tg_leaves, self.tg_kinds
         return dot
 
     # ------------------------------------------------------------ 1. read
     def read(self):
-        self.g = _Graph(self.roots, known=self.highlight)
+        self.g = GraphView(self.roots, known=self.highlight)
 
     # ------------------------------------------------------------ 2. choose what to draw
     def choose(self):
@@ -360,7 +252,7 @@ class _Drawing:
                 self.notes.append(f"collapsed {how}: {total:,} ops > max_nodes={max_nodes}")
         self.keep = None
         # a grid asked for is drawn whole: a step is one node with few edges
-        asked_grid = self.collapse == "time" and any(_group_key(n.scope, "time")
+        asked_grid = self.collapse == "time" and any(group_key(n.scope, "time")
                                                      for n in g.order)
         if max_nodes and not asked_grid and _count_drawn(g, collapse, limit) > max_nodes:
             self.keep = set(_nearest_ops(g, self.roots, max_nodes))
@@ -369,24 +261,25 @@ class _Drawing:
         self.collapse = collapse
         self.draw_id, self.group_of, self.members = {}, {}, defaultdict(list)
         self.group_name = {}
-        for node in g.order:
-            if self.keep is not None and node not in self.keep:
+        for k, node in enumerate(g.order):  # names from this drawing's walk: the same bytes
+            if self.keep is not None and node not in self.keep:  # for the same program
                 continue
-            key = _group_key(node.scope, collapse)
+            key = group_key(node.scope, collapse)
             if key is None:
-                self.draw_id[node] = f"n{node.id}"
+                self.draw_id[node] = f"n{k}"
             else:
                 name = self.group_name.setdefault(key, "g_" + _dot_safe(key))
                 self.draw_id[node], self.group_of[node] = name, key
                 self.members[key].append(node)
         self.grid = collapse == "time" and bool(self.members)
         # the grid: (row, column) of each collapsed time step; a row is a layer and direction
-        self.cell = {name: (key[:-1], int(key[-1][1:])) for key, name in self.group_name.items()}
+        self.cell = {name: (key[:-1], key[-1].t) for key, name in self.group_name.items()} \
+            if self.grid else {}
 
     # ------------------------------------------------------------ highlighted paths
     def trace_highlights(self):
         g = self.g
-        self.targets = {_Graph.key(t) for t in self.highlight}
+        self.targets = {GraphView.key(t) for t in self.highlight}
         self.leads = _leads_to(g, self.targets) if self.highlight else None
         self.params_ids = {id(t) for t in g.leaves if t.requires_grad}
         self.useful = _leads_to(g, self.params_ids) if self.dim_unused else None
@@ -397,24 +290,21 @@ class _Drawing:
         f·c_{t-1} → c_t) that runs through no other named node (no gate, no h_t)."""
         g = self.g
 
-        def is_state(p):
-            return p.name in ("c_t", "c_0") if p.node is None else p.node.label == "c_t"
-
         def passes(p):  # an unnamed op carrying a cell state on
             return p.node is not None and p.node.label is None and from_c.get(p.node, False)
 
         from_c = {}
         for node in g.order:
-            from_c[node] = any(is_state(p) or passes(p) for p in g.inputs[node])
+            from_c[node] = any(is_cell_state(p) or passes(p) for p in g.inputs[node])
         to_c = defaultdict(bool)
         for p, consumer, _ in sorted(g.uses, key=lambda u: -u[1].id):
-            if consumer.label == "c_t" or (consumer.label is None and to_c[consumer]):
+            if consumer.label == C_T or (consumer.label is None and to_c[consumer]):
                 if p.node is not None:
                     to_c[p.node] = True
         uses = set()
         for p, consumer, i in g.uses:
-            into = consumer.label == "c_t" or (consumer.label is None and to_c[consumer])
-            if into and (is_state(p) or passes(p)):
+            into = consumer.label == C_T or (consumer.label is None and to_c[consumer])
+            if into and (is_cell_state(p) or passes(p)):
                 uses.add((consumer, i))
         return uses
 
@@ -432,7 +322,7 @@ class _Drawing:
         lines = [head, shapes]
         outs = self.g.outputs.get(node, {})
         if self.show_values and outs:
-            value = min(outs.items())[1].data
+            value = array_of(min(outs.items())[1])
             lines.append("value not kept" if value is None else _summary(value))
         if self.show_grads and node.grad_norm is not None:
             lines.append(f"‖g‖ {_fmt(node.grad_norm)}")
@@ -445,36 +335,40 @@ class _Drawing:
             lines.append(f"{what} {_fmt(norm)}")
         return "\\n".join(lines), norm
 
-    def leaf_label(self, t, small=False, scope=(), steps=0):
+    def leaf_label(self, t, small=False, scope=(), steps=0, copies=0):
+        data = array_of(t)
         name = t.name or self.names.get(id(t))
         if name is None:
             if t.requires_grad:  # no name given: say which module used it
                 name = f"{'/'.join(scope)} param" if scope else "leaf"
-            elif t.array is not None and t.array.size == 1:
-                name = _fmt(float(t.array.reshape(-1)[0])) if t.dtype.kind in "fiu" else "const"
+            elif data is not None and data.size == 1:
+                name = _fmt(float(data.reshape(-1)[0])) if t.dtype.kind in "fiu" else "const"
             else:
                 name = "input"
         lines = [_cut(name), str(tuple(t.shape))]
         if steps > 1:
             lines.append(f"used at {steps} steps")
-        if self.show_values and t.array is not None and t.array.size > 1:
-            lines.append(_summary(t.array))
-        if self.show_grads and t.grad is not None:
-            lines.append(f"‖g‖ {_fmt(_leaf_norm(t))}")
-        constant = not t.requires_grad and t.array is not None and t.array.size == 1
+        if copies:  # one tensor drawn beside each of its uses: say so on every copy
+            lines.append(f"same tensor, {copies} uses")
+        if self.show_values and data is not None and data.size > 1:
+            lines.append(_summary(data))
+        if self.show_grads and grad_norm_of(t) is not None:
+            lines.append(f"‖g‖ {_fmt(grad_norm_of(t))}")
+        constant = not t.requires_grad and data is not None and data.size == 1
         attrs = {"shape": "plaintext" if constant else "ellipse",
                  "fillcolor": "#e8f0fe" if t.requires_grad else "#f4f4f4"}
         if small or constant:
             attrs["fontsize"] = "8"
         if t.requires_grad:
-            attrs.update(self.fill(_leaf_norm(t)))
+            attrs.update(self.fill(grad_norm_of(t)))
         elif self.useful is not None:
             attrs.update(color="#bbbbbb", fontcolor="#999999")
         return "\\n".join(lines), attrs
 
-    def put(self, scope, name, label, attrs, nodes=(), leaf=None):
+    def put(self, scope, name, label, attrs, nodes=(), leaf=None, kind="note"):
         self.placed[scope].append((name, label, attrs))
         self.tg_nodes[name] = list(nodes)
+        self.tg_kinds[name] = "leaf" if leaf is not None else kind
         if leaf is not None:
             self.tg_leaves[name] = leaf
 
@@ -482,7 +376,7 @@ class _Drawing:
         """The cluster for a node of ``scope`` (or a small copy next to it)."""
         if self.grid:
             return ()
-        key = _group_key(scope, self.collapse)
+        key = group_key(scope, self.collapse)
         return scope if key is None else key[:-1]
 
     def place_nodes(self):
@@ -492,10 +386,10 @@ class _Drawing:
             attrs = {"shape": "box", "style": "rounded,filled", **self.fill(node.grad_norm)}
             if self.useful is not None and not self.useful.get(node, False):
                 attrs.update(color="#bbbbbb", fontcolor="#999999")
-            if self.highlight_cell and node.label == "c_t":
+            if self.highlight_cell and node.label == C_T:
                 attrs.update(penwidth="2.5")
             self.put(self.beside(node.scope), self.draw_id[node], self.op_label(node), attrs,
-                     [node])
+                     [node], kind="op")
         for key, name in self.group_name.items():
             nodes = self.members[key]
             label, norm = self.group_label(key, nodes)
@@ -503,9 +397,9 @@ class _Drawing:
             if self.grid:
                 row = _row_scope(key[:-1])
                 self.same_rank[row].append(name)
-                self.put(row, name, label, attrs, nodes)
+                self.put(row, name, label, attrs, nodes, kind="group")
             else:
-                self.put(key[:-1], name, label, attrs, nodes)
+                self.put(key[:-1], name, label, attrs, nodes, kind="group")
         if self.grid:
             for key in self.group_name:
                 row, steps = key[:-1], sorted(t for r, t in self.cell.values() if r == key[:-1])
@@ -532,14 +426,15 @@ class _Drawing:
             label = str(arg) if consumer.name in ORDERED_OPS and len(g.inputs[consumer]) > 1 \
                 else ""
             if p.node is None:
-                shared = self.duplicate and not self.grid and use_count[id(p)] > 1
+                shared = not self.grid and use_count[id(p)] > self.hub_limit
                 src = f"{leaf_id[id(p)]}_{dst}" if shared else leaf_id[id(p)]
                 if src not in drawn:
                     drawn.add(src)
                     scope = self.beside(consumer.scope) if shared else \
                         _common_prefix(scopes_of[id(p)]) if self.grid else ()
                     text, attrs = self.leaf_label(p, shared, consumer.scope,
-                                                  len(steps_of[id(p)]) if self.grid else 0)
+                                                  len(steps_of[id(p)]) if self.grid else 0,
+                                                  use_count[id(p)] if shared else 0)
                     self.put(scope, src, text, attrs, leaf=p)
             elif p.node in draw_id:
                 src = draw_id[p.node]
@@ -563,7 +458,7 @@ class _Drawing:
             self._plain_edges(candidates)
 
     def _edge(self, src, dst, label="", bold=False, grey=False, **extra):
-        attrs = self.edges.setdefault((src, dst, label), dict({"label": label} if label else {},
+        attrs = self.dot_edges.setdefault((src, dst, label), dict({"label": label} if label else {},
                                                               **extra))
         if bold:
             attrs.update(penwidth="2.5", color="#1f4e9a")
@@ -586,7 +481,7 @@ class _Drawing:
                 if ref not in self.tg_nodes:
                     self.put(self.beside(consumer.scope), ref, self._ref_label(p),
                              {"shape": "note", "fontsize": "8", "fillcolor": "#f4f4f4"},
-                             [p.node])
+                             [p.node], kind="ref")
                 src = ref
             elif p.node is not None and len(fan_in[dst]) > self.hub_limit and \
                     src not in (incoming[dst][0], incoming[dst][-1]):
@@ -637,7 +532,7 @@ class _Drawing:
         for row, cols in rows.items():
             ts = sorted(cols)
             for a, b in zip(ts, ts[1:]):
-                if (cols[a], cols[b], "") not in self.edges:
+                if (cols[a], cols[b], "") not in self.dot_edges:
                     self._edge(cols[a], cols[b], style="invis", weight="5")
         # stack the rows of one module (a reverse direction above its forward one), columns
         # lined up by time
@@ -683,23 +578,38 @@ class _Drawing:
                     fill(sub, path, child)
 
         fill(dot, (), tree)
-        for (src, dst, _), attrs in self.edges.items():
+        for (src, dst, _), attrs in self.dot_edges.items():
             dot.edge(src, dst, **attrs)
 
     # ------------------------------------------------------------ 6. legend
     @staticmethod
-    def legend(dot):
-        """A one-row colour bar of the heat scale."""
-        lo, hi = HEAT_RANGE
-        cells = ['<td>‖grad‖</td>']
-        for e in range(int(lo), int(hi) + 1, 2):
-            fill = heat_color(10.0 ** e)
-            cells.append(f'<td bgcolor="{fill}"><font color="{_font_color(fill)}">1e{e}</font>'
-                         f'</td>')
-        cells.append(f'<td bgcolor="{NONFINITE_COLOR}">NaN/Inf</td>')
+    def legend(dot, heat=True, edge_labels=()):
+        """The key: the heat scale as a colour bar (with a bin for exactly 0 and one for
+        NaN/Inf), and what the edge labels in this drawing mean."""
+        rows = []
+        if heat:
+            lo, hi = HEAT_RANGE
+            cells = ['<td>‖grad‖</td>', f'<td bgcolor="{ZERO_COLOR}"> 0 </td>']
+            for e in range(int(lo), int(hi) + 1, 2):
+                fill = heat_color(10.0 ** e)
+                cells.append(f'<td bgcolor="{fill}"><font color="{_font_color(fill)}">1e{e}'
+                             f'</font></td>')
+            cells.append(f'<td bgcolor="{NONFINITE_COLOR}">NaN/Inf</td>')
+            cells.append('<td>white: no gradient</td>')
+            rows.append(f'<tr>{"".join(cells)}</tr>')
+        keys = []
+        if edge_labels & set("0123456789"):
+            keys.append("0, 1 … argument position (a − b: a is 0)")
+        if "[" in edge_labels:
+            keys.append("[k] output k of split/unbind")
+        if "×" in edge_labels:
+            keys.append("×k one edge for k time steps")
+        if keys:
+            span = f' colspan="{len(cells)}"' if heat else ""
+            rows.append(f'<tr><td{span} align="left">edge labels: {" · ".join(keys)}</td></tr>')
         dot.node("legend", label=f'<<table border="0" cellborder="0" cellspacing="0" '
-                                 f'cellpadding="2"><tr>{"".join(cells)}</tr></table>>',
-                 shape="plaintext", style="", fontsize="8")
+                                 f'cellpadding="3">{"".join(rows)}</table>>',
+                 shape="plaintext", style="", fontsize="10")
 
 
 def _row_scope(row):
@@ -714,8 +624,9 @@ def _dot_safe(path):
 def _row_order(row):
     """Rows of the grid bottom→top: by module, layer number, forward before reverse."""
     *outer, last = row
-    m = re.match(r"l(\d+)(.*)$", last)
-    return (outer, int(m.group(1)), m.group(2)) if m else (outer, 0, last)
+    if isinstance(last, Layer):
+        return (outer, last.layer, last.reverse, "")
+    return (outer, 0, False, last)
 
 
 def _common_prefix(scopes):
@@ -728,10 +639,6 @@ def _common_prefix(scopes):
     return first[:k]
 
 
-def _leaf_norm(t):
-    return None if t.grad is None else float(np.linalg.norm(t.grad.array))
-
-
 def _leads_to(g, targets):
     """For every node: does one of its inputs (transitively) come from a target?"""
     leads = {}
@@ -742,26 +649,7 @@ def _leads_to(g, targets):
 
 def _on_path(t, leads, targets):
     """Is tensor ``t`` a target, or computed from one?"""
-    return _Graph.key(t) in targets or (t.node is not None and leads.get(t.node, False))
-
-
-def _group_boundaries(g, collapse):
-    """For each collapsed group, the member nodes whose outputs are used outside it (or are
-    roots): their gradient is the gradient of what the group hands on, e.g. (h_t, c_t)."""
-    out = defaultdict(set)
-    used = set()
-    for p, consumer, _ in g.uses:
-        if p.node is None:
-            continue
-        used.add(p.node)
-        key = _group_key(p.node.scope, collapse)
-        if key is not None and _group_key(consumer.scope, collapse) != key:
-            out[key].add(p.node)
-    for node in g.outputs:
-        key = _group_key(node.scope, collapse)
-        if key is not None and node not in used:
-            out[key].add(node)
-    return {k: sorted(v, key=lambda n: n.id) for k, v in out.items()}
+    return GraphView.key(t) in targets or (t.node is not None and leads.get(t.node, False))
 
 
 def _nearest_ops(g, roots, budget):
@@ -801,27 +689,20 @@ def render(graph, path, format="svg") -> pathlib.Path:
 # ---------------------------------------------------------------- summaries
 
 def time_step_grad_norms(root) -> dict:
-    """{layer scope path: [‖grad‖ handed on by each time step, in time order]}, after backward.
+    """{loop scope path: [‖grad‖ handed on by each time step, in time order]}, after a backward
+    run under ``tg.track_grad_norms()`` (all zeros without it).
 
-    For each time-step scope (``…/t3``), the norm over the step's outputs that leave it (h_t, and
-    c_t for an LSTM): the per-step curve of ∂L/∂h_t for the built-in layers.
+    For each time step (a layer's ``…/l0/t3``, or the Nth call of a cell in a hand-written loop),
+    the norm over the step's outputs that leave it (h_t, and c_t for an LSTM): the per-step curve
+    of ∂L/∂h_t.
     """
-    roots = list(root) if isinstance(root, (list, tuple)) else [root]
-    g = _Graph(roots)
-    boundary = _group_boundaries(g, "time")
-    per_layer = defaultdict(dict)
-    for key, nodes in boundary.items():
-        norms = [n.grad_norm for n in nodes if n.grad_norm is not None]
-        t = int(key[-1][1:])
-        per_layer["/".join(key[:-1])][t] = math.sqrt(sum(x * x for x in norms)) if norms else 0.0
-    return {layer: [steps[t] for t in sorted(steps)] for layer, steps in sorted(per_layer.items())}
+    return GraphView(root).time_step_grad_norms()
 
 
 def grad_norms_by_scope(root, depth=None) -> dict:
     """{scope path (cut to ``depth``): largest ‖grad‖ of any op recorded in it}, after backward."""
-    roots = list(root) if isinstance(root, (list, tuple)) else [root]
     out = {}
-    for node in _Graph(roots).order:
+    for node in GraphView(root).order:
         if node.grad_norm is None:
             continue
         key = "/".join(node.scope[:depth] if depth else node.scope) or "(top)"

@@ -92,7 +92,8 @@ P = {name: tg.Tensor(v.copy(), requires_grad=True).named(name) for name, v in
      dict(W1=W1, b1=b1, W2=W2, b2=b2).items()}
 with tg.keep_values():
     E_t = forward(P, x_t, t_t)
-E_t.backward()
+with tg.track_grad_norms():   # also record ‖∂E/∂(each op's output)‖, for the picture below
+    E_t.backward()
 
 for name, by_hand in dict(W1=dW1, b1=db1, W2=dW2, b2=db2).items():
     diff = np.abs(P[name].grad - by_hand).max()

@@ -82,7 +82,6 @@ def train_delay(lr, clip, steps, seed=SEED, d=3, V=4):
     return {"loss": np.array(losses), "acc": np.array(accuracy), "clipped": clipped}
 
 
-tg.track_grad_norms(False)  # no per-node statistics needed while training: a faster backward
 steps = pick(300, 40)
 runs = {"lr 1.0, no clipping": train_delay(1.0, None, steps),
         "lr 1.0, clip ‖g‖ at 1.0": train_delay(1.0, 1.0, steps),

@@ -212,14 +212,13 @@ def train_tiny_rnn(init, steps, seed=SEED):
     xs = np.random.default_rng(seed).standard_normal((10, 32, 1)) * 0.5
     xb, yb = tg.Tensor(xs), tg.Tensor(xs.sum(0))
     opt, losses = optim.SGD(params, lr=0.05), []
-    with tg.track_grad_norms(False):
-        for _ in range(steps):
-            opt.zero_grad()
-            out, _ = rnn(xb)
-            loss = ((head(out[-1]) - yb) ** 2).mean()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+    for _ in range(steps):
+        opt.zero_grad()
+        out, _ = rnn(xb)
+        loss = ((head(out[-1]) - yb) ** 2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
     with tg.no_grad():
         out, _ = rnn(xb)
     return rnn, head, out.numpy(), losses
@@ -273,7 +272,7 @@ def dead_fraction_after_training(lr, seed, steps=100):
     l1, l2 = nn.Linear(4, 64).double(), nn.Linear(64, 1).double()
     dead_at_init = (l1(X).numpy() <= 0).all(0).mean()
     opt = optim.SGD(list(l1.parameters()) + list(l2.parameters()), lr=lr)
-    with tg.track_grad_norms(False), warnings.catch_warnings(), np.errstate(all="ignore"):
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         for _ in range(steps):
             opt.zero_grad()

@@ -174,7 +174,6 @@ def ms_per_step(kinds, T, rounds=5, steps_per_round=4):
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
-tg.track_grad_norms(False)  # no per-node statistics needed while training: a faster backward
 kinds = ["LSTM, forget bias 0", "LSTM, forget bias 1", "GRU"]
 T_add, steps = 20, pick(600, 12)
 runs = {k: train(k, T_add, steps) for k in kinds}
@@ -268,19 +267,25 @@ forget = gate_values["f"]
 mean_f = forget.mean((0, 1))                                       # per unit
 order = np.argsort(mean_f)[::-1]
 
-fig, (a1, a2) = plt().subplots(1, 2, figsize=(11, 4))
-im = a1.imshow(forget[:, 0, order].T, aspect="auto", cmap="viridis", vmin=0, vmax=1)
-for t in np.nonzero(x[:, 0, 1])[0]:
-    a1.axvline(t, color="red", lw=1.5)
-a1.set(title="Forget gate per unit, one sequence (red: marked)",
-       xlabel="time step t", ylabel="unit (sorted by mean f)")
-fig.colorbar(im, ax=a1, label="f")
+fig, (a1, a2) = plt().subplots(1, 2, figsize=(11, 4.4))
+im = a1.imshow(forget[:, 0, order].T, aspect="auto", cmap="viridis", vmin=0, vmax=1,
+               extent=(-0.5, T_add - 0.5, H - 0.5, -0.5))
+for t in np.nonzero(x[:, 0, 1])[0]:  # the marked steps: a line, and a triangle above the image
+    a1.axvline(t, color="red", lw=1.5)  # (so a mark at t = 0, on the image's edge, still shows)
+    a1.plot(t, -0.5, "v", color="red", ms=8, clip_on=False)
+from matplotlib.ticker import MaxNLocator  # noqa: E402  (integer time steps on the axis)
+a1.xaxis.set_major_locator(MaxNLocator(integer=True))
+a1.set_xlim(-0.5, T_add - 0.5)
+a1.set(title="Forget gate f per unit, one held-out sequence\n(red: the two marked steps)",
+       xlabel="time step t (0 = first input)", ylabel="unit (sorted by mean f)")
+fig.colorbar(im, ax=a1, label="forget gate f")
 for name, label in [("i", "input gate i"), ("f", "forget gate f"), ("o", "output gate o")]:
     a2.hist(gate_values[name].ravel(), bins=40, range=(0, 1), histtype="step", lw=1.5,
             label=label)
 a2.set(title="All gate values, 200 held-out sequences", xlabel="gate value",
        ylabel="count")
 a2.legend()
+fig.suptitle(f"Gates of the trained LSTM (forget bias 1), adding problem, T = {T_add}")
 savefig(fig, "06_trained_gates.png")
 saturated = {k: float(((v < 0.1) | (v > 0.9)).mean()) for k, v in gate_values.items() if k != "g"}
 print("fraction of gate values below 0.1 or above 0.9:",

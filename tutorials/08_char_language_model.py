@@ -23,7 +23,6 @@ from tinygrad_rnn.models import SequenceModel, detach_state, sample
 from tinygrad_rnn.nn import functional as F
 from common import FAST, SEED, check_exercise, pick, plt, savefig
 
-tg.track_grad_norms(False)  # no per-node statistics needed while training: a faster backward
 text = data.stdlib_corpus(max_chars=pick(200_000, 20_000))
 vocab = data.CharVocab(text)
 ids = vocab.encode(text)

@@ -27,7 +27,6 @@ from tinygrad_rnn import nn, optim
 from tinygrad_rnn.nn import functional as F
 from common import FAST, SEED, check_exercise, pick, plt, savefig
 
-tg.track_grad_norms(False)  # no per-node statistics needed: a faster backward
 V, L = 8, 5                 # symbols 1..V, sequence length; 0 is the start symbol <s>
 START = 0
 

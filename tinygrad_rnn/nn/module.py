@@ -11,6 +11,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
+from .. import devices
 from ..grad_mode import scope
 from ..tensor import Tensor
 
@@ -176,16 +177,15 @@ class Module:
     def eval(self):
         return self.train(False)
 
-    def to(self, *args, dtype=None, device=None):
+    def to(self, *args, dtype=None, device=None, non_blocking=False):
         """``to(dtype)`` converts every floating parameter and buffer (and gradient), in place;
-        ``to("cpu")`` is accepted and changes nothing (there is only the CPU here)."""
+        ``to(device)`` accepts only the CPU (``tinygrad_rnn.devices``), as ``Tensor.to``."""
         for a in args:
-            if isinstance(a, str) and a.split(":")[0] == "cpu":
-                continue
-            dtype = a
-        if device is not None and str(device).split(":")[0] != "cpu":
-            raise ValueError(f"{type(self).__name__}.to: only the 'cpu' device exists here, got "
-                             f"{device!r}")
+            if devices.is_device(a):
+                device = a
+            else:
+                dtype = a
+        devices.check(f"{type(self).__name__}.to", device)
         if dtype is None:
             return self
         dtype = np.dtype(dtype)
@@ -199,6 +199,12 @@ class Module:
                     m._buffers[name] = b.astype(dtype)
         return self
 
+    def cpu(self):
+        return self
+
+    def cuda(self, device=None):
+        devices.check(f"{type(self).__name__}.cuda", "cuda" if device is None else device)
+
     def double(self):
         return self.to(np.float64)
 
@@ -206,17 +212,19 @@ class Module:
         return self.to(np.float32)
 
     # ------------------------------------------------------------ state
-    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
-        """{dotted name: a copy of the array}, parameters then buffers of each module, in
-        registration order, with PyTorch's names."""
+    def state_dict(self) -> "OrderedDict[str, Tensor]":
+        """{dotted name: tensor}, parameters then buffers of each module, in registration order,
+        with PyTorch's names. As in PyTorch the tensors are detached and *share* memory with the
+        module (``copy.deepcopy(model.state_dict())`` keeps a snapshot); ``np.asarray(v)`` or
+        ``v.numpy()`` gives the array."""
         out = OrderedDict()
         for mod_name, module in self._named_everywhere():
             for name, p in module._parameters.items():
                 if p is not None:
-                    out[f"{mod_name}.{name}" if mod_name else name] = p.array.copy()
+                    out[f"{mod_name}.{name}" if mod_name else name] = p.detach()
             for name, b in module._buffers.items():
                 if b is not None:
-                    out[f"{mod_name}.{name}" if mod_name else name] = np.array(b, copy=True)
+                    out[f"{mod_name}.{name}" if mod_name else name] = Tensor._share(b)
         return out
 
     def load_state_dict(self, state_dict, strict=True):

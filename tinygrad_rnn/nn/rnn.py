@@ -35,6 +35,8 @@ import numpy as np
 
 from ..grad_mode import scope
 from ..tensor import Tensor, cat, stack
+from .labels import (C_0, C_T, CANDIDATE_N, CELL_CANDIDATE, FORGET_GATE, H_0, H_T, INPUT_GATE,
+                     OUTPUT_GATE, RESET_GATE, UPDATE_GATE, Layer, Step)
 from .utils.rnn import PackedSequence
 from . import functional as F
 from . import init
@@ -52,30 +54,30 @@ def _recurrent_sum(gi, h, w_hh, b_hh):
 
 def rnn_step(gi, h, w_hh, b_hh, nonlinearity):
     pre = _recurrent_sum(gi, h, w_hh, b_hh)
-    return (pre.tanh() if nonlinearity == "tanh" else pre.relu()).named("h_t")
+    return (pre.tanh() if nonlinearity == "tanh" else pre.relu()).named(H_T)
 
 
 def lstm_step(gi, h, c, w_hh, b_hh, forget_gate=True):
     gates = _recurrent_sum(gi, h, w_hh, b_hh)
     if forget_gate:
         i, f, g, o = gates.chunk(4, -1)
-        c = f.sigmoid().named("forget gate") * c + \
-            i.sigmoid().named("input gate") * g.tanh().named("cell candidate")
+        c = f.sigmoid().named(FORGET_GATE) * c + \
+            i.sigmoid().named(INPUT_GATE) * g.tanh().named(CELL_CANDIDATE)
     else:
         i, g, o = gates.chunk(3, -1)
-        c = c + i.sigmoid().named("input gate") * g.tanh().named("cell candidate")
-    c.named("c_t")
-    return (o.sigmoid().named("output gate") * c.tanh()).named("h_t"), c
+        c = c + i.sigmoid().named(INPUT_GATE) * g.tanh().named(CELL_CANDIDATE)
+    c.named(C_T)
+    return (o.sigmoid().named(OUTPUT_GATE) * c.tanh()).named(H_T), c
 
 
 def gru_step(gi, h, w_hh, b_hh):
     gh = F.linear(h, w_hh, b_hh)
     i_r, i_z, i_n = gi.chunk(3, -1)
     h_r, h_z, h_n = gh.chunk(3, -1)
-    r = (i_r + h_r).sigmoid().named("reset gate")
-    z = (i_z + h_z).sigmoid().named("update gate")
-    n = (i_n + r * h_n).tanh().named("candidate n")
-    return n.lerp(h, z).named("h_t")  # (1 - z)·n + z·h = n + z·(h - n), one op
+    r = (i_r + h_r).sigmoid().named(RESET_GATE)
+    z = (i_z + h_z).sigmoid().named(UPDATE_GATE)
+    n = (i_n + r * h_n).tanh().named(CANDIDATE_N)
+    return n.lerp(h, z).named(H_T)  # (1 - z)·n + z·h = n + z·(h - n), one op
 
 
 # ---------------------------------------------------------------- checks shared by cells and layers
@@ -161,7 +163,7 @@ class _CellBase(_Recurrent):
             x = x.reshape(1, -1)
         want = (x.shape[0], self.hidden_size)
         fixed = []
-        for s, label in zip(states, ("h_0", "c_0")):
+        for s, label in zip(states, (H_0, C_0)):
             if s is None:
                 s = Tensor(np.zeros(want, dtype=x.dtype)).named(label)
             else:
@@ -175,6 +177,16 @@ class _CellBase(_Recurrent):
                     s = s.reshape(1, -1)
             fixed.append(s)
         return x, fixed, batched
+
+    def _step(self, states):
+        """The scope of this call, one time step of the caller's loop (``labels.Step``): step 0
+        when every state comes fresh (None, or a tensor no op produced), else one more than the
+        previous call — so the renderer and the diagnostics see a hand-written loop over the cell
+        as the same unrolled grid as a layer, without reading names."""
+        fresh = all(s is None or getattr(s, "is_leaf", True) for s in states)
+        t = 0 if fresh else getattr(self, "_last_step", -1) + 1
+        object.__setattr__(self, "_last_step", t)
+        return scope(Step(t))
 
     def _gi(self, x):
         """(x W_ihᵀ + b_ih, the b_hh the step must still add): RNN and LSTM fold b_hh into the
@@ -196,10 +208,11 @@ class RNNCell(_CellBase):
         self.nonlinearity = nonlinearity
 
     def forward(self, input, hx=None):
-        x, (h,), batched = self._prepare(input, [hx])
-        gi, b_hh = self._gi(x)
-        h = rnn_step(gi, h, self.weight_hh, b_hh, self.nonlinearity)
-        return h if batched else h.reshape(-1)
+        with self._step([hx]):
+            x, (h,), batched = self._prepare(input, [hx])
+            gi, b_hh = self._gi(x)
+            h = rnn_step(gi, h, self.weight_hh, b_hh, self.nonlinearity)
+            return h if batched else h.reshape(-1)
 
 
 class LSTMCell(_CellBase):
@@ -212,10 +225,11 @@ class LSTMCell(_CellBase):
 
     def forward(self, input, hx=None):
         h0, c0 = (None, None) if hx is None else hx
-        x, (h, c), batched = self._prepare(input, [h0, c0])
-        gi, b_hh = self._gi(x)
-        h, c = lstm_step(gi, h, c, self.weight_hh, b_hh, self.forget_gate)
-        return (h, c) if batched else (h.reshape(-1), c.reshape(-1))
+        with self._step([h0, c0]):
+            x, (h, c), batched = self._prepare(input, [h0, c0])
+            gi, b_hh = self._gi(x)
+            h, c = lstm_step(gi, h, c, self.weight_hh, b_hh, self.forget_gate)
+            return (h, c) if batched else (h.reshape(-1), c.reshape(-1))
 
     def extra_repr(self):
         return super().extra_repr() + ("" if self.forget_gate else ", forget_gate=False")
@@ -230,10 +244,11 @@ class GRUCell(_CellBase):
         super().__init__(input_size, hidden_size, bias, 3)
 
     def forward(self, input, hx=None):
-        x, (h,), batched = self._prepare(input, [hx])
-        gi, b_hh = self._gi(x)
-        h = gru_step(gi, h, self.weight_hh, b_hh)
-        return h if batched else h.reshape(-1)
+        with self._step([hx]):
+            x, (h,), batched = self._prepare(input, [hx])
+            gi, b_hh = self._gi(x)
+            h = gru_step(gi, h, self.weight_hh, b_hh)
+            return h if batched else h.reshape(-1)
 
 
 # ---------------------------------------------------------------- multi-layer, multi-step
@@ -347,7 +362,7 @@ class RNNBase(_Recurrent):
                 if n < state[0].shape[0]:  # the longest-but-shorter sequences end here
                     finished.append(tuple(s[n:] for s in state))
                     state = tuple(s[:n] for s in state)
-                with scope(f"t{t}"):
+                with scope(Step(t)):
                     state = self.step(steps[t], state, w_hh, b_hh)
                 outputs[t] = state[0]
             if finished:  # rows that ended earlier come after, in order
@@ -362,16 +377,19 @@ class RNNBase(_Recurrent):
             elif n > running[0].shape[0]:  # shorter sequences start at their own last step
                 m = running[0].shape[0]
                 running = tuple(cat([r, s[m:n]], 0) for r, s in zip(running, initial))
-            with scope(f"t{t}"):
+            with scope(Step(t)):
                 running = self.step(steps[t], running, w_hh, b_hh)
             outputs[t] = running[0]
         return outputs, running
+
+    def flatten_parameters(self):
+        """PyTorch packs the weights into one buffer for cuDNN; here there is nothing to do."""
 
     def forward(self, input, hx=None):
         x, batch_sizes, initial, (packed, batched) = self._check_input(input, hx)
         B = batch_sizes[0]
         zeros = [Tensor(np.zeros((B, self.hidden_size), dtype=x.dtype)).named(label)
-                 for label in ("h_0", "c_0")[:len(initial)]]  # named for the renderer
+                 for label in (H_0, C_0)[:len(initial)]]  # named for the renderer
         initial = [None if s is None else s.unbind(0) for s in initial]
         finals = []
         layer_input = x
@@ -381,7 +399,7 @@ class RNNBase(_Recurrent):
                 k = layer * self.num_directions + d
                 w_ih, w_hh, b_ih, b_hh = self._weights(layer, suffix)
                 state = tuple(z if s is None else s[k] for z, s in zip(zeros, initial))
-                with scope(f"l{layer}{suffix}"):
+                with scope(Layer(layer, d == 1)):
                     # Input projection of all T steps in one op; for RNN and LSTM both
                     # biases fold in here, for GRU b_hh must stay inside r·(h W_hnᵀ + b_hn).
                     fold = self.fold_b_hh and b_ih is not None
