@@ -327,7 +327,8 @@ class TorchModule(types.ModuleType):
 
 
 def _nearest(module, name):
-    names = [n for n in dir(module) if not n.startswith("_")]
+    names = [n for n in dir(module) if not n.startswith("_") and n not in OWN_NAMES
+             and not isinstance(getattr(module._tg_target, n, None), types.ModuleType)]
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
     if close:
         return "the nearest names here are " + ", ".join(f"{module.__name__}.{n}" for n in close)
