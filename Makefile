@@ -67,6 +67,7 @@ pictures: setup
 	@for args in $(PICTURES); do \
 	  $(PY) -m tinygrad_rnn render $$args --format svg && \
 	  $(PY) -m tinygrad_rnn render $$args --format dot || exit 1; done
+	$(PY) docs/make_explorer_png.py --out docs/explorer.png
 
 tutorials: setup
 	for f in tutorials/[0-9]*.py; do $(PY) $$f || exit 1; done

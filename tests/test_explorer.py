@@ -59,6 +59,21 @@ def test_running_sum_of_each_weight_ends_at_its_grad_norm():
     assert len(rec.leaf_steps[id(params["weight_hh_l0"])]) == 5
 
 
+def test_a_cell_loop_gives_every_weight_one_term_per_step_and_w_hh_a_zero_first():
+    # what the README and the page's weights table say about a hand-written loop
+    tg.manual_seed(0)
+    cell = nn.LSTMCell(2, 3)
+    h = c = tg.zeros(1, 3)
+    for _ in range(3):
+        h, c = cell(tg.randn(1, 2), (h, c))
+    with explorer.record_backward() as rec:
+        h.sum().backward()
+    for name, p in cell.named_parameters():
+        terms = [norm for _, norm, _ in rec.leaf_steps[id(p)]]
+        assert len(terms) == 3, name
+        assert (terms[-1] == 0.0) == (name == "weight_hh"), name  # t0's W_hh term: h_0 = 0
+
+
 def test_running_sum_starts_from_the_grad_already_there():
     tg.manual_seed(0)
     w = tg.randn(3, 3, requires_grad=True)
@@ -152,30 +167,107 @@ def test_collapsed_page_groups_time_steps():
     assert len(members) == len(set(members))
 
 
-def test_explore_uses_the_latest_record_by_default(tmp_path):
+def test_explore_uses_the_record_it_is_given(tmp_path):
     loss, params = _lstm_loss()
     with explorer.record_backward() as rec:
         loss.backward()
-    path = explorer.explore(loss, tmp_path / "g", params=params)
+    path = explorer.explore(loss, tmp_path / "g", params=params, record=rec)
     assert path.suffix == ".html" and path.exists()
     assert _page_data(path.read_text())["order"] == rec.order
 
 
-def test_the_latest_record_is_found_without_holding_it():
+def test_no_record_is_picked_implicitly():
     w = tg.Tensor([1.0, 2.0], requires_grad=True)
     loss = (w * w).sum()
-    with explorer.record_backward():
+    with explorer.record_backward() as rec:
         loss.backward()
-    other = (w * 3).sum()
-    with explorer.record_backward():  # a later backward of another graph
+    assert len(rec.order) == 2
+    # a record was made for this very graph, but none was passed: no replay, no hidden state
+    d = _page_data(explorer.build_html(loss))
+    assert d["recorded"] is False and d["order"] == []
+    assert not any(isinstance(v, list) and v and isinstance(v[0], explorer.BackwardRecord)
+                   for v in vars(explorer).values())
+
+
+def test_a_record_of_another_graph_is_refused():
+    w = tg.Tensor([1.0, 2.0], requires_grad=True)
+    loss, other = (w * w).sum(), (w * 3).sum()
+    with explorer.record_backward() as rec:
         other.backward()
-    assert len(_page_data(explorer.build_html(loss))["order"]) == 2
+    with pytest.raises(ValueError, match="another graph"):
+        explorer.build_html(loss, record=rec)
+
+
+def test_nodes_carry_the_name_and_place_the_page_shows():
+    loss, params = _lstm_loss(steps=3)
+    with explorer.record_backward() as rec:
+        loss.backward()
+    d = _page_data(explorer.build_html(loss, params=params, record=rec))
+    gates = [n for n in d["nodes"].values() if n["label"] == "output gate"]
+    assert sorted((n["name"], n["where"]) for n in gates) == [
+        ("output gate σ", "t0"), ("output gate σ", "t1"), ("output gate σ", "t2")]
+    outside = [n for n in d["nodes"].values() if n["scope"] and "/t" not in n["scope"]]
+    assert outside and all(n["where"] == n["scope"].split("/")[-1] for n in outside)
+    assert [n["where"] for n in d["nodes"].values() if not n["scope"]]  # top level: ""
+    assert all(n["where"] == "" for n in d["nodes"].values() if not n["scope"])
+
+
+def test_a_two_layer_page_names_the_layer_with_the_step():
+    tg.manual_seed(0)
+    rnn = nn.GRU(2, 3, num_layers=2)
+    out, _ = rnn(tg.randn(2, 1, 2))
+    loss = out.sum()
+    with explorer.record_backward() as rec:
+        loss.backward()
+    d = _page_data(explorer.build_html(loss, record=rec))
+    wheres = {n["where"] for n in d["nodes"].values() if n["label"] == "h_t"}
+    assert wheres == {"l0 t0", "l0 t1", "l1 t0", "l1 t1"}
 
 
 def test_page_without_a_record_says_so():
     w = tg.Tensor([1.0, 2.0], requires_grad=True)
     d = _page_data(explorer.build_html((w * w).sum()))
     assert d["recorded"] is False and d["order"] == []
+
+
+def test_page_files_are_package_data_put_inline():
+    from tinygrad_rnn import pages
+
+    w = tg.Tensor([1.0, 2.0], requires_grad=True)
+    page = explorer.build_html((w * w).sum())
+    for ext in ("css", "js"):
+        assert pages.read(f"explorer.{ext}").strip()[:200] in page
+    assert "%%" not in page.replace("%%DATA%%", "")  # every placeholder filled
+    assert "_TEMPLATE" not in vars(explorer) and "_JS" not in vars(explorer)
+
+
+def test_pyproject_ships_every_page_file():
+    import pathlib
+    import tomllib
+
+    root = pathlib.Path(__file__).resolve().parent.parent
+    conf = tomllib.loads((root / "pyproject.toml").read_text())
+    patterns = conf["tool"]["setuptools"]["package-data"]["tinygrad_rnn.pages"]
+    files = [p for p in (root / "tinygrad_rnn" / "pages").iterdir() if p.suffix != ".py"
+             and p.is_file()]
+    assert files
+    for f in files:
+        assert any(f.match(pat) for pat in patterns), f.name
+
+
+def test_explore_writes_atomically(tmp_path, monkeypatch):
+    w = tg.Tensor([1.0, 2.0], requires_grad=True)
+    loss = (w * w).sum()
+    path = explorer.explore(loss, tmp_path / "g.html")
+    before = path.read_text()
+
+    def fail(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(explorer.os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        explorer.explore(loss * 2, path)
+    assert path.read_text() == before and [p.name for p in tmp_path.iterdir()] == ["g.html"]
 
 
 def test_show_displays_as_an_iframe():
@@ -258,3 +350,18 @@ def test_training_from_a_step_0_checkpoint_is_the_fresh_run(tmp_path):
     save_checkpoint(tmp_path / "start.npz", cfg, 0, task, model, opt, [])
     resumed = [r["loss"] for r in train(cfg, resume=tmp_path / "start.npz", quiet=True)["log"]]
     assert resumed == fresh
+
+
+def test_the_readme_picture_caption_matches_what_the_explorer_replays_now(tmp_path):
+    # docs/explorer.png is made by docs/make_explorer_png.py from this page; its caption states
+    # the replay step it shows and the number of steps, which change when the graph does
+    import pathlib
+
+    from tinygrad_rnn.demo import explore_unrolled
+
+    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    m = re.search(r"!\[the explorer: [^\]]*t1 output gate \(step (\d+) of (\d+)\)", readme)
+    assert m, "the README's explorer picture caption"
+    d = _page_data(explore_unrolled(tmp_path / "g.html", "lstm", steps=3, hidden=4).read_text())
+    gate = [n for n in d["nodes"].values() if n["label"] == "output gate" and n["where"] == "t1"]
+    assert (int(m.group(1)), int(m.group(2))) == (gate[0]["visit"] + 1, len(d["order"]))

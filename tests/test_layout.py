@@ -122,3 +122,55 @@ def test_star_import_keeps_the_builtins():
         assert builtin not in namespace, f"`from tinygrad_rnn import *` rebinds {builtin}"
     import tinygrad_rnn
     assert tinygrad_rnn.bool is not bool  # torch.bool is still there as an attribute
+
+
+# ---------------------------------------------------------------- the traps issue 21 removed
+
+def test_an_error_inside_a_forward_names_the_op_and_keeps_its_cause():
+    import numpy as np
+
+    import tinygrad_rnn as tg
+    from tinygrad_rnn import ops
+    from tinygrad_rnn.engine import apply
+
+    class Broken(ops.Function):
+        name = "broken"
+
+        @staticmethod
+        def forward(ctx, a):
+            return np.reshape(a, (7,))  # a bug in a new op: numpy raises deep inside
+
+    with pytest.raises(ValueError, match=r"broken: failed on inputs of shapes \(2, 3\)") as info:
+        apply(Broken, tg.ones(2, 3))
+    assert isinstance(info.value.__cause__, ValueError)  # the op's own traceback is kept
+    assert info.value.__cause__.__traceback__ is not None
+
+
+def test_a_decorated_setting_can_be_reentered_and_restores():
+    import tinygrad_rnn as tg
+
+    @tg.scope("outer")
+    def nest(k):
+        return tg.current_scope() if k == 0 else nest(k - 1)
+
+    assert nest(2) == ("outer",)  # the value is fixed when decorating; each call enters afresh
+    assert tg.current_scope() == ()
+
+    @tg.detect_anomaly()
+    def f():
+        from tinygrad_rnn.engine import mode
+        return mode.anomaly
+
+    assert f() is True
+    from tinygrad_rnn.engine import mode
+    assert mode.anomaly is False
+
+
+def test_a_name_survives_an_in_place_op_on_a_non_leaf():
+    import numpy as np
+
+    import tinygrad_rnn as tg
+    x = tg.tensor(np.ones(3), requires_grad=True)
+    y = (x * 2).named("h_t")
+    y += 1
+    assert y.name == "h_t" and y.node.label == "h_t" and y.node.name == "add"

@@ -119,6 +119,14 @@ def test_without_recorded_norms_the_drawing_says_how_to_get_the_heat():
     assert "tg.track_grad_norms()" not in viz.draw_graph(*lstm_loss(3)).source
 
 
+def test_summaries_of_unrecorded_norms_say_how_to_record_them():
+    loss, _ = lstm_loss(3, backward=False)
+    loss.backward()
+    for summary in (viz.time_step_grad_norms, viz.grad_norms_by_scope):
+        with pytest.raises(ValueError, match="track_grad_norms"):
+            summary(loss)
+
+
 def _lightness(hex_color):
     r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
     return 0.299 * r + 0.587 * g + 0.114 * b

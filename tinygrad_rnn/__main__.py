@@ -35,6 +35,16 @@ def _positive_float(text):
     return value
 
 
+def _port(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value < 65536:
+        raise argparse.ArgumentTypeError(f"expected a port in 0..65535, got {value}")
+    return value
+
+
 class _Help(argparse.HelpFormatter):
     """Every option's help line ends with its default (a flag's is "off")."""
 
@@ -89,6 +99,11 @@ def _parser():
                         "extend the run)")
     t.add_argument("--log-every", type=_positive_int, default=50,
                    help="print a progress line every this many steps")
+    t.add_argument("--live", action="store_true",
+                   help="serve a page on 127.0.0.1 that shows the run while it trains (loss, "
+                        "gradient norms and clipping, dL/dh_t over t, the graph's gradient heat)")
+    t.add_argument("--port", type=_port, default=0,
+                   help="port for --live (default 0: a free one, printed)")
 
     s = sub.add_parser("sample", help="generate text from a character-model checkpoint")
     s.add_argument("--checkpoint", required=True,
@@ -148,7 +163,14 @@ def cmd_train(args):
                           optimizer=args.optimizer, lr=args.lr,
                           clip=None if args.no_clip else args.clip, tbptt=args.tbptt,
                           seed=args.seed, out=args.out, log_every=args.log_every)
-    metrics = train(cfg, resume=args.resume)
+    if args.port and not args.live:
+        raise ValueError("--port is the live page's port: add --live")
+    from .live import PortInUse
+
+    try:
+        metrics = train(cfg, resume=args.resume, **({"live": args.port} if args.live else {}))
+    except PortInUse as err:
+        raise ValueError(str(err)) from None
     summary = {k: v for k, v in metrics.items() if k not in ("log", "config")}
     print(json.dumps(summary, indent=1))
     print(f"checkpoint and metrics in {cfg.out}")

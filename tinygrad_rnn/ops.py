@@ -489,8 +489,9 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, w, b=None):
         if x.ndim == 0 or w.ndim != 2 or x.shape[-1] != w.shape[1]:
-            raise ValueError(f"linear: input of shape {x.shape} does not fit a weight of shape "
-                             f"{w.shape} (expected (..., {w.shape[1] if w.ndim == 2 else '?'}))")
+            raise ValueError(f"linear: input of shape {x.shape} has {x.shape[-1] if x.ndim else 0} "
+                             f"features, the weight {w.shape} expects "
+                             f"{w.shape[1] if w.ndim == 2 else 'a 2-d weight'}")
         shape = x.shape[:-1] + w.shape[:1]
         # the two usual bias shapes first: this runs at every time step
         if b is not None and b.shape != shape and b.shape != w.shape[:1] and \

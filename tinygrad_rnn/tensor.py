@@ -895,6 +895,16 @@ def minimum(a, b) -> Tensor:
 
 # ---------------------------------------------------------------- helpers
 
+def as_numpy(value) -> np.ndarray:
+    """The ndarray behind ``value``: a Tensor's array, a torch tensor's (detached), or
+    ``np.asarray`` of anything else — how state dicts and optimizer states are read in."""
+    if isinstance(value, Tensor):
+        return value.array
+    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
 def _raw(x):
     return x.array if isinstance(x, Tensor) else x
 

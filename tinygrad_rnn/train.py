@@ -9,7 +9,8 @@ One function, :func:`train`, runs a :class:`TrainConfig` on one of three tasks:
 
 It logs progress, writes ``metrics.json`` and atomic checkpoints into ``out``, saves a checkpoint
 on Ctrl-C, and resumes bit for bit from a checkpoint (the data generator's and the package's
-random states are saved with the weights).
+random states are saved with the weights). With ``live=`` a port (0: a free one) it also serves
+the live training page (:mod:`tinygrad_rnn.live`) while it trains.
 """
 from __future__ import annotations
 
@@ -90,6 +91,8 @@ class _Task:
         self.cfg, self.rng = cfg, rng
 
     many_to_one = False  # one target after the last step (vs one per step)
+    keep_loss = False  # keep the last loss Tensor (its graph) in ``last_loss``, for the live page
+    last_loss = None
 
     @staticmethod
     def problems(cfg) -> list:
@@ -205,6 +208,8 @@ class TextTask(_Task):
         """A window of the text stream, starting from the state the previous window left."""
         loss, state = self.loss(model, x, y, state)
         loss.backward()
+        if self.keep_loss:
+            self.last_loss = loss
         return loss.item(), detach_state(state)  # truncated BPTT: the gradient stops here
 
     def evaluate(self, model):
@@ -263,8 +268,9 @@ def load_config(path) -> TrainConfig:
     return TrainConfig(**json.loads(saved["config"]))
 
 
-def train(cfg: TrainConfig, resume=None, quiet=False, progress_prefix=""):
-    """Train; returns the metrics dict (also written to ``out/metrics.json``)."""
+def train(cfg: TrainConfig, resume=None, quiet=False, progress_prefix="", live=None):
+    """Train; returns the metrics dict (also written to ``out/metrics.json``). ``live``: a port
+    (0: a free one) to serve the live training page on while it trains (None: no page)."""
     task, model, opt = build(cfg)
     out = pathlib.Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -283,7 +289,14 @@ def train(cfg: TrainConfig, resume=None, quiet=False, progress_prefix=""):
     batches = task.batches()
     t0 = time.perf_counter()
     step = start
+    board = None
     try:
+        if live is not None:
+            from . import live as live_page
+
+            task.keep_loss = True
+            board = live_page.serve(model, opt, port=live, quiet=quiet,
+                                    title=f"tinygrad_rnn: {cfg.model} on {cfg.task}, live")
         while step < cfg.steps:
             x, y = next(batches)
             if x is None:
@@ -296,6 +309,9 @@ def train(cfg: TrainConfig, resume=None, quiet=False, progress_prefix=""):
             log.append({"step": step, "loss": loss, "grad_norm": opt.last_grad_norm,
                         "clipped": bool(opt.last_clipped)})
             progress.update(loss, opt.last_grad_norm, opt.last_clipped)
+            if board is not None:
+                board.log(loss, step=step, graph=task.last_loss)
+                task.last_loss = None
             if cfg.eval_every and step % cfg.eval_every == 0:
                 log[-1].update(task.evaluate(model))
     except KeyboardInterrupt:
@@ -304,6 +320,9 @@ def train(cfg: TrainConfig, resume=None, quiet=False, progress_prefix=""):
         print(f"\ninterrupted at step {step}: checkpoint saved to {path}; resume with "
               f"--resume {path}", flush=True)
         raise
+    finally:
+        if board is not None:
+            board.close()
     seconds = time.perf_counter() - t0
     _checkpoint(out / "checkpoint.npz", cfg, step, task, model, opt, log, state)
     metrics = {"config": dataclasses.asdict(cfg), "steps": step, "seconds": seconds,
@@ -327,6 +346,8 @@ def _forward_backward(task, model, x, y, tbptt):
     if not tbptt or tbptt >= T:
         loss = task.loss(model, x, y)[0]
         loss.backward()
+        if task.keep_loss:
+            task.last_loss = loss
         return loss.item()
     state, total = None, 0.0
     for start in range(0, T, tbptt):
@@ -344,6 +365,8 @@ def _forward_backward(task, model, x, y, tbptt):
             (loss * (xs.shape[0] / T)).backward()
             total += loss.item() * xs.shape[0] / T
         state = detach_state(state)
+    if task.keep_loss:  # the last window's graph (the picture shows one window)
+        task.last_loss = loss
     return total
 
 

@@ -688,21 +688,29 @@ def render(graph, path, format="svg") -> pathlib.Path:
 
 # ---------------------------------------------------------------- summaries
 
+def _recorded(view, what):
+    if view.order and not view.has_grad_norms():
+        raise ValueError(f"{what}: no per-node gradient norms were recorded; run the backward "
+                         f"inside `with tg.track_grad_norms():`")
+    return view
+
+
 def time_step_grad_norms(root) -> dict:
     """{loop scope path: [‖grad‖ handed on by each time step, in time order]}, after a backward
-    run under ``tg.track_grad_norms()`` (all zeros without it).
+    run under ``tg.track_grad_norms()`` (without it: a ValueError saying so).
 
     For each time step (a layer's ``…/l0/t3``, or the Nth call of a cell in a hand-written loop),
     the norm over the step's outputs that leave it (h_t, and c_t for an LSTM): the per-step curve
     of ∂L/∂h_t.
     """
-    return GraphView(root).time_step_grad_norms()
+    return _recorded(GraphView(root), "time_step_grad_norms").time_step_grad_norms()
 
 
 def grad_norms_by_scope(root, depth=None) -> dict:
-    """{scope path (cut to ``depth``): largest ‖grad‖ of any op recorded in it}, after backward."""
+    """{scope path (cut to ``depth``): largest ‖grad‖ of any op recorded in it}, after a backward
+    run under ``tg.track_grad_norms()`` (without it: a ValueError saying so)."""
     out = {}
-    for node in GraphView(root).order:
+    for node in _recorded(GraphView(root), "grad_norms_by_scope").order:
         if node.grad_norm is None:
             continue
         key = "/".join(node.scope[:depth] if depth else node.scope) or "(top)"

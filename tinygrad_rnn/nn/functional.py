@@ -48,10 +48,8 @@ def log_softmax(x: Tensor, dim: int) -> Tensor:
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """y = x Wᵀ + b, for x of shape (..., in) and W of shape (out, in): one primitive op."""
-    if x.shape[-1:] != weight.shape[1:]:
-        raise ValueError(f"linear: input of shape {x.shape} has {x.shape[-1] if x.ndim else 0} "
-                         f"features, the weight {weight.shape} expects {weight.shape[1]}")
+    """y = x Wᵀ + b, for x of shape (..., in) and W of shape (out, in): one primitive op (which
+    checks the shapes)."""
     return apply(ops.Linear, x, weight) if bias is None else apply(ops.Linear, x, weight, bias)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import devices
 from ..grad_mode import scope
-from ..tensor import Tensor
+from ..tensor import Tensor, as_numpy
 
 
 class Parameter(Tensor):
@@ -45,7 +45,7 @@ class Module:
             raise RuntimeError(f"{type(self).__name__}: call super().__init__() before assigning "
                                f"attributes")
         if name in self._buffers and not isinstance(value, (Parameter, Module)):
-            self._buffers[name] = None if value is None else np.array(_as_numpy(value))
+            self._buffers[name] = None if value is None else np.array(as_numpy(value))
             return
         if name in self._parameters and not isinstance(value, Parameter) and value is not None:
             raise TypeError(f"{type(self).__name__}: cannot assign {type(value).__name__} as "
@@ -248,7 +248,7 @@ class Module:
                 if strict:
                     problems.append(f"unexpected key '{key}'")
                 continue
-            array = _as_numpy(value)
+            array = as_numpy(value)
             module, kind, name = targets[key]
             current = getattr(module, kind)[name]
             shape = current.shape
@@ -282,11 +282,3 @@ class Module:
 
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", "missing_keys unexpected_keys")
-
-
-def _as_numpy(value) -> np.ndarray:
-    if isinstance(value, Tensor):
-        return value.array
-    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
-        return value.detach().cpu().numpy()
-    return np.asarray(value)

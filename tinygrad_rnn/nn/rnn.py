@@ -99,6 +99,23 @@ def _as_tensor(x):
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
+def _check_state(name, s, expect, which, weight):
+    """A caller's initial state: shape ``expect`` and the weights' dtype; returns it as a Tensor."""
+    s = _as_tensor(s)
+    if s.shape != expect:
+        raise ValueError(f"{name}: expected {which} of shape {expect}, got {s.shape}")
+    _check_dtype(name, s, weight)
+    return s
+
+
+def _input_projection(x, w_ih, b_ih, b_hh, fold):
+    """(x W_ihᵀ + b, the b_hh a step must still add). With ``fold`` (RNN, LSTM) b = b_ih + b_hh
+    and each step's pre-activation is one ``linear``; the GRU keeps b_hh inside r·(h W_hnᵀ + b_hn)."""
+    if b_ih is None or not fold:
+        return F.linear(x, w_ih, b_ih), b_hh
+    return F.linear(x, w_ih, b_ih + b_hh), None
+
+
 def _check_input(name, x, ndims, layout, input_size, weight):
     """Rank, feature count and dtype of a cell's or layer's input; returns it as a Tensor.
     ``layout`` describes the expected shape; ``{n}`` in it stands for ``input_size``."""
@@ -120,6 +137,7 @@ class _Recurrent(Module):
     fold_b_hh = True  # b_hh can join b_ih in the input projection (not for the GRU)
 
     def _add_weights(self, suffix, gates, input_size, bias):
+        """weight_ih/weight_hh (and biases) with ``gates`` blocks of hidden_size rows."""
         H = self.hidden_size
         setattr(self, f"weight_ih{suffix}", Parameter(np.zeros((gates * H, input_size), np.float32)))
         setattr(self, f"weight_hh{suffix}", Parameter(np.zeros((gates * H, H), np.float32)))
@@ -146,6 +164,7 @@ class _CellBase(_Recurrent):
             raise ValueError(f"{type(self).__name__}: input_size and hidden_size must be positive, "
                              f"got {input_size} and {hidden_size}")
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        self.n_gates = n_gates  # blocks of hidden_size rows in weight_ih / weight_hh
         self._add_weights("", n_gates, input_size, bias)
         self.reset_parameters()
 
@@ -167,12 +186,8 @@ class _CellBase(_Recurrent):
             if s is None:
                 s = Tensor(np.zeros(want, dtype=x.dtype)).named(label)
             else:
-                s = _as_tensor(s)
-                expect = want if batched else (self.hidden_size,)
-                if s.shape != expect:
-                    raise ValueError(f"{name}: expected hidden state of shape {expect}, got "
-                                     f"{s.shape}")
-                _check_dtype(name, s, self.weight_hh)
+                s = _check_state(name, s, want if batched else (self.hidden_size,),
+                                 "hidden state", self.weight_hh)
                 if not batched:
                     s = s.reshape(1, -1)
             fixed.append(s)
@@ -189,11 +204,7 @@ class _CellBase(_Recurrent):
         return scope(Step(t))
 
     def _gi(self, x):
-        """(x W_ihᵀ + b_ih, the b_hh the step must still add): RNN and LSTM fold b_hh into the
-        projection, a bias add of (gates·H,), so the step's pre-activation is one ``linear``."""
-        if self.bias_ih is None or not self.fold_b_hh:
-            return F.linear(x, self.weight_ih, self.bias_ih), self.bias_hh
-        return F.linear(x, self.weight_ih, self.bias_ih + self.bias_hh), None
+        return _input_projection(x, self.weight_ih, self.bias_ih, self.bias_hh, self.fold_b_hh)
 
     def extra_repr(self):
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
@@ -263,13 +274,11 @@ class RNNBase(_Recurrent):
     (T, B, D·H): the last layer's h at every step, the two directions concatenated.
     """
 
-    n_gates = 1     # blocks of hidden_size rows in weight_ih / weight_hh
-
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, n_gates=None):
+    def __init__(self, input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                 bidirectional, n_gates):
         super().__init__()
         name = type(self).__name__
-        self.n_gates = n_gates or type(self).n_gates
+        self.n_gates = n_gates  # blocks of hidden_size rows in weight_ih / weight_hh
         if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
             raise ValueError(f"{name}: input_size, hidden_size and num_layers must be positive, "
                              f"got {input_size}, {hidden_size}, {num_layers}")
@@ -305,8 +314,8 @@ class RNNBase(_Recurrent):
         return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
 
     # ------------------------------------------------------------ input checking
-    def _check_input(self, input, hx):
-        """Returns (x as (T, B, I) Tensor or packed data (N, I), batch_sizes, initial states
+    def _prepare(self, input, hx):
+        """Check the input and initial states. Returns (x as (T, B, I) Tensor or packed data (N, I), batch_sizes, initial states
         (one (L·D, B, H) Tensor or None per state, in sorted order for packed input), how to
         give the results back)."""
         name = type(self).__name__
@@ -339,10 +348,7 @@ class RNNBase(_Recurrent):
         out = []
         for which, s in zip(("h_0", "c_0"), states):
             if s is not None:
-                s = _as_tensor(s)
-                if s.shape != expect:
-                    raise ValueError(f"{name}: expected {which} of shape {expect}, got {s.shape}")
-                _check_dtype(name, s, self.weight_hh_l0)
+                s = _check_state(name, s, expect, which, self.weight_hh_l0)
                 s = s if batched else s.unsqueeze(1)
                 if packed is not None and packed.sorted_indices is not None:
                     s = s[:, packed.sorted_indices.array]  # the batch runs sorted by length
@@ -386,7 +392,7 @@ class RNNBase(_Recurrent):
         """PyTorch packs the weights into one buffer for cuDNN; here there is nothing to do."""
 
     def forward(self, input, hx=None):
-        x, batch_sizes, initial, (packed, batched) = self._check_input(input, hx)
+        x, batch_sizes, initial, (packed, batched) = self._prepare(input, hx)
         B = batch_sizes[0]
         zeros = [Tensor(np.zeros((B, self.hidden_size), dtype=x.dtype)).named(label)
                  for label in (H_0, C_0)[:len(initial)]]  # named for the renderer
@@ -400,13 +406,11 @@ class RNNBase(_Recurrent):
                 w_ih, w_hh, b_ih, b_hh = self._weights(layer, suffix)
                 state = tuple(z if s is None else s[k] for z, s in zip(zeros, initial))
                 with scope(Layer(layer, d == 1)):
-                    # Input projection of all T steps in one op; for RNN and LSTM both
-                    # biases fold in here, for GRU b_hh must stay inside r·(h W_hnᵀ + b_hn).
-                    fold = self.fold_b_hh and b_ih is not None
-                    proj = F.linear(layer_input, w_ih, b_ih + b_hh if fold else b_ih)
+                    # the input projection of all T steps in one op
+                    proj, b_step = _input_projection(layer_input, w_ih, b_ih, b_hh, self.fold_b_hh)
                     steps = proj.split(batch_sizes, 0) if packed is not None else proj.unbind(0)
-                    seq, state = self._run_direction(steps, state, w_hh, None if fold else b_hh,
-                                                     batch_sizes, reverse=d == 1)
+                    seq, state = self._run_direction(steps, state, w_hh, b_step, batch_sizes,
+                                                     reverse=d == 1)
                     outs.append(cat(seq, 0) if packed is not None else stack(seq, 0))
                 finals.append(state)
             layer_input = outs[0] if len(outs) == 1 else cat(outs, -1)
@@ -442,7 +446,7 @@ class RNN(RNNBase):
                  batch_first=False, dropout=0.0, bidirectional=False):
         _check_nonlinearity("RNN", nonlinearity)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional)
+                         bidirectional, n_gates=1)
         self.nonlinearity = nonlinearity
 
     def step(self, gi, state, w_hh, b_hh):
@@ -482,8 +486,12 @@ class LSTM(RNNBase):
 class GRU(RNNBase):
     """Returns (output, h_n)."""
 
-    n_gates = 3
     fold_b_hh = False
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False):
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, n_gates=3)
 
     def step(self, gi, state, w_hh, b_hh):
         return (gru_step(gi, state[0], w_hh, b_hh),)

@@ -33,7 +33,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..grad_mode import enable_grad, no_grad
-from .optimizer import Optimizer, _as_array
+from ..tensor import as_numpy
+from .optimizer import Optimizer
 
 
 class LBFGS(Optimizer):
@@ -350,9 +351,9 @@ def _restore_value(name, value, size, dtype):
     """One saved state entry as numpy values of the parameters' dtype; vectors are checked
     against the number of parameter elements."""
     if name in ("func_evals", "n_iter"):
-        return int(_as_array(value))
+        return int(as_numpy(value))
     if name == "prev_loss":
-        return float(_as_array(value))
+        return float(as_numpy(value))
     if name in ("old_dirs", "old_stps"):
         return [_vector(f"{name}[{i}]", v, size, dtype) for i, v in enumerate(value)]
     if name in ("ro", "al"):
@@ -361,7 +362,7 @@ def _restore_value(name, value, size, dtype):
         return value  # PyTorch keeps t = lr and H_diag = 1 as plain numbers
     if name in ("d", "prev_flat_grad"):
         return _vector(name, value, size, dtype)
-    v = _as_array(value)
+    v = as_numpy(value)
     if v.ndim != 0:
         raise ValueError(f"LBFGS.load_state_dict: state {name!r} must be a number, got an array "
                          f"of shape {v.shape}")
@@ -369,7 +370,7 @@ def _restore_value(name, value, size, dtype):
 
 
 def _vector(name, value, size, dtype):
-    v = _as_array(value)
+    v = as_numpy(value)
     if v.shape != (size,):
         raise ValueError(f"LBFGS.load_state_dict: state {name} has shape {v.shape}; the "
                          f"parameters hold {size} numbers in all, so it must be ({size},)")

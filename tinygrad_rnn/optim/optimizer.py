@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 
-from ..tensor import Tensor
-from .clip import clip_grad_norm_
+from ..tensor import Tensor, as_numpy
+from ..clip_grad import clip_grad_norm_, total_grad_norm
 
 
 class Optimizer:
@@ -94,8 +94,7 @@ class Optimizer:
             norm = clip_grad_norm_(params, self.max_grad_norm)
             self.last_grad_norm, self.last_clipped = norm, bool(norm > self.max_grad_norm)
         else:
-            grads = [p.grad.array for p in params if p.grad is not None]
-            self.last_grad_norm = float(math.sqrt(sum(float(np.vdot(g, g)) for g in grads)))
+            self.last_grad_norm = total_grad_norm([p.grad.array for p in params])
             self.last_clipped = False
         for group in self.param_groups:
             for p in group["params"]:
@@ -156,7 +155,7 @@ class Optimizer:
                 raise ValueError(f"{name}.load_state_dict: parameter {key} has state {n!r}, which "
                                  f"{name} does not use (is the state from another optimizer?); "
                                  f"expected {sorted(self.state_keys)}")
-            v = _as_array(v)
+            v = as_numpy(v)
             if n == "step":
                 restored[n] = int(np.asarray(v).item())
                 continue
@@ -196,12 +195,6 @@ class Optimizer:
 
 _IGNORED_OPTIONS = {"foreach": (None, False, True), "fused": (None, False),
                     "capturable": (False,), "differentiable": (False,), "maximize": (False,)}
-
-
-def _as_array(v):
-    if hasattr(v, "detach") and hasattr(v, "numpy"):  # a torch tensor
-        return v.detach().cpu().numpy()
-    return np.asarray(v)
 
 
 def _weight_decayed(p, g, wd):

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ..tensor import Tensor
+from .tensor import Tensor
 
 
 def _with_grads(parameters):
