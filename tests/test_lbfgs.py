@@ -183,6 +183,13 @@ def test_load_state_dict_checks_sizes_and_names():
            "param_groups": saved["param_groups"]}
     with pytest.raises(ValueError, match="unknown state 'momentum_buffer'"):
         opt.load_state_dict(bad)
+    opt.step(closure)
+    longer = opt.state_dict()
+    assert len(longer["state"][0]["old_dirs"]) > 1
+    short = {"state": longer["state"], "param_groups": [dict(longer["param_groups"][0],
+                                                             history_size=1)]}
+    with pytest.raises(ValueError, match="more than history_size=1"):
+        opt.load_state_dict(short)
     with pytest.raises(ValueError, match="one group of 2"):
         opt.load_state_dict({"state": {}, "param_groups": [dict(saved["param_groups"][0],
                                                                  params=[0])]})

@@ -29,7 +29,6 @@ import numpy as np
 from .seeding import get_rng, reseed  # noqa: F401  (get_rng: re-exported)
 from .tensor import Tensor
 
-
 _DEFAULT_SEED = 67280421310721  # the seed a fresh torch.Generator() starts from
 _STATE_BYTES = 5056  # size of torch's CPU generator state (get_state)
 _TAIL_BYTES = 40  # torch's cached normal samples after the twister words; kept, never used
@@ -207,8 +206,6 @@ def get_rng_state():
 def set_rng_state(new_state) -> None:
     """Restore :data:`default_generator`'s state (``torch.set_rng_state``)."""
     default_generator.set_state(new_state)
-
-
 
 
 def _count(n, where):

@@ -227,6 +227,11 @@ class LBFGS(Optimizer):
                 raise ValueError(f"LBFGS.load_state_dict: unknown state {name!r} (is the state "
                                  f"from another optimizer?); expected {sorted(self.state_keys)}")
             state[name] = _restore_value(name, value, size, dtype)
+        merged = dict(self.param_groups[0], **options)
+        self._check_group(merged)
+        if len(state.get("old_dirs", ())) > merged["history_size"]:
+            raise ValueError(f"LBFGS.load_state_dict: the state holds {len(state['old_dirs'])} "
+                             f"history pairs, more than history_size={merged['history_size']}")
         self.state = {id(self._leaves[0]): state} if state else {}
         self.param_groups[0].update(options)
 
