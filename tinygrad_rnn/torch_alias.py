@@ -184,6 +184,16 @@ DIFFERS = {
     ("torch.accelerator", "current_accelerator"): (_nothing, "None"),
 }
 
+# Names this package has that do not behave exactly as PyTorch's (README's "differs" column).
+_SAVE_NOTE = ("pickles in this engine's own file format (PyTorch's files are refused with what to "
+              "do, and PyTorch cannot read these); a path ending in .npz gets the npz checkpoint")
+_LOAD_NOTE = ("an allow-list unpickler: tensors, numpy arrays, containers, this package's and the "
+              "running script's nn.Module classes, add_safe_globals; weights_only=False adds "
+              "module classes of modules already imported, never arbitrary code")
+DIFFERENT = {("torch", "save"): _SAVE_NOTE, ("torch", "load"): _LOAD_NOTE,
+             ("torch.serialization", "save"): _SAVE_NOTE,
+             ("torch.serialization", "load"): _LOAD_NOTE}
+
 _SEE_GRAPH = ("to look at the model's graph here, use tinygrad_rnn.viz.draw_graph(loss) or "
               "`python -m tinygrad_rnn run --graph graph.svg SCRIPT`")
 _ONE_CPU = "this engine runs in one process on the CPU: call the model itself"
@@ -443,10 +453,15 @@ def surface() -> list:
             except ImportError:
                 target = None  # not built yet: the module is a stub for now
         same = sorted(set(same) | {n for (m, n) in ELSEWHERE if m == torch_name})
-        differs = [f"`{n}`: {note}" for (m, n), (_, note) in sorted(DIFFERS.items())
-                   if m == torch_name and n not in same]
+        notes = {n: note for (m, n), (_, note) in DIFFERS.items() if m == torch_name}
+        notes.update({n: note for (m, n), note in DIFFERENT.items() if m == torch_name})
+        differs = [f"`{n}`: {note}" for n, note in sorted(notes.items())
+                   if n not in same or (torch_name, n) in DIFFERENT]
+        same = [n for n in same if (torch_name, n) not in DIFFERENT]
         refused = sorted((api[len(torch_name) + 1:] for api in REFUSED
                           if api.rsplit(".", 1)[0] == torch_name), key=lambda r: (r == "*", r))
+        if target is None and "*" not in refused:
+            refused.append("*")  # a stub: every name not listed raises
         rows.append((torch_name, target, same, differs, refused))
     return rows
 
@@ -454,7 +469,8 @@ def surface() -> list:
 def surface_markdown() -> str:
     """The README table (see :func:`surface`), one row per torch module."""
     lines = ["| `import` | resolves to | runs unchanged | differs | refused "
-             "(`NotImplementedError` naming what to use) |", "|---|---|---|---|---|"]
+             "(`NotImplementedError` naming what to use; so is any name not in this table) |",
+             "|---|---|---|---|---|"]
     for torch_name, target, same, differs, refused in surface():
         here = f"`{target}`" if target else "stub"
         lines.append("| `{}` | {} | {} | {} | {} |".format(
