@@ -208,3 +208,101 @@ def test_missing_gradient_counts_as_zero():
     opt.step(closure)
     assert frozen.numpy()[0] == 5.0
     assert np.linalg.norm(p.numpy()) < 1e-8  # the second direction is Newton's on a quadratic
+
+
+# A program in the shape of PyTorch's time_sequence_prediction example (two LSTMCells, a Linear,
+# MSELoss, LBFGS with a closure, float64, a no_grad prediction of the future), written against
+# `torch`. INIT, LOG and STEPS are given by the test: INIT loads PyTorch's initial weights.
+TIME_SEQUENCE_PROGRAM = '''
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.optim as optim
+
+class Sequence(nn.Module):
+    def __init__(self):
+        super(Sequence, self).__init__()
+        self.lstm1 = nn.LSTMCell(1, 51)
+        self.lstm2 = nn.LSTMCell(51, 51)
+        self.linear = nn.Linear(51, 1)
+
+    def forward(self, input, future=0):
+        outputs = []
+        h_t = torch.zeros(input.size(0), 51, dtype=torch.double)
+        c_t = torch.zeros(input.size(0), 51, dtype=torch.double)
+        h_t2 = torch.zeros(input.size(0), 51, dtype=torch.double)
+        c_t2 = torch.zeros(input.size(0), 51, dtype=torch.double)
+        for input_t in input.split(1, dim=1):
+            h_t, c_t = self.lstm1(input_t, (h_t, c_t))
+            h_t2, c_t2 = self.lstm2(h_t, (h_t2, c_t2))
+            output = self.linear(h_t2)
+            outputs += [output]
+        for i in range(future):  # predicting the future from its own outputs
+            h_t, c_t = self.lstm1(output, (h_t, c_t))
+            h_t2, c_t2 = self.lstm2(h_t, (h_t2, c_t2))
+            output = self.linear(h_t2)
+            outputs += [output]
+        return torch.cat(outputs, dim=1)
+
+np.random.seed(2)
+T, L, N = 20, 16, 6
+x = np.empty((N, L), 'int64')
+x[:] = np.array(range(L)) + np.random.randint(-4 * T, 4 * T, N).reshape(N, 1)
+data = np.sin(x / 1.0 / T).astype('float64')
+torch.manual_seed(0)
+input = torch.from_numpy(data[3:, :-1])
+target = torch.from_numpy(data[3:, 1:])
+test_input = torch.from_numpy(data[:3, :-1])
+test_target = torch.from_numpy(data[:3, 1:])
+seq = Sequence()
+seq.double()
+if INIT is not None:
+    seq.load_state_dict(INIT)
+criterion = nn.MSELoss()
+optimizer = optim.LBFGS(seq.parameters(), lr=0.8)
+for i in range(STEPS):
+    def closure():
+        optimizer.zero_grad()
+        out = seq(input)
+        loss = criterion(out, target)
+        LOG.append(loss.item())
+        loss.backward()
+        return loss
+    optimizer.step(closure)
+    with torch.no_grad():
+        future = 4
+        pred = seq(test_input, future=future)
+        loss = criterion(pred[:, :-future], test_target)
+        LOG.append(loss.item())
+        y = pred.detach().numpy()
+'''
+
+
+def _run_as_torch(module, init, steps):
+    """Run TIME_SEQUENCE_PROGRAM with ``import torch`` (and torch.nn, torch.optim) giving
+    ``module``."""
+    import sys
+    names = ("torch", "torch.nn", "torch.optim")
+    saved = {k: sys.modules.get(k) for k in names}
+    sys.modules.update(zip(names, (module, module.nn, module.optim)))
+    namespace = {"INIT": init, "LOG": [], "STEPS": steps}
+    try:
+        exec(compile(TIME_SEQUENCE_PROGRAM, "time_sequence_program", "exec"), namespace)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+    return namespace
+
+
+def test_time_sequence_prediction_program_follows_pytorch_with_torch_renamed():
+    torch = pytest.importorskip("torch")
+    start = {k: v.clone() for k, v in _run_as_torch(torch, None, 0)["seq"].state_dict().items()}
+    theirs = _run_as_torch(torch, start, 1)
+    ours = _run_as_torch(tg, {k: tg.tensor(v.numpy()) for k, v in start.items()}, 1)
+    assert len(ours["LOG"]) == len(theirs["LOG"]) == 21  # 20 closure calls, then the test loss
+    np.testing.assert_allclose(ours["LOG"], theirs["LOG"], rtol=1e-10)
+    np.testing.assert_allclose(ours["y"], theirs["y"], rtol=1e-9, atol=1e-12)
+    assert ours["y"].shape == (3, 15 + 4)  # L - 1 steps of input, then `future` predicted ones

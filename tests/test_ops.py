@@ -535,11 +535,15 @@ def test_new_pieces_on_0d_1_element_and_reused_tensors_match_live_pytorch(x, dat
     with x used several times in one expression, against PyTorch's values and gradient."""
     torch = pytest.importorskip("torch")
     dim = data.draw(st.integers(-x.ndim, x.ndim - 1)) if x.ndim else None
+    # std's gradient (x - mean)/((n-1)·std) is rounding noise when the values differ only in
+    # their last bits (two libraries then round differently); equal values have their own test
+    with_std = dim is not None and x.shape[dim] > 1 and \
+        np.std(x.array, axis=dim).min() > 1e-6 * (np.abs(x.array).max() + 1)
 
     def expr(lib, t):
         y = lib.maximum(t.clamp(-1.0, 1.0), t * 0.5) + t.expand(2, *t.shape).sum(0) * t
         y = y + t.norm() * t
-        if dim is not None and t.shape[dim] > 1:
+        if with_std:
             y = y + t.std(dim, keepdim=True)
         return (y * y).sum()
 

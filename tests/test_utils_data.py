@@ -290,3 +290,77 @@ def test_no_warning_on_the_plain_path():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         list(D.DataLoader(C.Indices(5), batch_size=2, shuffle=True))
+
+
+# A program in the shape of the official char-RNN classification tutorial's data handling: a
+# Dataset of (label tensor, one-hot name tensor, label, name), split 85/15 with a seeded
+# torch.Generator, then a shuffled DataLoader. SEEN and NAMES are given by the test.
+CHAR_RNN_PROGRAM = '''
+import torch
+from torch.utils.data import Dataset, DataLoader
+
+device = torch.device("cpu")
+letters = "abcdefghijklmnopqrstuvwxyz"
+
+def line_to_tensor(line):
+    tensor = torch.zeros(len(line), 1, len(letters))
+    for i, ch in enumerate(line):
+        tensor[i][0][letters.index(ch)] = 1
+    return tensor
+
+class NamesDataset(Dataset):
+    def __init__(self, names):
+        self.data, self.data_tensors, self.labels, self.labels_tensors = [], [], [], []
+        self.labels_uniq = sorted(set(lang for _, lang in names))
+        for name, lang in names:
+            self.data.append(name)
+            self.data_tensors.append(line_to_tensor(name))
+            self.labels.append(lang)
+        for label in self.labels:
+            self.labels_tensors.append(
+                torch.tensor([self.labels_uniq.index(label)], dtype=torch.long))
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, idx):
+        return self.labels_tensors[idx], self.data_tensors[idx], self.labels[idx], self.data[idx]
+
+alldata = NamesDataset(NAMES)
+train_set, test_set = torch.utils.data.random_split(
+    alldata, [.85, .15], generator=torch.Generator(device=device).manual_seed(2024))
+for label_tensor, text_tensor, label, text in train_set:
+    SEEN.append((text, label, int(label_tensor.item()), tuple(text_tensor.shape)))
+loader = DataLoader(test_set, batch_size=2, shuffle=True,
+                    generator=torch.Generator().manual_seed(7), collate_fn=lambda b: b)
+for batch in loader:
+    SEEN.append([item[3] for item in batch])
+'''
+
+
+def _run_char_rnn(module, names):
+    import sys
+    names_ = ("torch", "torch.utils", "torch.utils.data")
+    saved = {k: sys.modules.get(k) for k in names_}
+    sys.modules.update(zip(names_, (module, module.utils, module.utils.data)))
+    namespace = {"NAMES": names, "SEEN": []}
+    try:
+        exec(compile(CHAR_RNN_PROGRAM, "char_rnn_program", "exec"), namespace)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+    return namespace["SEEN"]
+
+
+def test_char_rnn_tutorial_data_program_follows_pytorch_with_torch_renamed():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    names = [("".join(rng.choice(letters, int(rng.integers(2, 8)))), lang)
+             for lang in ("Czech", "Irish", "Greek") for _ in range(15)]
+    ours, theirs = _run_char_rnn(tg, names), _run_char_rnn(torch, names)
+    assert len(ours) == 38 + 4  # 38 training names, then the 7 test names in batches of 2
+    assert ours == theirs
