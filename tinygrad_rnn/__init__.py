@@ -50,5 +50,5 @@ __all__ = ["Tensor", "Node", "tensor", "zeros", "ones", "zeros_like", "ones_like
            "full", "full_like", "linspace", "multinomial", "rand_like", "randint", "randn_like",
            "Generator", "default_generator", "randperm", "seed", "initial_seed", "get_rng_state",
            "set_rng_state",
-           "cuda", "nn", "optim", "utils",
+           "cuda", "nn", "optim", "utils", "alias_torch", "unalias_torch",
            *[n for n in _function_names if not hasattr(_builtins, n)]]  # keep min, max, sum …
