@@ -22,7 +22,7 @@ from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, fu
 from .functions import *  # noqa: F401,F403  torch.exp(x), torch.matmul(a, b), … (see functions.py)
 from .functions import __all__ as _function_names
 import builtins as _builtins
-from .checkpoint import load, save
+from .serialization import load, save  # torch.save/torch.load; a .npz path: checkpoint format
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from . import autograd
 from .random import (Generator, default_generator, get_rng, get_rng_state, initial_seed,
@@ -38,6 +38,8 @@ from numpy import int16 as short, int32 as int, int64 as long  # noqa: E402
 
 __version__ = "0.1.0"
 
+from .torch_alias import alias_torch, unalias_torch  # noqa: E402  (import torch → this package)
+
 __all__ = ["Tensor", "Node", "tensor", "zeros", "ones", "zeros_like", "ones_like", "randn", "rand",
            "arange", "cat", "stack", "where", "no_grad", "enable_grad", "is_grad_enabled",
            "set_grad_enabled", "detect_anomaly", "AnomalyError", "scope", "current_scope",
@@ -51,5 +53,5 @@ __all__ = ["Tensor", "Node", "tensor", "zeros", "ones", "zeros_like", "ones_like
            "full", "full_like", "linspace", "multinomial", "rand_like", "randint", "randn_like",
            "Generator", "default_generator", "randperm", "seed", "initial_seed", "get_rng_state",
            "set_rng_state",
-           "cuda", "nn", "optim", "utils", "jit", "CaptureError",
+           "cuda", "nn", "optim", "utils", "jit", "CaptureError", "alias_torch", "unalias_torch",
            *[n for n in _function_names if not hasattr(_builtins, n)]]  # keep min, max, sum …
