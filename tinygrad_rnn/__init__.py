@@ -22,11 +22,12 @@ from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, fu
 from .functions import *  # noqa: F401,F403  torch.exp(x), torch.matmul(a, b), … (see functions.py)
 from .functions import __all__ as _function_names
 import builtins as _builtins
-from .checkpoint import load, save
+from .serialization import load, save  # torch.save/torch.load; a .npz path: checkpoint format
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from . import autograd
 from .random import (Generator, default_generator, get_rng, get_rng_state, initial_seed,
                      manual_seed, randint, randperm, seed, set_rng_state)
+from .jit import CaptureError, jit
 from . import cuda, nn, optim, utils  # noqa: E402  (torch.nn, torch.optim … as attributes)
 from .graphview import graph_nodes  # noqa: E402
 # PyTorch's dtype names are numpy's types (``t.dtype == tg.long``). Not in __all__: `from
@@ -37,6 +38,8 @@ from numpy import float16 as half, float32 as float, float64 as double  # noqa: 
 from numpy import int16 as short, int32 as int, int64 as long  # noqa: E402
 
 __version__ = "0.1.0"
+
+from .torch_alias import alias_torch, unalias_torch  # noqa: E402  (import torch → this package)
 
 __all__ = ["Tensor", "Node", "tensor", "zeros", "ones", "zeros_like", "ones_like", "randn", "rand",
            "arange", "cat", "stack", "where", "no_grad", "enable_grad", "is_grad_enabled",
@@ -51,5 +54,5 @@ __all__ = ["Tensor", "Node", "tensor", "zeros", "ones", "zeros_like", "ones_like
            "full", "full_like", "linspace", "multinomial", "rand_like", "randint", "randn_like",
            "Generator", "default_generator", "randperm", "seed", "initial_seed", "get_rng_state",
            "set_rng_state",
-           "cuda", "nn", "optim", "utils",
+           "cuda", "nn", "optim", "utils", "jit", "CaptureError", "alias_torch", "unalias_torch",
            *[n for n in _function_names if not hasattr(_builtins, n)]]  # keep min, max, sum …

@@ -1,4 +1,4 @@
-"""Command line: ``python -m tinygrad_rnn demo | train | sample | render | bench``.
+"""Command line: ``python -m tinygrad_rnn demo | train | sample | render | bench | run``.
 
 Bad arguments print a message and exit with code 2; Ctrl-C during training saves a checkpoint
 first (exit code 130).
@@ -129,6 +129,18 @@ def _parser():
                         "L<layers>_H<hidden>[_time], named from the options so that renders "
                         "do not overwrite each other)")
 
+    u = sub.add_parser("run", help="run a PyTorch program with `import torch` resolving to "
+                                   "this package", description="Runs SCRIPT as `python SCRIPT "
+                                   "ARGS` would, with `import torch` resolving to tinygrad_rnn. "
+                                   "A torch API this engine lacks, a CUDA tensor or an unsafe "
+                                   "torch.load ends it with a message and status 2.")
+    u.add_argument("--graph", metavar="FILE", default=None,
+                   help="draw the first backward() the program makes (.svg, .png, .pdf, .dot)")
+    u.add_argument("--explore", metavar="FILE", default=None,
+                   help="write the HTML explorer of the first backward() the program makes")
+    u.add_argument("script", help="the PyTorch program (a .py file)")
+    u.add_argument("args", nargs=argparse.REMAINDER, help="its arguments")
+
     b = sub.add_parser("bench", help="run benchmarks/bench.py (needs a source checkout)")
     b.add_argument("args", nargs=argparse.REMAINDER, help="options for bench.py (see its --help)")
     return p
@@ -227,6 +239,12 @@ def cmd_bench(args):
     return 0
 
 
+def cmd_run(args):
+    from .script import run_script
+
+    return run_script(args.script, args.args, graph=args.graph, explore=args.explore)
+
+
 def cmd_demo(args):
     from .demo import run_demo
 
@@ -236,7 +254,7 @@ def cmd_demo(args):
 
 
 COMMANDS = {"demo": cmd_demo, "train": cmd_train, "sample": cmd_sample,
-            "render": cmd_render, "bench": cmd_bench}
+            "render": cmd_render, "bench": cmd_bench, "run": cmd_run}
 
 
 def main(argv=None) -> int:
