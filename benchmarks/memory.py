@@ -76,3 +76,104 @@ def memory_per_step(kind, B=32, H=256, lengths=(32, 64), input_size=65, seed=0):
     return {"kind": kind, "B": B, "H": H, "lengths": [T1, T2], "held": held, "peak": peak,
             "bytes_per_step": per_step, "mib_per_step": per_step / 2**20,
             "minimum_bytes_per_step": minimum_bytes_per_step(kind, B, H)}
+
+
+# ---------------------------------------------------------------- checkpointed BPTT
+
+def _graph_bytes(layer, x):
+    """Bytes held before backward by the graph of ``layer(x).sum()`` alone: the output and final
+    state are dropped (``sum`` keeps none of them), so what stays is what backward will read."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        out, _ = layer(x)
+        loss = out.sum()
+        del out, _
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    return loss, held
+
+
+def checkpoint_memory_and_time(kind="LSTM", T=1000, B=32, H=256, every=32, input_size=65,
+                               repeats=3, seed=0):
+    """Plain BPTT against ``nn.<kind>(..., checkpoint_every=every)`` on the same weights and input
+    (float32): the graph's bytes before backward (tracemalloc, :func:`_graph_bytes`), the time of
+    a training step (forward + backward; the two run alternately, ``repeats`` times each, so load
+    from other processes hits both alike; the fastest run and the median are reported), and
+    whether every parameter's gradient is the same to the last bit (``np.array_equal``)."""
+    import time
+
+    import tinygrad_rnn as tg
+    from tinygrad_rnn import nn
+
+    if kind not in MIN_ARRAYS:
+        raise ValueError(f"checkpoint_memory_and_time: kind must be one of {sorted(MIN_ARRAYS)}, "
+                         f"got {kind!r}")
+    tg.manual_seed(seed)
+    plain = getattr(nn, kind)(input_size, H)
+    ckpt = getattr(nn, kind)(input_size, H, checkpoint_every=every)
+    ckpt.load_state_dict(plain.state_dict())
+    rng = np.random.default_rng(seed)
+    x = tg.Tensor(rng.standard_normal((T, B, input_size)).astype(np.float32))
+    result = {"kind": kind, "T": T, "B": B, "H": H, "every": every}
+    layers = {"plain": plain, "checkpointed": ckpt}
+    grads, times = {}, {name: [] for name in layers}
+    for name, layer in layers.items():
+        layer.zero_grad()
+        loss, held = _graph_bytes(layer, x)
+        loss.backward()
+        grads[name] = {n: p.grad.numpy().copy() for n, p in layer.named_parameters()}
+        result[name] = {"graph_bytes": held, "graph_mib": held / 2**20}
+    for _ in range(repeats):
+        for name, layer in layers.items():
+            layer.zero_grad()
+            start = time.perf_counter()
+            out, _ = layer(x)
+            out.sum().backward()
+            times[name].append(time.perf_counter() - start)
+    for name in layers:
+        result[name]["step_seconds"] = min(times[name])
+        result[name]["median_step_seconds"] = float(np.median(times[name]))
+    result["memory_ratio"] = result["checkpointed"]["graph_bytes"] / result["plain"]["graph_bytes"]
+    result["time_ratio"] = (result["checkpointed"]["step_seconds"]
+                            / result["plain"]["step_seconds"])
+    result["median_time_ratio"] = (result["checkpointed"]["median_step_seconds"]
+                                   / result["plain"]["median_step_seconds"])
+    result["gradients_bit_equal"] = all(np.array_equal(grads["plain"][n], grads["checkpointed"][n])
+                                        for n in grads["plain"])
+    return result
+
+
+def main(argv=None):
+    """``python benchmarks/memory.py [--T 1000 --B 32 --H 256 --every 32 --kind LSTM]``: the
+    checkpointed-BPTT comparison, printed as JSON (and written to ``--json`` if given)."""
+    import argparse
+    import json
+    import pathlib
+
+    p = argparse.ArgumentParser(description="plain against checkpointed BPTT: graph memory, "
+                                            "step time, bit-equal gradients")
+    p.add_argument("--kind", default="LSTM", choices=sorted(MIN_ARRAYS))
+    for name, default in (("T", 1000), ("B", 32), ("H", 256), ("every", 32), ("repeats", 3)):
+        p.add_argument(f"--{name}", type=int, default=default)
+    p.add_argument("--json", default=None, help="also write the result here")
+    args = p.parse_args(argv)
+    result = checkpoint_memory_and_time(args.kind, T=args.T, B=args.B, H=args.H,
+                                        every=args.every, repeats=args.repeats)
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.json:
+        path = pathlib.Path(args.json)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(text + "\n")
+        tmp.replace(path)
+    return result
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    main()

@@ -187,3 +187,27 @@ def test_memory_per_step_rejects_bad_arguments(bench_modules):
         memory.memory_per_step("Transformer", B=2, H=4)
     with pytest.raises(ValueError, match="lengths must be two increasing"):
         memory.memory_per_step("LSTM", B=2, H=4, lengths=(8, 4))
+
+
+def test_checkpointed_bptt_keeps_a_fraction_of_the_graph_with_bit_equal_gradients(bench_modules):
+    """memory.checkpoint_memory_and_time at a small size: the checkpointed LSTM's graph holds
+    the states every k steps, not every step's activations; the gradients are the same bits.
+    (Its times are reported, never asserted.)"""
+    _, memory = bench_modules
+    r = memory.checkpoint_memory_and_time("LSTM", T=96, B=16, H=64, every=16, repeats=1)
+    assert r["gradients_bit_equal"]
+    assert 0 < r["checkpointed"]["graph_bytes"] < r["plain"]["graph_bytes"] / 8, r
+    assert r["plain"]["step_seconds"] > 0 and r["checkpointed"]["step_seconds"] > 0
+    gru = memory.checkpoint_memory_and_time("GRU", T=40, B=4, H=16, every=8, repeats=1)
+    assert gru["gradients_bit_equal"] and gru["memory_ratio"] < 0.5, gru
+
+
+def test_checkpoint_benchmark_command_line_writes_json(tmp_path):
+    out = tmp_path / "ckpt.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "memory.py"), "--T", "12", "--B", "2",
+                           "--H", "8", "--every", "4", "--repeats", "1", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert result["every"] == 4 and result["gradients_bit_equal"] is True
+    assert result["checkpointed"]["graph_bytes"] < result["plain"]["graph_bytes"]

@@ -23,7 +23,8 @@ from .functions import *  # noqa: F401,F403  torch.exp(x), torch.matmul(a, b), â
 from .functions import __all__ as _function_names
 import builtins as _builtins
 from .serialization import load, save  # torch.save/torch.load; a .npz path: checkpoint format
-from .gradcheck import GradcheckError, gradcheck
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from . import autograd
 from .random import (Generator, default_generator, get_rng, get_rng_state, initial_seed,
                      manual_seed, randint, randperm, seed, set_rng_state)
 from . import cuda, nn, optim, utils  # noqa: E402  (torch.nn, torch.optim â€¦ as attributes)
@@ -43,7 +44,8 @@ __all__ = ["Tensor", "Node", "tensor", "zeros", "ones", "zeros_like", "ones_like
            "set_grad_enabled", "detect_anomaly", "AnomalyError", "scope", "current_scope",
            "graph_nodes", "track_grad_norms", "register_backward_hook", "from_numpy",
            "keep_values", "lerp", "maximum", "minimum", "result_type", "gradcheck",
-           "GradcheckError", "manual_seed", "get_rng", "save", "load", "float16", "float32",
+           "gradgradcheck", "autograd", "GradcheckError", "manual_seed", "get_rng", "save",
+           "load", "float16", "float32",
            "float64", "complex64", "complex128", "int8", "int16", "int32", "int64", "uint8",
            "device", "DeviceError", "get_default_device", "set_default_device",
            "get_default_dtype", "set_default_dtype", "as_tensor", "empty", "empty_like", "eye",

@@ -10,7 +10,8 @@ Read it top to bottom, in the order one learns it:
    records a Node.
 3. **Backward** — :func:`backward` walks the nodes in reverse, calls each VJP once with the
    summed gradient of its outputs and adds the results into the parents; hooks let the renderer
-   watch without touching the loop.
+   watch without touching the loop. With ``create_graph=True`` the same VJPs run on Tensors, so
+   the backward pass is itself a recorded graph (gradients of gradients).
 
 The engine never imports the Tensor (``tensor.py``): it reads a few of its fields (``array``,
 ``requires_grad``, ``_edge``, ``_grad``, ``_hooks``), and the Tensor module tells it once, with
@@ -23,7 +24,9 @@ import weakref
 
 import numpy as np
 
-from .versions import changed, changed_since, tick
+from .op_errors import AnomalyError, check_backward_allowed as _check_backward_allowed
+from .op_errors import check_finite, forward_error, shapes as _shapes  # noqa: F401 (tensor.py)
+from .versions import changed, tick
 
 
 class _Mode:
@@ -33,6 +36,7 @@ class _Mode:
     scope = ()           # the scope path new nodes record, e.g. ("lstm", "l0", "t3")
     anomaly = False      # check every op's result for NaN/Inf (detect_anomaly)
     keep_values = False  # nodes keep their output arrays for the renderer (keep_values)
+    products = None      # leaf -> Deferreds of the plain sweep running now (see backward)
 
 
 mode = _Mode()
@@ -55,12 +59,10 @@ class Node:
     """One recorded op.
 
     For backward: ``fn`` (the primitive), ``edges`` — per input, in argument order, a pair
-    ``(source, output_index)`` where ``source`` is the Node that produced the input, or the leaf
-    Tensor to accumulate into (index 0), or, for an input that needs no gradient, a weak reference
-    to it paired with its (shape, dtype) (a Tensor of at most one element, a constant, is kept as
-    is for the renderer) —, ``needs_input_grad`` and ``saved`` (what the VJP keeps; ``ctx.save``
-    in ``ops.py``).
-
+    ``(source, output_index)``: the Node that produced the input, or the leaf Tensor to accumulate
+    into (index 0), or for an input that needs no gradient a weak reference to it with its (shape,
+    dtype) (a constant of at most one element is kept as is, for the renderer) —,
+    ``needs_input_grad`` and ``saved`` (what the VJP keeps; ``ctx.save`` in ``ops.py``).
     For the renderer and diagnostics: ``id`` (creation order), ``scope``, ``label`` (a Tensor's
     ``name``), ``output_meta`` (shape, dtype) per output, ``values`` (output arrays, only under
     :func:`keep_values`) and ``grad_norm`` (set by :func:`track_grad_norms`).
@@ -71,9 +73,7 @@ class Node:
 
     def __init__(self, fn, edges, needs_input_grad):
         self.id = tick()  # creation order, on the clock in-place writes use too (versions.py)
-        self.fn = fn
-        self.edges = edges
-        self.needs_input_grad = needs_input_grad
+        self.fn, self.edges, self.needs_input_grad = fn, edges, needs_input_grad
         self.saved = ()
         self.hooks = self.label = self.output_meta = self.values = self.grad_norm = None
         self.scope = mode.scope
@@ -119,11 +119,10 @@ def _edge(t):
 
 
 def _leaf_edge(t):
-    """The edge to a leaf: the Tensor itself if its gradient is wanted (kept on it after the first
-    time: a parameter is used by many ops), a small constant or named data; otherwise a weak reference,
-    so the graph does not keep data alive that only the renderer would show. (Whether a gradient
-    flows is decided by ``needs_input_grad``, so a kept edge stays right if requires_grad
-    changes.)"""
+    """The edge to a leaf: the Tensor itself if its gradient is wanted (kept on it: a parameter is
+    used by many ops), a small constant or named data; otherwise a weak reference, so the graph
+    keeps no data alive that only the renderer would show. (``needs_input_grad`` decides whether
+    a gradient flows, so a kept edge stays right if requires_grad changes.)"""
     if t.requires_grad:
         t._edge = (t, 0)
         return t._edge
@@ -182,7 +181,7 @@ def apply(fn, *inputs, **params):
     try:
         out = fn.forward(node or _NO_GRAPH, *arrays, **params)
     except (ValueError, IndexError, TypeError) as err:
-        named = _forward_error(fn, arrays, err)  # names the op; the cause keeps its traceback
+        named = forward_error(fn, arrays, err)  # names the op; the cause keeps its traceback
         if named is err:
             raise
         raise named from err
@@ -194,7 +193,7 @@ def apply(fn, *inputs, **params):
             if mode.keep_values:
                 node.values = (out,)
         if mode.anomaly:
-            _check_finite(fn, node, arrays, (out,), "forward")
+            check_finite(fn, node.scope if node else mode.scope, arrays, (out,), "forward")
         return _wrap(out, node, 0)
     outs = tuple([np.asarray(o) for o in out])
     if node is not None:
@@ -202,38 +201,8 @@ def apply(fn, *inputs, **params):
         if mode.keep_values:
             node.values = outs
     if mode.anomaly:
-        _check_finite(fn, node, arrays, outs, "forward")
+        check_finite(fn, node.scope if node else mode.scope, arrays, outs, "forward")
     return tuple([_wrap(o, node, i) for i, o in enumerate(outs)])
-
-
-class AnomalyError(RuntimeError):
-    """Raised under ``detect_anomaly`` by the first op whose result is NaN or Inf."""
-
-
-def _forward_error(fn, arrays, err):
-    """Turn an error raised inside a primitive's forward into one that names the op and shapes."""
-    msg = str(err)
-    if msg.startswith(fn.name + ":"):
-        return err
-    if fn.broadcasts and isinstance(err, ValueError):
-        return ValueError(f"{fn.name}: shapes {_shapes(arrays)} cannot be broadcast together "
-                          f"(trailing dimensions must be equal or 1)")
-    return type(err)(f"{fn.name}: failed on inputs of shapes {_shapes(arrays)}: {msg}")
-
-
-def _shapes(arrays) -> str:
-    return ", ".join(str(tuple(np.shape(a))) for a in arrays)
-
-
-def _check_finite(fn, node, inputs, outputs, phase):
-    inputs_ok = all(np.isfinite(a).all() for a in inputs
-                    if a is not None and a.dtype.kind in "fc")
-    bad = [o for o in outputs if o is not None and o.dtype.kind in "fc" and not np.isfinite(o).all()]
-    if bad and inputs_ok:
-        where = "/".join(node.scope if node is not None else mode.scope) or "(top level)"
-        raise AnomalyError(
-            f"{fn.name} {phase} produced NaN/Inf in scope {where}; input shapes "
-            f"[{_shapes([a for a in inputs if a is not None])}]")
 
 
 # ================================================================= 3. backward
@@ -265,130 +234,176 @@ class Deferred:
                 @ np.concatenate([p.b for p in products]))
 
 
-def backward(root, gradient, retain_graph=False):
-    """The reverse sweep from Tensor ``root`` whose gradient is ``gradient`` (an array).
+def backward(roots, gradients, retain_graph=False, create_graph=False, inputs=None):
+    """The reverse sweep from Tensors ``roots`` whose gradients are ``gradients``.
 
     Order: a node is always created after the nodes that made its inputs, so its id is larger.
     Taking nodes from a max-heap of ids reaches each node only after every node that uses its
     outputs has sent it a gradient — a reverse topological order with no recursion and no
     separate sort. Only nodes that receive a gradient are visited; each VJP runs exactly once.
+
+    ``create_graph``: the gradients are Tensors and each VJP runs on Tensors (:class:`_OnGraph`),
+    so the sweep is recorded and its result can be differentiated again. ``inputs``: return their
+    gradients (None where none arrived) instead of adding into leaves' ``.grad``. A plain sweep
+    run in a VJP (checkpoint's recompute) leaves its Deferreds to the enclosing one (same bits).
     """
-    if root._node is None:
-        _accumulate_leaf(root, gradient)
-        return
-    start = root._node
-    pending = {start: [None] * len(start.output_meta)}  # node -> gradient of each output so far
-    pending[start][root._idx] = gradient
-    heap = [(-start.id, start)]
-    owned = set()  # ids of gradient sums made here: safe to add into in place
-    deferred = {}  # leaf -> its gradient products not computed yet (ops.Deferred)
-    while heap:
-        node = heappop(heap)[1]
-        grads = pending.pop(node)
-        if node.saved is None or (changed and node.saved):  # released, or saved arrays changed?
-            _check_backward_allowed(node)
-        if node.hooks:
-            grads = _run_tensor_hooks(node, grads)
-        input_grads = node.fn.backward(node, *grads)
-        if type(input_grads) is not tuple:
-            input_grads = (input_grads,)
-        if mode.anomaly:
-            _check_finite(node.fn, node, [g for g in grads if g is not None], input_grads,
-                          "backward")
-        if _backward_hooks:
-            input_grads = tuple([_value(g) for g in input_grads])  # hooks see arrays
-            for hook in _backward_hooks:
-                hook(node, grads, input_grads)
-        for i, ((source, index), g, need) in enumerate(zip(node.edges, input_grads,
-                                                             node.needs_input_grad)):
-            if g is None or not need:
-                continue
-            if type(source) is not Node:  # a leaf
-                if type(g) is Deferred and not source._hooks:
-                    deferred.setdefault(source, []).append(g)  # summed as one product at the end
+    wanted = None if inputs is None else {_key(t): None for t in inputs}
+    outer, plain = mode.products, inputs is None and not create_graph  # leaf -> Deferreds
+    pending, heap, deferred = {}, [], outer if plain and outer is not None else {}  # node -> grads
+    owned = None if create_graph else set()  # ids of sums made here: safe to add into in place
+    previous, mode.grad, mode.products = mode.grad, create_graph, deferred if plain else None
+    try:
+        for root, g in zip(roots, gradients):  # (Tensors under create_graph)
+            if root._node is None:
+                _accumulate_leaf(root, g, create_graph, wanted)
+            elif _add_into(pending, root._node, root._idx, g, owned):
+                heappush(heap, (-root._node.id, root._node))
+        while heap:
+            node = heappop(heap)[1]
+            grads = pending.pop(node)
+            if node.saved is None or (changed and node.saved):  # released, or saved arrays changed?
+                _check_backward_allowed(node)
+            if node.hooks:
+                grads = _run_tensor_hooks(node, grads)
+            if wanted is not None:  # an input of autograd.grad may be an output of this node
+                wanted.update({(id(node), k): g for k, g in enumerate(grads)
+                               if (id(node), k) in wanted})
+            input_grads = node.fn.backward(_OnGraph(node) if create_graph else node, *grads)
+            if type(input_grads) is not tuple:
+                input_grads = (input_grads,)
+            if mode.anomaly:
+                check_finite(node.fn, node.scope, [g for g in grads if g is not None],
+                             input_grads, "backward")
+            if _backward_hooks:
+                input_grads = tuple([_value(g) for g in input_grads])
+                for hook in _backward_hooks:  # hooks see arrays (a Tensor's under create_graph)
+                    hook(node, [getattr(g, "array", g) for g in grads],
+                         [getattr(g, "array", g) for g in input_grads])
+            for i, ((source, index), g, need) in enumerate(zip(node.edges, input_grads,
+                                                                 node.needs_input_grad)):
+                if g is None or not need:
                     continue
-                data = source.array
-                # `is not`: equal dtypes are almost always the same object; _conform decides.
-                if type(g) is not np.ndarray or g.shape != data.shape or g.dtype is not data.dtype:
-                    g = _conform(g, node, i)
-                _accumulate_leaf(source, g)
+                if type(source) is not Node:  # a leaf
+                    if type(g) is Deferred and not (source._hooks or create_graph):
+                        deferred.setdefault(source, []).append(g)  # summed as one product at the end
+                        continue
+                    data = source.array
+                    # `is not`: equal dtypes are almost always the same object; _conform decides.
+                    if type(g) is not np.ndarray or g.shape != data.shape or \
+                            g.dtype is not data.dtype or create_graph:
+                        g = _conform(g, node, i, create_graph)
+                    _accumulate_leaf(source, g, create_graph, wanted)
+                    continue
+                shape, dtype = source.output_meta[index]
+                if type(g) is not np.ndarray or g.shape != shape or g.dtype is not dtype or \
+                        create_graph:
+                    g = _conform(g, node, i, create_graph)
+                if _add_into(pending, source, index, g, owned):
+                    heappush(heap, (-source.id, source))
+            if owned:
+                for g in grads:
+                    owned.discard(id(g))
+            if not retain_graph:
+                node.saved = None
+        for leaf, products in (deferred.items() if deferred is not outer else ()):
+            total = Deferred.total(products)
+            if total.shape != leaf.array.shape:
+                raise RuntimeError(f"backward: gradient products of shape {total.shape} reached a "
+                                   f"leaf of shape {leaf.array.shape}")
+            _accumulate_leaf(leaf, total, create_graph, wanted)
+    finally:
+        mode.grad, mode.products = previous, outer
+    return None if wanted is None else [wanted[_key(t)] for t in inputs]
+
+
+def _key(t):  # where Tensor t's gradient is found during a sweep: (node, output) or the leaf
+    return (id(t), 0) if t._node is None else (id(t._node), t._idx)
+
+
+class _OnGraph:
+    """The ``ctx`` a VJP gets under ``create_graph``: ``saved`` with every saved input and output
+    of the op (``fn.saved_as`` says which values those are) as a Tensor on the graph — an input
+    on its edge, the output on this node — so what the VJP computes from them is recorded."""
+
+    __slots__ = ("saved", "needs_input_grad")
+
+    def __init__(self, node):
+        if not node.fn.twice_differentiable:
+            raise RuntimeError(f"{node.name} (scope {'/'.join(node.scope) or '-'}) is not twice "
+                               f"differentiable: backward(create_graph=True) cannot go through it")
+        saved = list(node.saved)
+        for j, role in enumerate(node.fn.saved_as):
+            if role is None:
                 continue
-            shape, dtype = source.output_meta[index]
-            if type(g) is not np.ndarray or g.shape != shape or g.dtype is not dtype:
-                g = _conform(g, node, i)
-            slot = pending.get(source)
-            if slot is None:  # the first gradient to reach this node
-                slot = pending[source] = [None] * len(source.output_meta)
-                heappush(heap, (-source.id, source))
-            if slot[index] is None:
-                slot[index] = g
-            else:
-                _add_into(slot, index, g, owned)
-        if owned:
-            for g in grads:
-                owned.discard(id(g))
-        if not retain_graph:
-            node.saved = None
-    for leaf, products in deferred.items():
-        total = Deferred.total(products)
-        if total.shape != leaf.array.shape:
-            raise RuntimeError(f"backward: gradient products of shape {total.shape} reached a "
-                               f"leaf of shape {leaf.array.shape}")
-        _accumulate_leaf(leaf, total)
+            source, index = (node, 0) if role == "out" else node.edges[role]
+            if type(source) is Node:
+                saved[j] = _wrap(np.asarray(saved[j]), source, index)
+            else:  # a leaf: itself if it wants a gradient, else a constant
+                saved[j] = source if node.needs_input_grad[role] else _wrap(np.asarray(saved[j]))
+        self.saved, self.needs_input_grad = tuple(saved), node.needs_input_grad
 
 
-def _add_into(slot, index, g, owned):
-    """Gradient routing: add ``g`` to ``slot[index]``. The first gradient is stored as it is (it
-    may be an array someone else holds, or a read-only broadcast view, so it is never written
-    into); a sum is a fresh array this backward owns, and later gradients are added into it."""
+def _add_into(pending, node, index, g, owned):
+    """Gradient routing: add ``g`` to output ``index`` of ``node``; True for the node's first
+    gradient (queue it). The first gradient is stored as it is (an array someone else may hold, or
+    a read-only broadcast view: never written into); a sum is a fresh array this backward owns,
+    and later gradients are added into it — or, under create_graph, a recorded Tensor sum."""
+    slot = pending.get(node)
+    first = slot is None
+    if first:
+        slot = pending[node] = [None] * len(node.output_meta)
     prev = slot[index]
     if prev is None:
         slot[index] = g
+    elif owned is None:
+        slot[index] = prev + g
     elif id(prev) in owned:
         prev += g
     else:
         total = slot[index] = np.asarray(prev + g)  # asarray: 0-d sums would be numpy scalars
         owned.add(id(total))
+    return first
 
 
 def _value(g):
     return g.value() if type(g) is Deferred else g
 
 
-def _conform(g, node, i):
-    """A VJP's result for input ``i`` as an ndarray of that input's shape and dtype."""
+def _conform(g, node, i, create_graph=False):
+    """A VJP's result for input ``i`` with that input's shape and dtype: an ndarray, or under
+    ``create_graph`` a Tensor (a plain array there means the VJP left the graph)."""
     shape, dtype = node.input_meta(i)
-    if type(g) is not np.ndarray:
-        g = np.asarray(_value(g))
+    g = _value(g)
+    if create_graph != hasattr(g, "_edge"):
+        if create_graph:
+            raise RuntimeError(f"{node.name}: its backward computed the gradient of input {i} "
+                               f"on arrays, outside the graph, so it is not twice differentiable")
+        g = np.asarray(g)
     if g.shape != shape:
         raise RuntimeError(f"{node.name} backward returned a gradient of shape {g.shape} for "
                            f"input {i} of shape {shape}")
-    return g if g.dtype == dtype else g.astype(dtype)
+    if g.dtype == dtype:
+        return g
+    return g.to(dtype) if create_graph else g.astype(dtype)
 
 
-def _accumulate_leaf(t, g):
+def _accumulate_leaf(t, g, create_graph=False, wanted=None):
+    """A gradient reaching leaf ``t``: into ``wanted`` (``autograd.grad``) or into ``t.grad``."""
+    if wanted is not None:
+        if (id(t), 0) in wanted:
+            wanted[id(t), 0] = g if wanted[id(t), 0] is None else wanted[id(t), 0] + g
+        return
     if t._hooks:
         for fn in t._hooks:
             g = _hook_result(fn(g), g)
-    if t._grad is None:  # own the array: g may be shared or read-only
+    if create_graph:  # .grad carries the gradient's graph
+        t._grad = g if t._grad is None else t._grad + g
+    elif t._grad is None:  # own the array: g may be shared or read-only
         t._grad = _wrap(np.array(g, dtype=t.array.dtype, copy=True))
+    elif t._grad._node is not None:  # a .grad from create_graph: its array belongs to a graph
+        t._grad = _wrap(t._grad.array + g)
     else:
         t._grad.array += g
-
-
-def _check_backward_allowed(node):
-    if node.saved is None:
-        raise RuntimeError(
-            f"backward: trying to backward through the graph a second time (node {node.name} in "
-            f"scope {'/'.join(node.scope) or '-'}): its saved arrays were freed; call "
-            f"backward(retain_graph=True) the first time")
-    for saved in node.saved:
-        if type(saved) is np.ndarray and changed_since(saved, node.id):
-            raise RuntimeError(
-                f"backward: one of the arrays needed for the gradient of {node.name} (scope "
-                f"{'/'.join(node.scope) or '-'}, shape {saved.shape}) has been modified by an "
-                f"in-place operation after it was saved. Use an out-of-place op (x = x + y "
-                f"instead of x += y), or clone() before changing it.")
 
 
 def _run_tensor_hooks(node, grads):
@@ -400,8 +415,8 @@ def _run_tensor_hooks(node, grads):
 
 
 def _hook_result(result, g):
-    if result is None:
-        return g
+    if result is None or hasattr(g, "_edge"):  # under create_graph a hook gets and gives Tensors
+        return g if result is None else result
     return np.asarray(result, dtype=g.dtype)  # a Tensor converts through __array__
 
 

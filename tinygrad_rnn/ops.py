@@ -10,17 +10,91 @@ arrays the backward needs (released after backward unless ``retain_graph=True``)
 ``ctx.needs_input_grad`` tells which inputs want a gradient, so a backward can skip work.
 Non-array arguments (axes, shapes, indices) arrive as keyword ``params``.
 
-Broadcasting is undone in one place, :func:`unbroadcast`. Nothing here knows about ``Tensor``;
-``engine.py`` wraps these into methods and records the graph.
+**Each VJP is written once, for arrays and for Tensors.** A plain ``backward()`` calls it with
+arrays. Under ``create_graph=True`` the engine calls the same VJP with Tensors — the gradient,
+and every saved value that is one of the op's inputs or its output (``saved_as`` says which) — so
+each operation in it is itself recorded and the gradient can be differentiated again (HIPS
+autograd's and JAX's idea). VJPs therefore use arithmetic (``* + - / ** @``, ``.reshape``,
+``.T``), which both types share, and the small helpers below (``_sum``, ``_where``, ``_exp``, …)
+that run numpy on arrays and the matching primitive on Tensors. Masks (``a > 0``, ``sign(a)``)
+are constants: their derivative is zero almost everywhere. Broadcasting is undone in one place,
+:func:`unbroadcast`. Nothing here imports ``Tensor``.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .engine import Deferred
+from . import engine
+from .engine import _NO_GRAPH, Deferred, apply
 
 
-def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
+# ---------------------------------------------------------------- running a VJP on arrays or Tensors
+
+def _traced(x) -> bool:
+    """True for a Tensor: the VJP is running under ``create_graph`` (arrays: False)."""
+    return type(x) is not np.ndarray and hasattr(x, "_edge")
+
+
+def _raw(x):
+    """The array of a Tensor (for masks and tests on values, which carry no gradient)."""
+    return x.array if _traced(x) else x
+
+
+def _op(fn, *xs, **params):
+    """Primitive ``fn`` applied inside a VJP: on arrays its forward alone (nothing recorded); on
+    Tensors through :func:`engine.apply`, recorded like any op (arrays among them are constants)."""
+    if any(map(_traced, xs)):
+        return apply(fn, *[x if _traced(x) else engine._wrap(np.asarray(x)) for x in xs],
+                     **params)
+    return fn.forward(_NO_GRAPH, *xs, **params)
+
+
+def _sum(x, axis, keepdims=False):
+    return _op(Sum, x, axis=axis, keepdims=keepdims) if _traced(x) else \
+        np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def _exp(x):
+    return _op(Exp, x)
+
+
+def _log(x):
+    return _op(Log, x)
+
+
+def _sigmoid(x):
+    return _op(Sigmoid, x)
+
+
+def _where(cond, x, y):
+    """where(cond, x, y) for a constant boolean ``cond``; a number becomes x's or y's dtype."""
+    if not (_traced(x) or _traced(y)):
+        return np.where(cond, x, y)
+    like = x if _traced(x) else y
+    return _op(Where, *[v if _traced(v) else np.asarray(v, like.dtype) for v in (x, y)],
+               cond=cond)
+
+
+def _cast(x, dtype):
+    return _op(Cast, x, dtype=dtype)
+
+
+def _permute(x, axes):
+    return _op(Permute, x, axes=tuple(axes))
+
+
+def _swap_last(x):
+    """Swap the last two axes (a batched transpose)."""
+    axes = list(range(x.ndim))
+    axes[-1], axes[-2] = axes[-2], axes[-1]
+    return _permute(x, axes)
+
+
+def _broadcast_to(x, shape):
+    return _op(Expand, x, shape=shape) if _traced(x) else np.broadcast_to(x, shape)
+
+
+def unbroadcast(grad, shape: tuple):
     """Sum ``grad`` down to ``shape``: the VJP of numpy broadcasting.
 
     Broadcasting (1) prepends dimensions and (2) stretches dimensions of size 1, so the gradient
@@ -30,19 +104,28 @@ def unbroadcast(grad: np.ndarray, shape: tuple) -> np.ndarray:
         return grad
     extra = grad.ndim - len(shape)
     if extra:
-        grad = grad.sum(axis=tuple(range(extra)))
+        grad = _sum(grad, tuple(range(extra)))
     stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
     if stretched:
-        grad = grad.sum(axis=stretched, keepdims=True)
+        grad = _sum(grad, stretched, keepdims=True)
     return grad.reshape(shape)
 
 
 class Function:
-    """Base of every primitive. ``name`` is what the graph and error messages show."""
+    """Base of every primitive. ``name`` is what the graph and error messages show.
+
+    ``saved_as`` tells, for each value the forward saves (in order), what it is: the index of the
+    input it is, ``"out"`` for the op's output, or None (a shape, an axis, a mask: a constant to
+    the gradient). Under ``create_graph`` those inputs and outputs reach the VJP as Tensors on the
+    graph, so the second derivative flows through them. A primitive whose VJP cannot run on
+    Tensors sets ``twice_differentiable = False``.
+    """
 
     name = "function"
     # Elementwise ops with numpy broadcasting get a broadcasting-specific error message.
     broadcasts = False
+    saved_as = ()
+    twice_differentiable = True
 
     @staticmethod
     def forward(ctx, *arrays, **params):  # pragma: no cover - interface
@@ -84,7 +167,7 @@ class Sub(Function):
 
 
 class Mul(Function):
-    name, broadcasts = "mul", True
+    name, broadcasts, saved_as = "mul", True, (0, 1)
 
     @staticmethod
     def forward(ctx, a, b):
@@ -100,7 +183,7 @@ class Mul(Function):
 
 
 class Div(Function):
-    name, broadcasts = "div", True
+    name, broadcasts, saved_as = "div", True, (0, 1)
 
     @staticmethod
     def forward(ctx, a, b):
@@ -119,7 +202,7 @@ class Pow(Function):
     """a ** b. d/da = b·a^(b-1), taken as 0 where b = 0 (so x**0 has gradient 0 at x = 0);
     d/db = a^b·log(a), taken as 0 where a = 0 and b ≥ 0 (PyTorch's conventions)."""
 
-    name, broadcasts = "pow", True
+    name, broadcasts, saved_as = "pow", True, (0, 1, "out")
 
     @staticmethod
     def forward(ctx, a, b):
@@ -135,9 +218,9 @@ class Pow(Function):
         ga = gb = None
         with np.errstate(divide="ignore", invalid="ignore"):
             if need_a:
-                ga = unbroadcast(np.where(b == 0, 0, g * b * a ** (b - 1)).astype(g.dtype), a.shape)
+                ga = unbroadcast(_where(_raw(b) == 0, 0, g * b * a ** (b - 1)), a.shape)
             if need_b:
-                gb = np.where((a == 0) & (b >= 0), 0, g * out * np.log(a)).astype(g.dtype)
+                gb = _where((_raw(a) == 0) & (_raw(b) >= 0), 0, g * out * _log(a))
                 gb = unbroadcast(gb, b.shape)
         return ga, gb
 
@@ -155,32 +238,31 @@ class Where(Function):
     @staticmethod
     def backward(ctx, g):
         cond, sa, sb = ctx.saved
-        zero = np.zeros((), dtype=g.dtype)
         need_a, need_b = ctx.needs_input_grad
-        return (unbroadcast(np.where(cond, g, zero), sa) if need_a else None,
-                unbroadcast(np.where(cond, zero, g), sb) if need_b else None)
+        return (unbroadcast(_where(cond, g, 0), sa) if need_a else None,
+                unbroadcast(_where(cond, 0, g), sb) if need_b else None)
 
 
 class Lerp(Function):
     """lerp(a, b, w) = a + w·(b - a), PyTorch's ``torch.lerp``: a weighted mean in one op (the
-    GRU's h' = (1 - z)·n + z·h is lerp(n, h, z)). d/da = g(1 - w), d/db = g·w, d/dw = g(b - a)."""
+    GRU's h' = (1 - z)·n + z·h is lerp(n, h, z)). d/da = g(1 - w), d/db = g·w, d/dw = g(b - a).
+    It saves a and b, not b - a: a derived array would be a constant to a second derivative."""
 
-    name, broadcasts = "lerp", True
+    name, broadcasts, saved_as = "lerp", True, (0, 1, 2)
 
     @staticmethod
     def forward(ctx, a, b, w):
-        diff = b - a
-        ctx.save(a.shape, b.shape, w, diff)
-        return a + w * diff
+        ctx.save(a, b, w)
+        return a + w * (b - a)
 
     @staticmethod
     def backward(ctx, g):
-        sa, sb, w, diff = ctx.saved
+        a, b, w = ctx.saved
         need_a, need_b, need_w = ctx.needs_input_grad
         gb = g * w if need_a or need_b else None
-        return (unbroadcast(g - gb, sa) if need_a else None,
-                unbroadcast(gb, sb) if need_b else None,
-                unbroadcast(g * diff, w.shape) if need_w else None)
+        return (unbroadcast(g - gb, a.shape) if need_a else None,
+                unbroadcast(gb, b.shape) if need_b else None,
+                unbroadcast(g * (b - a), w.shape) if need_w else None)
 
 
 class Maximum(Function):
@@ -215,11 +297,11 @@ class Minimum(Function):
 
 def _pick_backward(ctx, g, wins):
     """The gradient of picking one of a, b: all to the winner, half each on a tie."""
-    a, b = ctx.saved
+    a, b = ctx.saved  # masks only: the second derivative of a pick is zero
     share = np.where(a == b, 0.5, 1.0).astype(g.dtype) * g
     need_a, need_b = ctx.needs_input_grad
-    return (unbroadcast(np.where(wins(b, a), 0, share), a.shape) if need_a else None,
-            unbroadcast(np.where(wins(a, b), 0, share), b.shape) if need_b else None)
+    return (unbroadcast(share * ~wins(b, a), a.shape) if need_a else None,
+            unbroadcast(share * ~wins(a, b), b.shape) if need_b else None)
 
 
 # ---------------------------------------------------------------- elementwise, one input
@@ -272,7 +354,7 @@ class Neg(Function):
 
 
 class Exp(Function):
-    name = "exp"
+    name, saved_as = "exp", ("out",)
 
     @staticmethod
     def forward(ctx, a):
@@ -287,7 +369,7 @@ class Exp(Function):
 
 
 class Log(Function):
-    name = "log"
+    name, saved_as = "log", (0,)
 
     @staticmethod
     def forward(ctx, a):
@@ -303,7 +385,7 @@ class Log(Function):
 class Tanh(Function):
     """y = tanh(a); dy/da = 1 - y²."""
 
-    name = "tanh"
+    name, saved_as = "tanh", ("out",)
 
     @staticmethod
     def forward(ctx, a):
@@ -320,7 +402,7 @@ class Tanh(Function):
 class Sigmoid(Function):
     """y = σ(a) = ½(1 + tanh(a/2)): one ufunc call, and no overflow for large |a|. dy/da = y(1-y)."""
 
-    name = "sigmoid"
+    name, saved_as = "sigmoid", ("out",)
 
     @staticmethod
     def forward(ctx, a):
@@ -339,7 +421,7 @@ class Sigmoid(Function):
 class Softplus(Function):
     """y = log(1 + eˣ), computed as logaddexp(0, x) (no overflow); dy/dx = σ(x)."""
 
-    name = "softplus"
+    name, saved_as = "softplus", (0,)
 
     @staticmethod
     def forward(ctx, a):
@@ -349,7 +431,7 @@ class Softplus(Function):
     @staticmethod
     def backward(ctx, g):
         (a,) = ctx.saved
-        return g * (0.5 * (1 + np.tanh(0.5 * a)))
+        return g * _sigmoid(a)
 
 
 class Relu(Function):
@@ -373,7 +455,7 @@ class Sqrt(Function):
     """√a; dy/da = 1 / (2√a), infinite at 0 — except for a standard deviation
     (``zero_at_zero=True``), whose gradient is 0 where it is 0, as PyTorch's ``std``."""
 
-    name = "sqrt"
+    name, saved_as = "sqrt", ("out",)
 
     @staticmethod
     def forward(ctx, a, zero_at_zero=False):
@@ -387,7 +469,7 @@ class Sqrt(Function):
         if not zero_at_zero:
             return g / (2 * out)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(out == 0, 0, g / (2 * out)).astype(g.dtype)
+            return _where(_raw(out) == 0, 0, g / (2 * out))
 
 
 class Abs(Function):
@@ -419,7 +501,7 @@ class Cast(Function):
     @staticmethod
     def backward(ctx, g):
         (dtype,) = ctx.saved
-        return g.astype(dtype)
+        return _cast(g, dtype)
 
 
 # ---------------------------------------------------------------- linear algebra
@@ -431,7 +513,7 @@ class MatMul(Function):
     the backward and the batch dimensions that broadcast are summed away by ``unbroadcast``.
     """
 
-    name = "matmul"
+    name, saved_as = "matmul", (0, 1)
 
     @staticmethod
     def forward(ctx, a, b):
@@ -453,15 +535,15 @@ class MatMul(Function):
             return (g @ b.T if need_a else None), (Deferred(a, g) if need_b else None)
         if a.ndim == 1 and b.ndim == 1:  # a dot product
             return (g * b if need_a else None), (g * a if need_b else None)
-        a2 = a[None, :] if a.ndim == 1 else a
-        b2 = b[:, None] if b.ndim == 1 else b
+        a2 = a.reshape((1,) + a.shape) if a.ndim == 1 else a
+        b2 = b.reshape(b.shape + (1,)) if b.ndim == 1 else b
         if a.ndim == 1:
-            g = np.expand_dims(g, -2)
+            g = g.reshape(g.shape[:-1] + (1,) + g.shape[-1:])
         if b.ndim == 1:
-            g = np.expand_dims(g, -1)
+            g = g.reshape(g.shape + (1,))
         ga = gb = None
         if need_a:
-            ga = unbroadcast(g @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+            ga = unbroadcast(g @ _swap_last(b2), a2.shape).reshape(a.shape)
         if need_b:
             if b2.ndim == 2 and a2.ndim > 2:
                 # (..., m, k) @ (k, n): fold the batch into the rows instead of forming a
@@ -469,7 +551,7 @@ class MatMul(Function):
                 k, n = b2.shape
                 gb = (a2.reshape(-1, k).T @ g.reshape(-1, n)).reshape(b.shape)
             else:
-                gb = unbroadcast(np.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape)
+                gb = unbroadcast(_swap_last(a2) @ g, b2.shape).reshape(b.shape)
         return ga, gb
 
 
@@ -484,7 +566,7 @@ class Linear(Function):
     dL/dW is returned :class:`Deferred`: a weight used at every time step gets one product.
     """
 
-    name = "linear"
+    name, saved_as = "linear", (0, 1, None)
 
     @staticmethod
     def forward(ctx, x, w, b=None):
@@ -532,9 +614,11 @@ def _expand_reduced(g, shape, axis, keepdims):
     """Give a reduced gradient back its reduced axes (size 1) so it broadcasts against ``shape``."""
     if axis is None:
         return g.reshape((1,) * len(shape))
-    if not keepdims:
-        g = np.expand_dims(g, axis)
-    return g
+    if keepdims:
+        return g
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    axes = [a % len(shape) for a in axes]
+    return g.reshape(tuple(1 if i in axes else n for i, n in enumerate(shape)))
 
 
 class Sum(Function):
@@ -548,13 +632,13 @@ class Sum(Function):
     @staticmethod
     def backward(ctx, g):
         shape, axis, keepdims = ctx.saved
-        return np.broadcast_to(_expand_reduced(g, shape, axis, keepdims), shape)
+        return _broadcast_to(_expand_reduced(g, shape, axis, keepdims), shape)
 
 
 class Norm(Function):
     """The 2-norm over ``axis``: n = sqrt(Σ a²); dn/da = a / n, taken as 0 where n = 0."""
 
-    name = "norm"
+    name, saved_as = "norm", (0, "out")
 
     @staticmethod
     def forward(ctx, a, axis=None, keepdims=False):
@@ -565,10 +649,10 @@ class Norm(Function):
     @staticmethod
     def backward(ctx, g):
         a, out, axis, keepdims = ctx.saved
-        n = _expand_reduced(np.asarray(out), a.shape, axis, keepdims)
-        scale = _expand_reduced(np.asarray(g), a.shape, axis, keepdims)
+        n = _expand_reduced(out, a.shape, axis, keepdims)
+        scale = _expand_reduced(g, a.shape, axis, keepdims)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(n == 0, 0, a * (scale / n)).astype(g.dtype)
+            return _where(_raw(n) == 0, 0, a * (scale / n))
 
 
 class Max(Function):
@@ -606,7 +690,7 @@ class Max(Function):
 class LogSoftmax(Function):
     """y = x - max(x) - log Σ exp(x - max(x)) along ``axis`` (stable); dL/dx = g - softmax(x)·Σg."""
 
-    name = "log_softmax"
+    name, saved_as = "log_softmax", ("out",)
 
     @staticmethod
     def forward(ctx, a, axis):
@@ -618,13 +702,13 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx, g):
         out, axis = ctx.saved
-        return g - np.exp(out) * g.sum(axis=axis, keepdims=True)
+        return g - _exp(out) * _sum(g, axis, keepdims=True)
 
 
 class Softmax(Function):
     """y = exp(x - max x) / Σ exp(x - max x) along ``axis``; dL/dx = y·(g - Σ g·y)."""
 
-    name = "softmax"
+    name, saved_as = "softmax", ("out",)
 
     @staticmethod
     def forward(ctx, a, axis):
@@ -636,7 +720,7 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx, g):
         y, axis = ctx.saved
-        return y * (g - (g * y).sum(axis=axis, keepdims=True))
+        return y * (g - _sum(g * y, axis, keepdims=True))
 
 
 # ---------------------------------------------------------------- shape and indexing
@@ -669,7 +753,7 @@ class Permute(Function):
         inverse = [0] * len(axes)
         for i, axis in enumerate(axes):
             inverse[axis] = i
-        return g.transpose(inverse)
+        return _permute(g, inverse)
 
 
 class GetItem(Function):
@@ -691,12 +775,29 @@ class GetItem(Function):
     @staticmethod
     def backward(ctx, g):
         shape, index, advanced = ctx.saved
+        return _op(IndexAdd, g, shape=shape, index=index, advanced=advanced)
+
+
+class IndexAdd(Function):
+    """A zero array of ``shape`` with ``g`` added at ``index``: the VJP of :class:`GetItem`
+    (repeated advanced indices accumulate, through ``np.add.at``), whose VJP is GetItem again."""
+
+    name = "index_add"
+
+    @staticmethod
+    def forward(ctx, g, shape, index, advanced):
+        ctx.save(index, advanced)
         out = np.zeros(shape, dtype=g.dtype)
         if advanced:
             np.add.at(out, index, g)
         else:
             out[index] = g
         return out
+
+    @staticmethod
+    def backward(ctx, g):
+        index, advanced = ctx.saved
+        return _op(GetItem, g, index=index, advanced=advanced)
 
 
 def _show_index(index) -> str:
@@ -746,9 +847,7 @@ class Gather(Function):
     @staticmethod
     def backward(ctx, g):
         shape, full = ctx.saved
-        out = np.zeros(shape, dtype=g.dtype)
-        np.add.at(out, full, g)
-        return out
+        return _op(IndexAdd, g, shape=shape, index=full, advanced=True)
 
 
 def _full_index(index, axis):
@@ -764,13 +863,13 @@ class Cat(Function):
 
     @staticmethod
     def forward(ctx, *arrays, axis):
-        ctx.save(np.cumsum([x.shape[axis] for x in arrays])[:-1], axis)
+        ctx.save([x.shape[axis] for x in arrays], axis)
         return np.concatenate(arrays, axis=axis)
 
     @staticmethod
     def backward(ctx, g):
-        bounds, axis = ctx.saved
-        return tuple(np.split(g, bounds, axis=axis))
+        sizes, axis = ctx.saved
+        return _op(Split, g, sizes=sizes, axis=axis) if len(sizes) > 1 else (g,)
 
 
 class Stack(Function):
@@ -784,7 +883,7 @@ class Stack(Function):
     @staticmethod
     def backward(ctx, g):
         (axis,) = ctx.saved
-        return tuple(np.moveaxis(g, axis, 0))
+        return _op(Unbind, g, axis=axis)
 
 
 class Split(Function):
@@ -810,13 +909,12 @@ class Split(Function):
     @staticmethod
     def backward(ctx, *grads):
         shape, bounds, axis = ctx.saved
-        if all(g is not None for g in grads):
-            return np.concatenate(grads, axis=axis)
-        dtype = next(g.dtype for g in grads if g is not None)
-        out = np.empty(shape, dtype=dtype)
-        for piece, g in zip(np.split(out, bounds, axis=axis), grads):
-            piece[...] = 0 if g is None else g
-        return out
+        if any(g is None for g in grads):  # zeros for the pieces that got no gradient
+            dtype = next(g.dtype for g in grads if g is not None)
+            ends = bounds + [shape[axis]]
+            grads = [np.zeros(shape[:axis] + (end - start,) + shape[axis + 1:], dtype)
+                     if g is None else g for g, start, end in zip(grads, [0] + bounds, ends)]
+        return _op(Cat, *grads, axis=axis)
 
 
 class Unbind(Function):
@@ -839,9 +937,9 @@ class Unbind(Function):
         shape, axis = ctx.saved
         if any(g is None for g in grads):
             like = next(g for g in grads if g is not None)
-            zero = np.zeros_like(like)
+            zero = np.zeros(like.shape, like.dtype)
             grads = [zero if g is None else g for g in grads]
-        return np.stack(grads, axis=axis)
+        return _op(Stack, *grads, axis=axis)
 
 
 class IndexPut(Function):
@@ -870,17 +968,17 @@ class IndexPut(Function):
                 raise RuntimeError(f"setitem: index {_show_index(index)} writes some elements "
                                    f"more than once; the gradient of the value is then "
                                    f"ambiguous (PyTorch leaves the result undefined)")
-        ctx.save(index, value.shape, v.shape)
+        ctx.save(index, advanced, value.shape, v.shape)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        index, value_shape, v_shape = ctx.saved
+        index, advanced, value_shape, v_shape = ctx.saved
         need_a, need_v = ctx.needs_input_grad
         ga = gv = None
-        if need_a:
-            ga = g.copy()
-            ga[index] = 0
+        if need_a:  # g with the overwritten part zeroed: itself an indexed write
+            ga = _op(IndexPut, g, np.zeros((), g.dtype), index=index, advanced=advanced)
         if need_v:
-            gv = unbroadcast(np.asarray(g[index]), value_shape).reshape(v_shape)
+            gv = _op(GetItem, g, index=index, advanced=advanced)
+            gv = unbroadcast(gv, value_shape).reshape(v_shape)
         return ga, gv

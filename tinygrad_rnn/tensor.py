@@ -218,7 +218,7 @@ class Tensor:
         def keep(g):
             t = ref()
             if t is not None:
-                _accumulate_leaf(t, g)
+                _accumulate_leaf(t, g, isinstance(g, Tensor))  # a Tensor under create_graph
         self._node.register_hook(self._idx, keep)
         return self
 
@@ -226,11 +226,14 @@ class Tensor:
     def retains_grad(self) -> bool:
         return self._retains_grad
 
-    def backward(self, gradient=None, retain_graph=False):
-        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad (only
+        into ``inputs``' ``.grad`` if given, as PyTorch).
 
         ``gradient`` is dL/d(self) (needed unless self has one element). Saved arrays are freed
-        afterwards unless ``retain_graph=True``.
+        afterwards unless ``retain_graph=True`` (default: ``create_graph``). With
+        ``create_graph=True`` the backward pass is itself recorded: ``.grad`` is a Tensor with
+        its own graph, which can be differentiated again (Hessian-vector products, …).
         """
         if not self.requires_grad:
             raise RuntimeError("backward: this tensor does not require grad and has no graph (was "
@@ -241,12 +244,21 @@ class Tensor:
                                    f"tensor, this one has shape {self.shape}; pass "
                                    f"backward(gradient)")
             gradient = np.ones(self.shape, dtype=self.dtype)
-        else:
+        elif not (create_graph and isinstance(gradient, Tensor)):  # a Tensor may carry a graph
             gradient = np.asarray(_raw(gradient), dtype=self.dtype)
-            if gradient.shape != self.shape:
-                raise ValueError(f"backward: gradient of shape {gradient.shape} does not match "
-                                 f"the tensor's shape {self.shape}")
-        backward(self, gradient, retain_graph)
+        if gradient.shape != self.shape:
+            raise ValueError(f"backward: gradient of shape {gradient.shape} does not match "
+                             f"the tensor's shape {self.shape}")
+        retain = create_graph if retain_graph is None else retain_graph
+        if create_graph and not isinstance(gradient, Tensor):
+            gradient = _tensor(gradient)  # the sweep runs on Tensors
+        if inputs is None:
+            backward([self], [gradient], retain, create_graph)
+            return
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        for t, g in zip(inputs, backward([self], [gradient], retain, create_graph, inputs)):
+            if g is not None:
+                _accumulate_leaf(t, g, create_graph)
 
     # ------------------------------------------------------------ arithmetic (PyTorch promotion)
     def __add__(self, other): return _binary(ops.Add, self, other)

@@ -33,8 +33,9 @@ import math
 
 import numpy as np
 
-from ..grad_mode import scope
+from ..grad_mode import no_grad, scope
 from ..tensor import Tensor, cat, stack
+from ..utils.checkpoint import checkpoint_sequence
 from .labels import (C_0, C_T, CANDIDATE_N, CELL_CANDIDATE, FORGET_GATE, H_0, H_T, INPUT_GATE,
                      OUTPUT_GATE, RESET_GATE, UPDATE_GATE, Layer, Step)
 from .utils.rnn import PackedSequence
@@ -272,10 +273,15 @@ class RNNBase(_Recurrent):
     Input (T, B, I) (or (B, T, I) with ``batch_first``, or unbatched (T, I), or a
     ``PackedSequence``); states (num_layers·D, B, H) with D = 2 if bidirectional. Output
     (T, B, D·H): the last layer's h at every step, the two directions concatenated.
+
+    ``checkpoint_every=k`` (not in PyTorch): the graph keeps each direction's state every k steps
+    and nothing else; backward recomputes k steps at a time (``utils.checkpoint.
+    checkpoint_sequence``). About 1/k of the memory for one more forward; the same gradients to
+    the bit. Not for a ``PackedSequence``.
     """
 
     def __init__(self, input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                 bidirectional, n_gates):
+                 bidirectional, n_gates, checkpoint_every=None):
         super().__init__()
         name = type(self).__name__
         self.n_gates = n_gates  # blocks of hidden_size rows in weight_ih / weight_hh
@@ -286,7 +292,7 @@ class RNNBase(_Recurrent):
             raise ValueError(f"{name}: dropout must be a number in [0, 1), got {dropout!r}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
-        self.bidirectional = bidirectional
+        self.bidirectional, self.checkpoint_every = bidirectional, checkpoint_every
         for layer in range(num_layers):
             layer_in = input_size if layer == 0 else hidden_size * self.num_directions
             for suffix in ("", "_reverse")[:self.num_directions]:
@@ -388,10 +394,27 @@ class RNNBase(_Recurrent):
             outputs[t] = running[0]
         return outputs, running
 
+    def _run_checkpointed(self, steps, recompute, state, w_hh, b_hh, reverse):
+        """``_run_direction`` (padded input) as one node that keeps a state every
+        ``checkpoint_every`` steps; ``recompute()`` gives ``steps`` again in backward, so the
+        input projection is not kept either."""
+        order = slice(None, None, -1) if reverse else slice(None)
+
+        def again():
+            with no_grad():
+                return recompute()[order]
+        seq, state = checkpoint_sequence(lambda gi, s: self.step(gi, s, w_hh, b_hh),
+                                         steps[order], state, self.checkpoint_every, again)
+        return seq[order], state
+
     def flatten_parameters(self):
         """PyTorch packs the weights into one buffer for cuDNN; here there is nothing to do."""
 
     def forward(self, input, hx=None):
+        if self.checkpoint_every and isinstance(input, PackedSequence):
+            raise NotImplementedError(f"{type(self).__name__}: checkpoint_every is not supported "
+                                      f"for a PackedSequence input; pad it, or set "
+                                      f"checkpoint_every=None")
         x, batch_sizes, initial, (packed, batched) = self._prepare(input, hx)
         B = batch_sizes[0]
         zeros = [Tensor(np.zeros((B, self.hidden_size), dtype=x.dtype)).named(label)
@@ -409,8 +432,14 @@ class RNNBase(_Recurrent):
                     # the input projection of all T steps in one op
                     proj, b_step = _input_projection(layer_input, w_ih, b_ih, b_hh, self.fold_b_hh)
                     steps = proj.split(batch_sizes, 0) if packed is not None else proj.unbind(0)
-                    seq, state = self._run_direction(steps, state, w_hh, b_step, batch_sizes,
-                                                     reverse=d == 1)
+                    if self.checkpoint_every and packed is None:
+                        again = lambda x=layer_input, w=w_ih, b=b_ih, b2=b_hh: _input_projection(
+                            x, w, b, b2, self.fold_b_hh)[0].unbind(0)  # noqa: E731
+                        seq, state = self._run_checkpointed(steps, again, state, w_hh, b_step,
+                                                            d == 1)
+                    else:
+                        seq, state = self._run_direction(steps, state, w_hh, b_step, batch_sizes,
+                                                         reverse=d == 1)
                     outs.append(cat(seq, 0) if packed is not None else stack(seq, 0))
                 finals.append(state)
             layer_input = outs[0] if len(outs) == 1 else cat(outs, -1)
@@ -443,10 +472,10 @@ class RNN(RNNBase):
     """Elman RNN: h_t = act(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh). Returns (output, h_n)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False):
+                 batch_first=False, dropout=0.0, bidirectional=False, checkpoint_every=None):
         _check_nonlinearity("RNN", nonlinearity)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, n_gates=1)
+                         bidirectional, 1, checkpoint_every)
         self.nonlinearity = nonlinearity
 
     def step(self, gi, state, w_hh, b_hh):
@@ -461,9 +490,9 @@ class LSTM(RNNBase):
     """Returns (output, (h_n, c_n)). ``forget_gate=False``: the 1997 LSTM (3·H gate rows)."""
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, forget_gate=True):
+                 dropout=0.0, bidirectional=False, forget_gate=True, checkpoint_every=None):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, n_gates=4 if forget_gate else 3)
+                         bidirectional, 4 if forget_gate else 3, checkpoint_every)
         self.forget_gate = forget_gate
 
     def step(self, gi, state, w_hh, b_hh):
@@ -489,9 +518,9 @@ class GRU(RNNBase):
     fold_b_hh = False
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False):
+                 dropout=0.0, bidirectional=False, checkpoint_every=None):
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, n_gates=3)
+                         bidirectional, 3, checkpoint_every)
 
     def step(self, gi, state, w_hh, b_hh):
         return (gru_step(gi, state[0], w_hh, b_hh),)

@@ -1,4 +1,5 @@
-"""Utilities with PyTorch's names: ``utils.data`` (datasets, samplers, ``DataLoader``)."""
-from . import data
+"""Utilities with PyTorch's names: ``utils.data`` (datasets, samplers, ``DataLoader``) and
+``utils.checkpoint`` (recompute in backward instead of keeping the graph)."""
+from . import checkpoint, data
 
-__all__ = ["data"]
+__all__ = ["checkpoint", "data"]
