@@ -6,7 +6,9 @@ base commit (extract it with ``git archive <commit> tinygrad_rnn | tar -x -C /tm
 Both packages are imported side by side under different names; a step is ``nn.LSTM`` (or
 ``nn.GRU``) forward over one-hot characters, a linear head, cross-entropy, backward and Adam,
 from the same weights and data. Rounds interleave the variants (in alternating order) and the
-figures are medians, so load on a shared machine hits both alike. Prints ms/step and new/base.
+figures are medians, so load on a shared machine hits both alike; ``--cpu`` times CPU seconds of
+this process (``time.process_time``; with ``OPENBLAS_NUM_THREADS=1`` waiting for a core does not
+count). Prints ms/step and new/base.
 """
 from __future__ import annotations
 
@@ -37,6 +39,9 @@ def load(directory, alias):
     return module
 
 
+clock = time.perf_counter
+
+
 def make_step(tg, model, B, T, H, seed=0, backward_only=False):
     rng = np.random.default_rng(seed)
     x = np.eye(V, dtype=np.float32)[rng.integers(0, V, (T, B))]
@@ -58,9 +63,9 @@ def make_step(tg, model, B, T, H, seed=0, backward_only=False):
     def backward_step():  # the forward untimed: returns the seconds backward() took
         out, _ = rnn(xt)
         loss = tg.nn.functional.cross_entropy(head(out).reshape(T * B, V), y)
-        start = time.perf_counter()
+        start = clock()
         loss.backward()
-        return time.perf_counter() - start
+        return clock() - start
     return backward_step if backward_only else step
 
 
@@ -72,7 +77,10 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=15)
     p.add_argument("--steps", type=int, default=3, help="steps timed per round")
     p.add_argument("--backward-only", action="store_true", help="time loss.backward() alone")
+    p.add_argument("--cpu", action="store_true", help="CPU time of the process, not wall time")
     args = p.parse_args(argv)
+    global clock
+    clock = time.process_time if args.cpu else time.perf_counter
     variants = {"base": load(args.base, "tg_base"), "new": load(HERE.parent, "tg_new")}
     for v in variants.values():
         v.track_grad_norms(False)
@@ -87,12 +95,12 @@ def main(argv=None):
             for r in range(args.rounds):
                 order = list(steps) if r % 2 == 0 else list(steps)[::-1]
                 for name in order:
-                    start = time.perf_counter()
+                    start = clock()
                     inside = sum(steps[name]() for _ in range(args.steps))
-                    total = inside if args.backward_only else time.perf_counter() - start
+                    total = inside if args.backward_only else clock() - start
                     times[name].append(total / args.steps)
             base, new = (statistics.median(times[n]) * 1e3 for n in ("base", "new"))
-            what = "backward" if args.backward_only else "step"
+            what = ("backward" if args.backward_only else "step") + (" cpu" if args.cpu else "")
             print(f"{model} {what} {size} B={B} T={T} H={H}: base {base:.2f} ms, new {new:.2f} ms, "
                   f"new/base {new / base:.3f}  (medians of {args.rounds} interleaved rounds of "
                   f"{args.steps} steps)", flush=True)

@@ -12,7 +12,8 @@ lstm      the LSTM language-model training step (benchmarks/backends.py) in ever
           backend runs in its own process (no library's thread pool disturbs another's), rounds
           interleave the backends (a slow spell of the machine hits all of them), the time is
           the median. Each backend's first-step loss is printed: they did the same work iff
-          they agree (to ~1e-5). Backends: ours-lstm, ours-cell, numpy-floor, numpy-lstm,
+          they agree (to ~1e-5). Backends: ours-lstm, ours-jit (the same step through tg.jit:
+          captured on the first call, replayed after), ours-cell, numpy-floor, numpy-lstm,
           numpy-inplace, torch-lstm, torch-cat, torch-linear, autograd, jax, tinygrad. A backend whose library
           is missing is skipped with a note. tinygrad (minutes of kernel compilation) runs one
           round, at the learning size only unless named in --only, and under --quick only when
@@ -118,6 +119,19 @@ def median_time(fn, reps, warmup=1):
     return float(np.median(times))
 
 
+def median_times(fn, reps):
+    """(wall, CPU) seconds of ``fn``, each the median over ``reps`` calls. The process's CPU time
+    counts only the time it ran: on a machine shared with other work it is the steadier figure
+    (with one thread; BLAS threads that spin add to it)."""
+    wall, cpu = [], []
+    for _ in range(reps):
+        t, c = time.perf_counter(), time.process_time()
+        fn()
+        cpu.append(time.process_time() - c)
+        wall.append(time.perf_counter() - t)
+    return float(np.median(wall)), float(np.median(cpu))
+
+
 def parse_only(only):
     """--only tokens → (sections, backends); unknown names are an error listing the valid ones."""
     if not only:
@@ -157,12 +171,12 @@ def _worker(name, size, reps, threads):
         t = time.perf_counter()
         step()
         extra.append(time.perf_counter() - t)
-    seconds = median_time(step, reps, warmup=0)
+    seconds, cpu_seconds = median_times(step, reps)
     compile_s = getattr(step, "compile_seconds", None)
     if compile_s is None and name in SLOW_COMPILE:  # its compilation happens in the first steps
         compile_s = first + sum(extra) - (1 + len(extra)) * seconds
-    print(json.dumps({"seconds": seconds, "first_seconds": first, "first_loss": first_loss,
-                      "compile_seconds": compile_s}))
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu_seconds, "first_seconds": first,
+                      "first_loss": first_loss, "compile_seconds": compile_s}))
 
 
 def _run_worker(name, size, reps, threads):
@@ -183,6 +197,7 @@ def bench_lstm(names, sizes, reps, rounds, threads, explicit, results):
               f"H={cfg['H']}, V={V}, float32, {threads} threads); each backend in its own "
               f"process, {rounds} interleaved round(s) of {reps} step(s), median")
         samples = {n: [] for n in names}
+        cpu_samples = {n: [] for n in names}
         first, skipped = {}, {}
         for r in range(rounds):
             for name in names:
@@ -198,9 +213,10 @@ def bench_lstm(names, sizes, reps, rounds, threads, explicit, results):
                     skipped[name] = why
                     continue
                 samples[name].append(res["seconds"])
+                cpu_samples[name].append(res["cpu_seconds"])
                 first.setdefault(name, res)
         row = {}
-        print(f"  {'backend':<32} {'step':>10} {'spread':>7} {'first step':>11} "
+        print(f"  {'backend':<32} {'step':>10} {'spread':>7} {'CPU time':>10} {'first step':>11} "
               f"{'compile':>8}  first-step loss")
         for name in names:
             label = BACKENDS[name][0]
@@ -211,13 +227,16 @@ def bench_lstm(names, sizes, reps, rounds, threads, explicit, results):
             s = samples[name]
             med = float(np.median(s))
             spread = (max(s) - min(s)) / med if med > 0 else 0.0
+            cpu = float(np.median(cpu_samples[name]))
             f = first[name]
             loss = f["first_loss"]
             comp = f["compile_seconds"]
-            print(f"  {label:<32} {med * 1e3:7.2f} ms {spread:6.0%} {f['first_seconds']:9.2f} s "
+            print(f"  {label:<32} {med * 1e3:7.2f} ms {spread:6.0%} {cpu * 1e3:7.2f} ms "
+                  f"{f['first_seconds']:9.2f} s "
                   f"{'' if comp is None else f'{comp:6.1f} s':>8}  "
                   f"{'—' if loss is None else f'{loss:.7f}'}")
             row[name] = {"label": label, "seconds": med, "samples": s, "spread": spread,
+                         "cpu_seconds": cpu, "cpu_samples": cpu_samples[name],
                          "first_seconds": f["first_seconds"], "compile_seconds": comp,
                          "first_loss": loss}
         results["lstm"][size] = row
@@ -243,6 +262,10 @@ def _check_losses(row, results, size):
 
 RATIOS = [("ours nn.LSTM / numpy floor", "ours-lstm", "numpy-floor"),
           ("ours nn.LSTM / numpy hand-written LSTM", "ours-lstm", "numpy-lstm"),
+          ("ours-jit / numpy hand-written LSTM", "ours-jit", "numpy-lstm"),
+          ("ours-jit / ours nn.LSTM (eager)", "ours-jit", "ours-lstm"),
+          ("ours-jit / PyTorch two-linear loop", "ours-jit", "torch-linear"),
+          ("ours-jit / JAX", "ours-jit", "jax"),
           ("numpy hand-written LSTM, in place / numpy floor", "numpy-inplace", "numpy-floor"),
           ("ours nn.LSTM / PyTorch nn.LSTM", "ours-lstm", "torch-lstm"),
           ("ours nn.LSTM / JAX", "ours-lstm", "jax"),
@@ -253,13 +276,18 @@ RATIOS = [("ours nn.LSTM / numpy floor", "ours-lstm", "numpy-floor"),
 
 
 def _print_ratios(row, results, size):
-    ratios = {}
+    ratios, cpu_ratios = {}, {}
+    print(f"  {'ratio of medians':<52} {'wall':>7} {'CPU':>7}")
     for label, a, b in RATIOS:
         ta, tb = row.get(a, {}).get("seconds"), row.get(b, {}).get("seconds")
         if ta and tb:
             ratios[label] = ta / tb
-            print(f"  {label:<52} {ta / tb:6.2f}×")
+            ca, cb = row[a]["cpu_seconds"], row[b]["cpu_seconds"]
+            cpu_ratios[label] = ca / cb if cb else None
+            cpu = f"{ca / cb:6.2f}×" if cb else "    —"
+            print(f"  {label:<52} {ta / tb:6.2f}× {cpu}")
     results["lstm"][size + "_ratios"] = ratios
+    results["lstm"][size + "_cpu_ratios"] = cpu_ratios
 
 
 # ---------------------------------------------------------------- other sections
@@ -375,6 +403,9 @@ def bench_leak(quick, results):
 # ---------------------------------------------------------------- the run
 
 SUMMARY = [("work", "ours nn.LSTM / numpy floor"), ("work", "ours nn.LSTM / PyTorch nn.LSTM"),
+           ("work", "ours-jit / numpy hand-written LSTM"),
+           ("learning", "ours-jit / numpy hand-written LSTM"),
+           ("learning", "ours nn.LSTM / numpy hand-written LSTM"),
            ("work", "ours nn.LSTM / JAX"),
            ("work", "ours LSTMCell loop / PyTorch two-linear loop"),
            ("work", "ours LSTMCell loop / PyTorch cat + one matmul loop"),

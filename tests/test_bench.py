@@ -211,3 +211,12 @@ def test_checkpoint_benchmark_command_line_writes_json(tmp_path):
     result = json.loads(out.read_text())
     assert result["every"] == 4 and result["gradients_bit_equal"] is True
     assert result["checkpointed"]["graph_bytes"] < result["plain"]["graph_bytes"]
+
+
+def test_interleaved_ab_runs_every_backend(bench_modules, capsys):
+    interleaved = importlib.import_module("interleaved")
+    results = interleaved.main(["--size", "quick", "--steps", "2",
+                                "--backends", "ours-lstm,ours-jit,numpy-lstm"])
+    assert set(results) == {"ours-lstm", "ours-jit", "numpy-lstm"}
+    assert all(r["cpu_ms"] >= 0 and r["wall_min_ms"] > 0 for r in results.values())
+    assert "/ numpy-lstm" in capsys.readouterr().out

@@ -120,7 +120,7 @@ def test_a_nonfinite_loss_is_sent_as_a_gap():
 
 def test_a_sampled_step_gives_the_time_step_norms_and_the_graph_picture():
     loop = _Loop(steps=6)
-    with live.serve(loop.params, loop.opt, every=1, heat_seconds=0, budget=1,
+    with live.serve(loop.params, loop.opt, every=1, sample_seconds=0, heat_seconds=0, budget=1,
                     quiet=True) as board:
         loss = loop.step(board)  # the first step is always sampled
         st = _state(board)
@@ -142,7 +142,8 @@ def test_only_sampled_steps_record_per_node_gradient_norms():
     loop = _Loop()
     tracked = []
     with tg.track_grad_norms(False):
-        with live.serve(loop.params, loop.opt, every=3, budget=1, quiet=True) as board:
+        with live.serve(loop.params, loop.opt, every=3, sample_seconds=0, budget=1,
+                        quiet=True) as board:
             for _ in range(7):
                 loss = loop.step(board)
                 tracked.append(loss.node.grad_norm is not None)
@@ -158,7 +159,8 @@ def test_the_board_leaves_the_process_wide_switch_alone():
     loop = _Loop()
     w = tg.Tensor([1.0, 2.0], requires_grad=True)
     with tg.track_grad_norms(False):
-        board = live.serve(loop.params, loop.opt, every=1, budget=1, quiet=True)
+        board = live.serve(loop.params, loop.opt, every=1, sample_seconds=0, budget=1,
+                           quiet=True)
         with tg.track_grad_norms(False):  # opened while the board waits to sample a step
             for _ in range(3):
                 loop.step(board)
@@ -171,7 +173,7 @@ def test_the_board_leaves_the_process_wide_switch_alone():
 
 def test_the_board_keeps_to_its_time_budget():
     loop = _Loop()
-    with live.serve(loop.params, loop.opt, every=1, budget=1e-6, heat_seconds=0,
+    with live.serve(loop.params, loop.opt, every=1, sample_seconds=0, budget=1e-6, heat_seconds=0,
                     quiet=True) as board:
         for _ in range(6):
             loop.step(board)
@@ -407,3 +409,14 @@ def test_the_readme_loop_runs_as_written(capsys):
     board = namespace["board"]
     assert board.steps == [1, 2, 3, 4, 5] and board.weights
     assert "live: http://127.0.0.1:" in capsys.readouterr().out
+
+
+def test_the_overhead_benchmark_runs():
+    # benchmarks/live_overhead.py measures the cost (a benchmark, not a timed test): here only
+    # that its quick mode runs both kinds of run and prints its two figures
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "live_overhead.py"),
+                          "--quick"], capture_output=True, text=True, timeout=300, check=True,
+                         cwd=ROOT).stdout
+    assert "round 1: plain" in out and "steps sampled" in out
+    assert "median speed kept with the live page" in out
+    assert "median cost of the board by its own account" in out

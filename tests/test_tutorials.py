@@ -13,6 +13,11 @@ import pytest
 TUTORIALS = sorted((pathlib.Path(__file__).resolve().parents[1] / "tutorials").glob("[0-9][0-9]_*.py"))
 
 
+# the package of this checkout first (a script's own folder is on its path, not the checkout's)
+_PYTHONPATH = os.pathsep.join([str(pathlib.Path(__file__).resolve().parents[1]),
+                               os.environ.get("PYTHONPATH", "")])
+
+
 def test_the_tutorials_are_numbered_in_order():
     assert [p.name[:2] for p in TUTORIALS] == [f"{i:02d}" for i in range(1, len(TUTORIALS) + 1)]
     assert len(TUTORIALS) >= 10
@@ -20,7 +25,8 @@ def test_the_tutorials_are_numbered_in_order():
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
 def test_tutorial_runs_in_fast_mode(path, tmp_path):
-    env = {**os.environ, "TUTORIAL_FAST": "1", "TUTORIAL_OUT": str(tmp_path),
+    env = {**os.environ, "PYTHONPATH": _PYTHONPATH,
+           "TUTORIAL_FAST": "1", "TUTORIAL_OUT": str(tmp_path),
            "MPLBACKEND": "Agg"}
     proc = subprocess.run([sys.executable, str(path)], cwd=path.parent, env=env,
                           capture_output=True, text=True, timeout=600)
@@ -36,7 +42,8 @@ def test_tutorial_is_in_percent_format_with_prose(path):
 
 
 def _run_fast(path, out):
-    env = {**os.environ, "TUTORIAL_FAST": "1", "TUTORIAL_OUT": str(out), "MPLBACKEND": "Agg"}
+    env = {**os.environ, "PYTHONPATH": _PYTHONPATH,
+           "TUTORIAL_FAST": "1", "TUTORIAL_OUT": str(out), "MPLBACKEND": "Agg"}
     return subprocess.run([sys.executable, str(path)], cwd=path.parent, env=env,
                           capture_output=True, text=True, timeout=600)
 
@@ -119,7 +126,8 @@ def test_make_notebooks_executes_a_tutorial_with_inline_figures(tmp_path, monkey
 @pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
 def test_tutorial_claims_hold_for_another_seed(path, tmp_path):
     """The tutorials assert what their text says; those claims must not depend on the seed."""
-    env = {**os.environ, "TUTORIAL_FAST": "1", "TUTORIAL_OUT": str(tmp_path),
+    env = {**os.environ, "PYTHONPATH": _PYTHONPATH,
+           "TUTORIAL_FAST": "1", "TUTORIAL_OUT": str(tmp_path),
            "TUTORIAL_SEED": "7", "MPLBACKEND": "Agg"}
     proc = subprocess.run([sys.executable, str(path)], cwd=path.parent, env=env,
                           capture_output=True, text=True, timeout=600)

@@ -27,6 +27,7 @@ from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from . import autograd
 from .random import (Generator, default_generator, get_rng, get_rng_state, initial_seed,
                      manual_seed, randint, randperm, seed, set_rng_state)
+from .jit import CaptureError, jit
 from . import cuda, nn, optim, utils  # noqa: E402  (torch.nn, torch.optim … as attributes)
 # PyTorch's dtype names are numpy's types (``t.dtype == tg.long``). Not in __all__: `from
 # tinygrad_rnn import *` must not rebind the builtins bool, int and float.
@@ -52,5 +53,5 @@ __all__ = ["Tensor", "Node", "tensor", "zeros", "ones", "zeros_like", "ones_like
            "full", "full_like", "linspace", "multinomial", "rand_like", "randint", "randn_like",
            "Generator", "default_generator", "randperm", "seed", "initial_seed", "get_rng_state",
            "set_rng_state",
-           "cuda", "nn", "optim", "utils", "alias_torch", "unalias_torch",
+           "cuda", "nn", "optim", "utils", "jit", "CaptureError", "alias_torch", "unalias_torch",
            *[n for n in _function_names if not hasattr(_builtins, n)]]  # keep min, max, sum …

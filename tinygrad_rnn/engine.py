@@ -6,8 +6,7 @@ Read it top to bottom, in the order one learns it:
    (where that input's gradient must go), the arrays its VJP saved, and metadata for the renderer
    (shapes, dtypes, the scope it ran in). A node points at its parents' *nodes*, never at their
    data: an intermediate array stays alive only if some VJP saved it or the user holds the Tensor.
-2. **Recording** — :func:`apply` runs a primitive's forward and, when a gradient may flow,
-   records a Node.
+2. **Recording** — :func:`apply` runs an op's forward and records a Node if a gradient may flow.
 3. **Backward** — :func:`backward` walks the nodes in reverse, calls each VJP once with the
    summed gradient of its outputs and adds the results into the parents; hooks let the renderer
    watch without touching the loop. With ``create_graph=True`` the same VJPs run on Tensors, so
@@ -31,12 +30,12 @@ from .versions import changed, tick
 
 class _Mode:
     """What recording does right now (changed only through the context managers below)."""
-
     grad = True          # record graphs at all (no_grad turns it off)
     scope = ()           # the scope path new nodes record, e.g. ("lstm", "l0", "t3")
     anomaly = False      # check every op's result for NaN/Inf (detect_anomaly)
     keep_values = False  # nodes keep their output arrays for the renderer (keep_values)
     products = None      # leaf -> Deferreds of the plain sweep running now (see backward)
+    recorder = None      # tinygrad_rnn.jit's capture, which apply hands every op to
 
 
 mode = _Mode()
@@ -160,9 +159,10 @@ _NO_GRAPH = _NoGraph()
 def apply(fn, *inputs, **params):
     """Run primitive ``fn`` (from ``ops.py``) on Tensors ``inputs``; record a Node if any input
     requires grad and grad mode is on. Returns a Tensor, or a tuple for several outputs."""
+    if mode.recorder is not None:  # a step is being captured (jit.py): it runs and records the op
+        return mode.recorder.apply(fn, inputs, params)
     node = None
-    # Ops of one and two inputs spelled out: a comprehension would cost more than the rest of
-    # the bookkeeping (this runs once per op; a small op's numpy work is about a microsecond).
+    # One and two inputs spelled out: a comprehension costs more than the rest of this (per op).
     if len(inputs) == 2:
         a, b = inputs
         arrays = (a.array, b.array)

@@ -7,8 +7,8 @@
             optimizer.zero_grad(); loss.backward(); optimizer.step()
             board.log(loss)                          # the one call per step
 
-``python -m tinygrad_rnn train ... --live`` does the same for the built-in training loop, and a
-script run by ``python -m tinygrad_rnn run`` calls ``live.serve`` as above.
+``python -m tinygrad_rnn train ... --live`` does the same for the built-in training loop; any
+script (a PyTorch-style one run through this package too) calls ``live.serve`` as above.
 
 The page shows the loss curve; the global gradient norm with the clipping threshold and every
 clipped step; ‖∂L/∂h_t‖ over t at the latest sampled step beside the first one (vanishing and
@@ -17,12 +17,14 @@ norm over the run (after clipping, as the optimizer applied it); and the folded 
 (``viz.draw_graph(loss, collapse="time")``) coloured by gradient size.
 
 What it costs: ``log`` appends a few numbers each step, and the weights' norms every ``every``
-steps. The rest is sampled: at most every ``every`` steps the next backward runs with a hook of
+steps. The rest is sampled: at most every ``every`` steps and once a second (``sample_seconds``;
+the page asks once a second) the next backward runs with a hook of
 the board's that records each node's ‖dL/d(outputs)‖ (what ``tg.track_grad_norms`` records),
 then ``log`` reads the per-step norms from that graph; the graph picture is redrawn at most every
-``heat_seconds``. Each of the two is done only while its time (the picture's; ``log``'s own plus
-what a sampled step took beyond a plain one) stays under half of ``budget`` (default 3%) of the
-time since the board started (``benchmarks/live_overhead.py`` measures the whole cost).
+``heat_seconds``. Each of the two is done only while its cost (the picture's; ``log``'s work plus
+what a sampled step took beyond the next, plain one), in the training thread's CPU time, stays
+under half of ``budget`` (default 3%) of that thread's CPU time since its first ``log``
+(``benchmarks/live_overhead.py`` measures the whole cost).
 
 The server is the standard library's ``ThreadingHTTPServer`` on 127.0.0.1 only, on a free port
 (or ``port=``), in daemon threads: a client that stalls or a closed tab never holds up training,
@@ -43,13 +45,9 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
-from . import pages
+from . import pages, viz
 from .engine import register_backward_hook
-from .grad_mode import track_grad_norms
 from .tensor import Tensor
-
-with track_grad_norms(False):  # (importing viz may switch per-node norms on: leave it as it was)
-    from . import viz
 
 HOST = "127.0.0.1"
 
@@ -65,13 +63,15 @@ class Board:
     - ``model``: a Module (or a dict name → parameter) whose weights' gradient norms to plot;
     - ``optimizer``: its ``last_grad_norm`` / ``last_clipped`` / ``max_grad_norm`` give the
       global gradient norm and clipping (without one, the norm is computed from ``model``);
-    - ``port``: 0 picks a free one; ``every``: sample at most every this many steps;
-      ``heat_seconds``: redraw the graph picture at most this often; ``budget``: the most of the
-      run's time the board may take; ``title``: the page's title.
+    - ``port``: 0 picks a free one; ``every``: sample at most every this many steps (and record
+      the weights' norms every this many); ``sample_seconds``: and at most this often (the page
+      asks once a second); ``heat_seconds``: redraw the graph picture at most this often;
+      ``budget``: the most of the run's time the sampling may take; ``title``: the page's title.
     """
 
-    def __init__(self, model=None, optimizer=None, port=0, every=10, heat_seconds=5.0,
-                 budget=0.03, title="tinygrad_rnn: training live", quiet=False):
+    def __init__(self, model=None, optimizer=None, port=0, every=10, sample_seconds=1.0,
+                 heat_seconds=5.0, budget=0.03, title="tinygrad_rnn: training live",
+                 quiet=False):
         if not (isinstance(port, int) and 0 <= port < 65536):
             raise ValueError(f"live: port must be an integer in 0..65535 (0: a free one), "
                              f"got {port!r}")
@@ -87,6 +87,7 @@ class Board:
         else:
             self.params = dict(model.named_parameters())
         self.optimizer, self.port, self.every = optimizer, port, every
+        self.sample_seconds = sample_seconds
         self.heat_seconds, self.budget, self.title, self.quiet = heat_seconds, budget, title, quiet
         self._lock = threading.Lock()
         self.steps, self.losses, self.grad_norms, self.clipped = [], [], [], []
@@ -98,16 +99,19 @@ class Board:
         self._server = self._thread = None
         self._armed = None  # the hook handle while the next backward is to be sampled
         self._last_sample = None
+        self._last_sample_time = -math.inf
         self._last_weights = -math.inf
         self._last_heat = -math.inf
-        # Seconds the sampling cost: the per-step norms (log()'s own time, and what a sampled
-        # backward took beyond a plain step's), and the graph's picture; each gets half the
-        # budget. (perf_counter: process_time costs up to milliseconds a call on a busy VM.)
+        # The sampling's cost in the training thread's CPU time (a busy machine's wall clock is
+        # mostly waiting; the clock is read only around samples): the per-step norms (log()'s
+        # work and what the sampled step took beyond the next, plain one) and the picture; each
+        # may take half the budget of the training thread's CPU time since its first log().
         self._spent = 0.0
         self._spent_heat = 0.0
         self._sample_cost = self._heat_cost = 0.0  # the last one's (the next one's estimate)
-        self._last_log = None  # when log() last returned
-        self._plain_step = None  # a running mean of the time between logs of unsampled steps
+        self._cpu0 = None  # the training thread's CPU clock at its first log()
+        self._armed_cpu = None  # ... when the board armed for the next step
+        self._reference = None  # (sampled step's CPU, when its log() ended): vs the next step
         self._started = None
         self._last_poll = -math.inf
         self._polled_done = False
@@ -181,16 +185,17 @@ class Board:
         Tensor (its graph gives the sampled pictures) or its value (then only the curves, unless
         ``graph`` is the Tensor whose backward this step ran); ``step``: the step number (default:
         one more than the last)."""
-        t0, heat_before = time.perf_counter(), self._spent_heat
         sampled = self._armed is not None
-        extra = 0.0  # what a sampled step's backward took beyond a plain step's
-        if self._last_log is not None:  # the time the training step took
-            between = t0 - self._last_log
-            if not sampled:
-                self._plain_step = between if self._plain_step is None else \
-                    0.9 * self._plain_step + 0.1 * between
-            elif self._plain_step is not None:
-                extra = max(0.0, between - self._plain_step)
+        if self._cpu0 is None:
+            self._cpu0 = _cpu()
+        if sampled or self._reference is not None:
+            t0, heat_before = _cpu(), self._spent_heat
+            if self._reference is not None:  # the step after a sampled one: a plain step
+                sampled_step, ended = self._reference
+                extra = max(0.0, sampled_step - (t0 - ended))
+                self._spent += extra
+                self._sample_cost += extra
+                self._reference = None
         tensor = graph if graph is not None else loss if isinstance(loss, Tensor) else None
         value = float(loss.item() if isinstance(loss, Tensor) else loss)
         self._count = step if step is not None else self._count + 1
@@ -227,13 +232,13 @@ class Board:
                 version = (self.heat["version"] + 1) if self.heat else 1
                 self.heat = {"step": step, "version": version, "svg": heat}
         if sampled:
-            self._last_sample = step
+            self._last_sample, self._last_sample_time = step, time.perf_counter()
             self.samples += 1
-        self._last_log = time.perf_counter()
-        cost = extra + self._last_log - t0 - (self._spent_heat - heat_before)
-        self._spent += cost
-        if sampled:
-            self._sample_cost = cost
+            ended = _cpu()
+            self._sample_cost = ended - t0 - (self._spent_heat - heat_before)
+            self._spent += self._sample_cost
+            if self._armed_cpu is not None:
+                self._reference = (t0 - self._armed_cpu, ended)
         self._maybe_arm(step)
 
     def _sample(self, loss, step):
@@ -245,8 +250,8 @@ class Board:
             layers = {}
             self._warn(f"live: could not read the per-step gradient norms ({err})")
         svg = None
-        now = time.perf_counter()
-        elapsed = now - self._started
+        now, cpu = time.perf_counter(), _cpu()
+        elapsed = cpu - self._cpu0
         if now - self._last_heat >= self.heat_seconds and \
                 (self.budget >= 1 or
                  self._spent_heat + self._heat_cost <= self.budget / 2 * elapsed):
@@ -258,7 +263,7 @@ class Board:
             except Exception as err:  # e.g. no Graphviz: the other views still work
                 self._warn(f"live: no graph picture ({type(err).__name__}: {err})")
                 self.heat_seconds = math.inf
-            self._heat_cost = time.perf_counter() - now
+            self._heat_cost = _cpu() - cpu
             self._spent_heat += self._heat_cost
         return {k: [_finite(x) for x in v] for k, v in layers.items()}, svg
 
@@ -270,15 +275,22 @@ class Board:
         """Sample the next step if ``every`` steps have passed and the board is under budget."""
         if self._last_sample is not None and step + 1 - self._last_sample < self.every:
             return
-        elapsed = time.perf_counter() - self._started
-        if self.budget >= 1 or self._spent + self._sample_cost <= self.budget / 2 * elapsed:
+        if time.perf_counter() - self._last_sample_time < self.sample_seconds:
+            return
+        if self.budget >= 1:
             self._arm()
+            return
+        cpu = _cpu()
+        if self._spent + self._sample_cost <= self.budget / 2 * (cpu - self._cpu0):
+            self._arm()
+            self._armed_cpu = cpu
 
     def _arm(self):
         # The board's own hook, not the process-wide switch (tg.track_grad_norms): removing it
         # later restores nothing that someone else may have set in between.
         if self._armed is None:
             self._armed = register_backward_hook(_note_grad_norm)
+            self._armed_cpu = None
 
     def _disarm(self):
         if self._armed is not None:
@@ -318,18 +330,24 @@ def _note_grad_norm(node, grad_outputs, grad_inputs):
                                    if g is not None))
 
 
+def _cpu():
+    """The calling thread's CPU time (a few microseconds a call; process_time, which sums every
+    thread, can take milliseconds on a busy virtual machine)."""
+    return time.thread_time()
+
+
 def _finite(x):
     """A float for JSON: NaN and ±Inf become None (the page draws a gap)."""
     x = float(x)
     return x if math.isfinite(x) else None
 
 
-def serve(model=None, optimizer=None, port=0, every=10, heat_seconds=5.0, budget=0.03,
-          title="tinygrad_rnn: training live", quiet=False) -> Board:
+def serve(model=None, optimizer=None, port=0, every=10, sample_seconds=1.0, heat_seconds=5.0,
+          budget=0.03, title="tinygrad_rnn: training live", quiet=False) -> Board:
     """A started :class:`Board` (use it as ``with live.serve(model, opt) as board:``); prints
     its address unless ``quiet``. Raises :class:`PortInUse` if ``port`` is taken."""
-    return Board(model, optimizer, port=port, every=every, heat_seconds=heat_seconds,
-                 budget=budget, title=title, quiet=quiet).start()
+    return Board(model, optimizer, port=port, every=every, sample_seconds=sample_seconds,
+                 heat_seconds=heat_seconds, budget=budget, title=title, quiet=quiet).start()
 
 
 class _Server(ThreadingHTTPServer):

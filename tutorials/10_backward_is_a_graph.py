@@ -130,11 +130,12 @@ assert rel < 1e-6
 # ## The Hessian's top eigenvalue along training: cliffs
 #
 # Power iteration finds the eigenvalue of H largest in magnitude with Hessian-vector products
-# alone: v ← H v / ‖H v‖, and λ = vᵀ H v (negative where the loss curves down, at a saddle). Gradient descent with step size η is stable along a
-# direction of curvature λ only while η λ < 2; beyond, each step overshoots and grows the error
-# there. Pascanu, Mikolov & Bengio (2013) pictured the loss of an RNN as a landscape with
-# *cliffs*: narrow walls of very high curvature, where the gradient is huge too, and a plain
-# step throws the parameters far away — the reason norm clipping exists (tutorial 4).
+# alone: v ← H v / ‖H v‖, and λ = vᵀ H v (negative where the loss curves down, at a saddle).
+# Gradient descent with step size η is stable along a direction of curvature λ only while
+# η λ < 2; beyond, each step overshoots and grows the error there. Pascanu, Mikolov & Bengio
+# (2013) pictured the loss of an RNN as a landscape with *cliffs*: narrow walls of very high
+# curvature, where the gradient is huge too, and a plain step throws the parameters far away —
+# the reason norm clipping exists (tutorial 4).
 #
 # We train the RNN above (recurrent weights started large, spectral radius about 1.5) with
 # clipped gradient descent and, every few steps, estimate λ_max by power iteration and record
@@ -175,7 +176,7 @@ for step in range(steps + 1):
             p -= lr * scale * g
 
 lams, gnorms = np.array(history["lambda"]), np.array(history["grad_norm"])
-blocks = functional.hessian(rnn_loss, params)   # blocks[i][j]: ∂²L/∂θᵢ∂θⱼ, shape θᵢ.shape + θⱼ.shape
+blocks = functional.hessian(rnn_loss, params)   # blocks[i][j]: ∂²L/∂θᵢ∂θⱼ, θᵢ.shape + θⱼ.shape
 exact = np.linalg.eigvalsh(np.block([[hij.numpy().reshape(pi.numel(), pj.numel())
                                       for hij, pj in zip(row, params)]
                                      for row, pi in zip(blocks, params)]))
@@ -249,7 +250,8 @@ class LSTMStep(Function):
         z = xa @ W_ih.numpy().T + ha @ W_hh.numpy().T + b.numpy()
         n = ha.shape[1]
         sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
-        i, f, g, o = sig(z[:, :n]), sig(z[:, n:2 * n]), np.tanh(z[:, 2 * n:3 * n]), sig(z[:, 3 * n:])
+        i, f = sig(z[:, :n]), sig(z[:, n:2 * n])
+        g, o = np.tanh(z[:, 2 * n:3 * n]), sig(z[:, 3 * n:])
         c_new = f * ca + i * g
         tc = np.tanh(c_new)
         ctx.arrays = (xa, ha, ca, i, f, g, o, tc, W_ih.numpy(), W_hh.numpy())

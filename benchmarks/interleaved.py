@@ -1,0 +1,65 @@
+"""A/B of training-step backends in one process, interleaved step by step.
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/interleaved.py --size learning \\
+        --backends ours-lstm,ours-jit,numpy-lstm --steps 200
+
+``bench.py`` runs each backend in its own process, a few steps at a time; on a machine shared
+with other work the load changes between those windows. Here every backend takes one step in
+turn, so a busy spell hits all of them alike, and the ratios are steadier (the price: the
+backends share one process — do not mix in PyTorch, whose loading slows numpy's BLAS). Prints
+per backend the median CPU time of this process per step (with the 10th and 90th percentiles)
+and the median and fastest wall time, and the ratios to the last backend named.
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+HERE = pathlib.Path(__file__).resolve().parent
+SIZES = {"learning": dict(B=16, T=32, H=64), "work": dict(B=32, T=64, H=256),
+         "quick": dict(B=2, T=3, H=4)}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--size", choices=sorted(SIZES), default="learning")
+    p.add_argument("--backends", default="ours-lstm,ours-jit,numpy-lstm",
+                   help="comma-separated backend names of backends.py; ratios are to the last")
+    p.add_argument("--steps", type=int, default=200, help="timed steps per backend")
+    args = p.parse_args(argv)
+    sys.path.insert(0, str(HERE.parent))
+    sys.path.insert(0, str(HERE))
+    from backends import BACKENDS
+
+    names = args.backends.split(",")
+    steps = {n: BACKENDS[n][1](**SIZES[args.size]) for n in names}
+    for n in names:  # the first steps: a capture, first allocations
+        for _ in range(3):
+            steps[n]()
+    cpu, wall = {n: [] for n in names}, {n: [] for n in names}
+    for _ in range(args.steps):
+        for n in names:
+            t, c = time.perf_counter(), time.process_time()
+            steps[n]()
+            cpu[n].append(time.process_time() - c)
+            wall[n].append(time.perf_counter() - t)
+    ref = names[-1]
+    results = {}
+    print(f"{args.size} size {SIZES[args.size]}, {args.steps} steps each, interleaved")
+    for n in names:
+        c, w = np.array(cpu[n]) * 1e3, np.array(wall[n]) * 1e3
+        results[n] = {"cpu_ms": float(np.median(c)), "wall_ms": float(np.median(w)),
+                      "wall_min_ms": float(w.min())}
+        print(f"  {n:<14} CPU {np.median(c):8.2f} ms (p10 {np.percentile(c, 10):7.2f}, p90 "
+              f"{np.percentile(c, 90):7.2f})   wall {np.median(w):8.2f} ms (fastest "
+              f"{w.min():7.2f})   / {ref}: CPU {np.median(c) / np.median(cpu[ref]) / 1e3:.2f}×, "
+              f"fastest wall {w.min() / min(wall[ref]) / 1e3:.2f}×")
+    return results
+
+
+if __name__ == "__main__":
+    main()
