@@ -85,6 +85,7 @@ OWN_NAMES = {"Node", "scope", "current_scope", "graph_nodes", "track_grad_norms"
              "gradgradcheck",  # torch.autograd's
              "FunctionCtx",  # torch.autograd.function's
              "DeviceError",  # this package's error for CUDA asked for
+             "jit", "CaptureError",  # tg.jit captures and replays a step (torch.jit: a stub)
              "expand_as"}  # a Tensor method only, in PyTorch
 
 
@@ -291,6 +292,8 @@ class TorchModule(types.ModuleType):
                 return getattr(self._tg_target, name)
             raise AttributeError(name)
         torch_name = f"{self.__name__}.{name}"
+        if torch_name in STUBS or torch_name in MODULES:  # torch.jit is a module, whatever
+            return importlib.import_module(torch_name)   # this package calls `jit`
         if (self.__name__, name) in ELSEWHERE:
             module, _, attr = ELSEWHERE[(self.__name__, name)].partition(":")
             value = self.__dict__[name] = getattr(importlib.import_module(module), attr)
