@@ -68,11 +68,19 @@ def save(obj, path) -> pathlib.Path:
     arrays = {}
     manifest = json.dumps({"format": FORMAT, "root": _encode(obj, arrays, "the object")})
     arrays[_MANIFEST] = np.array(manifest)
+    write_atomically(path, lambda f: np.savez(f, **arrays))  # a file object: no ".npz" added
+    return path
+
+
+def write_atomically(path, write) -> None:
+    """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``:
+    a crash or an error midway leaves the old file as it was (and no temporary behind)."""
+    path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)  # a file object: numpy appends no ".npz"
+            write(f)
             f.flush()
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint is an ordinary file
             os.fsync(f.fileno())
@@ -81,7 +89,6 @@ def save(obj, path) -> pathlib.Path:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-    return path
 
 
 def _umask() -> int:

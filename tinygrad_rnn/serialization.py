@@ -112,28 +112,12 @@ def save(obj, f, pickle_module=None, pickle_protocol=DEFAULT_PROTOCOL,
         return checkpoint.save(obj, f)
     data = _dumps(obj, pickle_protocol)
     if isinstance(f, (str, os.PathLike)):
-        _write_atomically(pathlib.Path(f), data)
+        checkpoint.write_atomically(pathlib.Path(f), lambda out: out.write(data))
     elif hasattr(f, "write"):
         f.write(data)  # one write: nothing half-written by us if pickling had failed
     else:
         raise TypeError(f"save: f must be a path or a binary file object, got "
                         f"{type(f).__name__}")
-
-
-def _write_atomically(path, data):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.chmod(tmp, 0o666 & ~checkpoint._umask())
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 # ---------------------------------------------------------------- the allow-list
