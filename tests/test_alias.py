@@ -79,7 +79,8 @@ def test_aliasing_adds_nothing_to_this_package(torch):
 
     torch.backends.cudnn.deterministic = True
     assert torch.backends.cudnn.deterministic is True
-    assert not hasattr(tg, "onnx") and not hasattr(tg, "jit") and not hasattr(tg, "backends")
+    assert not hasattr(tg, "onnx") and not hasattr(tg, "backends")
+    assert not isinstance(tg.jit, types.ModuleType)  # the package's own jit, not the stub
     assert "torch" not in tg.__dict__
 
 
@@ -116,6 +117,9 @@ def test_cuda_answers_as_pytorch_without_a_gpu_and_refuses_cuda_work(torch):
 
 
 def test_compile_and_jit_script_return_their_argument_with_a_warning(torch):
+    # no `import torch.jit` first: the attribute alone must give the torch module, although
+    # this package has a function named jit
+    assert isinstance(torch.jit, types.ModuleType)
     model = torch.nn.Linear(2, 2)
     with pytest.warns(UserWarning, match="torch.compile: returns its argument unchanged"):
         assert torch.compile(model) is model

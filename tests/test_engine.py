@@ -418,3 +418,16 @@ def test_a_leaf_getting_deferred_and_direct_gradients_adds_both():
     y = F.linear(x, w).sum() + (w * w).sum()
     y.backward()
     np.testing.assert_allclose(w.grad, 5 + 2 * w.array)
+
+
+def test_detect_anomaly_checks_deferred_weight_products_and_linear_layers():
+    # a Linear's weight gradient comes back from its VJP as a deferred product
+    layer = tg.nn.Linear(3, 2)
+    x = tg.Tensor(np.ones((4, 3), dtype=np.float32))
+    with tg.detect_anomaly():
+        layer(x).sum().backward()
+    assert np.isfinite(layer.weight.grad.numpy()).all()
+    w = tg.tensor(np.ones((2, 3)), requires_grad=True)
+    big = tg.tensor(np.full((1, 3), 1e200))  # finite forward (3e200); the weight's gradient overflows
+    with tg.detect_anomaly(), pytest.raises(tg.AnomalyError, match="linear backward"):
+        tg.nn.functional.linear(big, w).sum().backward(tg.tensor(np.array(1e200)))

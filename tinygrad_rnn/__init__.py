@@ -10,7 +10,7 @@ time really works.
 The names follow PyTorch's, so ``import tinygrad_rnn as torch`` (or ``alias_torch()``) lets a
 PyTorch program for recurrent nets run here.
 """
-from .engine import AnomalyError, Node, graph_nodes, register_backward_hook
+from .engine import AnomalyError, Node, register_backward_hook
 from .grad_mode import (current_scope, detect_anomaly, enable_grad, is_grad_enabled, keep_values,
                         no_grad, scope, set_grad_enabled, track_grad_norms)
 from .dtypes import get_default_dtype, result_type, set_default_dtype
@@ -29,6 +29,7 @@ from .random import (Generator, default_generator, get_rng, get_rng_state, initi
                      manual_seed, randint, randperm, seed, set_rng_state)
 from .jit import CaptureError, jit
 from . import cuda, nn, optim, utils  # noqa: E402  (torch.nn, torch.optim … as attributes)
+from .graphview import graph_nodes  # noqa: E402
 # PyTorch's dtype names are numpy's types (``t.dtype == tg.long``). Not in __all__: `from
 # tinygrad_rnn import *` must not rebind the builtins bool, int and float.
 from numpy import (bool_ as bool, complex64, complex128, float16, float32, float64, int8, int16,

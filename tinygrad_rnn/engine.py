@@ -256,8 +256,11 @@ def backward(roots, gradients, retain_graph=False, create_graph=False, inputs=No
         for root, g in zip(roots, gradients):  # (Tensors under create_graph)
             if root._node is None:
                 _accumulate_leaf(root, g, create_graph, wanted)
-            elif _add_into(pending, root._node, root._idx, g, owned):
+                continue
+            if root._node not in pending:
+                pending[root._node] = [None] * len(root._node.output_meta)
                 heappush(heap, (-root._node.id, root._node))
+            _add_into(pending[root._node], root._idx, g, owned)
         while heap:
             node = heappop(heap)[1]
             grads = pending.pop(node)
@@ -298,8 +301,14 @@ def backward(roots, gradients, retain_graph=False, create_graph=False, inputs=No
                 if type(g) is not np.ndarray or g.shape != shape or g.dtype is not dtype or \
                         create_graph:
                     g = _conform(g, node, i, create_graph)
-                if _add_into(pending, source, index, g, owned):
+                slot = pending.get(source)
+                if slot is None:  # the first gradient to reach this node
+                    slot = pending[source] = [None] * len(source.output_meta)
                     heappush(heap, (-source.id, source))
+                if slot[index] is None:
+                    slot[index] = g
+                else:
+                    _add_into(slot, index, g, owned)
             if owned:
                 for g in grads:
                     owned.discard(id(g))
@@ -343,15 +352,11 @@ class _OnGraph:
         self.saved, self.needs_input_grad = tuple(saved), node.needs_input_grad
 
 
-def _add_into(pending, node, index, g, owned):
-    """Gradient routing: add ``g`` to output ``index`` of ``node``; True for the node's first
-    gradient (queue it). The first gradient is stored as it is (an array someone else may hold, or
-    a read-only broadcast view: never written into); a sum is a fresh array this backward owns,
-    and later gradients are added into it — or, under create_graph, a recorded Tensor sum."""
-    slot = pending.get(node)
-    first = slot is None
-    if first:
-        slot = pending[node] = [None] * len(node.output_meta)
+def _add_into(slot, index, g, owned):
+    """Gradient routing: add ``g`` to ``slot[index]``. The first gradient is stored as it is (an
+    array someone else may hold, or a read-only broadcast view: never written into); a sum is a
+    fresh array this backward owns, and later gradients are added into it — or, under
+    create_graph, a recorded Tensor sum."""
     prev = slot[index]
     if prev is None:
         slot[index] = g
@@ -362,7 +367,6 @@ def _add_into(pending, node, index, g, owned):
     else:
         total = slot[index] = np.asarray(prev + g)  # asarray: 0-d sums would be numpy scalars
         owned.add(id(total))
-    return first
 
 
 def _value(g):
@@ -433,18 +437,3 @@ def register_backward_hook(fn):
     gradient heat and the explorer's backward replay use this; hooks must not modify the arrays."""
     _backward_hooks.append(fn)
     return _Handle(_backward_hooks, fn)
-
-
-def graph_nodes(root) -> list:
-    """Every Node that ``root`` (a Tensor or a list of them) was computed from, oldest first.
-    Iterative, so it works on graphs of any depth."""
-    roots = root if isinstance(root, (list, tuple)) else [root]
-    seen, stack = {}, [t._node for t in roots if t._node is not None]
-    while stack:
-        node = stack.pop()
-        if node.id not in seen:
-            seen[node.id] = node
-            stack.extend(src for src, _ in node.edges if type(src) is Node)
-    return [seen[k] for k in sorted(seen)]
-
-

@@ -81,6 +81,19 @@ def grad_norm_of(value):
     return None if node is None else node.grad_norm
 
 
+def graph_nodes(root) -> list:
+    """Every Node that ``root`` (a Tensor or a list of them) was computed from, oldest first.
+    Iterative, so it works on graphs of any depth."""
+    roots = root if isinstance(root, (list, tuple)) else [root]
+    seen, stack = {}, [t._node for t in roots if t._node is not None]
+    while stack:
+        node = stack.pop()
+        if node.id not in seen:
+            seen[node.id] = node
+            stack.extend(src for src, _ in node.edges if type(src) is Node)
+    return [seen[k] for k in sorted(seen)]
+
+
 def as_roots(root) -> list:
     """A Tensor or a list/tuple of Tensors as a list; anything else is a clear error."""
     roots = list(root) if isinstance(root, (list, tuple)) else [root]

@@ -27,8 +27,19 @@ def shapes(arrays) -> str:
     return ", ".join(str(tuple(np.shape(a))) for a in arrays)
 
 
+def _checkable(x):
+    """An ndarray for a gradient as a VJP may return it: an array, a Tensor (under create_graph)
+    or a deferred weight product (engine.Deferred, computed here: anomaly mode is for debugging)."""
+    if x is None:
+        return None
+    if hasattr(x, "value") and hasattr(x, "a"):
+        x = x.value()
+    return np.asarray(getattr(x, "array", x))
+
+
 def check_finite(fn, scope, inputs, outputs, phase):
     """Raise :class:`AnomalyError` if ``outputs`` hold NaN/Inf although ``inputs`` do not."""
+    inputs, outputs = [_checkable(a) for a in inputs], [_checkable(o) for o in outputs]
     inputs_ok = all(np.isfinite(a).all() for a in inputs
                     if a is not None and a.dtype.kind in "fc")
     bad = [o for o in outputs if o is not None and o.dtype.kind in "fc" and not np.isfinite(o).all()]

@@ -50,8 +50,9 @@ def _op(fn, *xs, **params):
 
 
 def _sum(x, axis, keepdims=False):
+    # the array method, not np.sum: its dispatch costs microseconds on small arrays
     return _op(Sum, x, axis=axis, keepdims=keepdims) if _traced(x) else \
-        np.sum(x, axis=axis, keepdims=keepdims)
+        x.sum(axis=axis, keepdims=keepdims)
 
 
 def _exp(x):
@@ -88,6 +89,15 @@ def _swap_last(x):
     axes = list(range(x.ndim))
     axes[-1], axes[-2] = axes[-2], axes[-1]
     return _permute(x, axes)
+
+
+def _cat(xs, axis):
+    """Concatenate (a VJP on the hot path: numpy itself on arrays, the cat primitive on Tensors)."""
+    return _op(Cat, *xs, axis=axis) if any(map(_traced, xs)) else np.concatenate(xs, axis=axis)
+
+
+def _stack(xs, axis):
+    return _op(Stack, *xs, axis=axis) if any(map(_traced, xs)) else np.stack(xs, axis=axis)
 
 
 def _broadcast_to(x, shape):
@@ -914,7 +924,7 @@ class Split(Function):
             ends = bounds + [shape[axis]]
             grads = [np.zeros(shape[:axis] + (end - start,) + shape[axis + 1:], dtype)
                      if g is None else g for g, start, end in zip(grads, [0] + bounds, ends)]
-        return _op(Cat, *grads, axis=axis)
+        return _cat(grads, axis)
 
 
 class Unbind(Function):
@@ -939,7 +949,7 @@ class Unbind(Function):
             like = next(g for g in grads if g is not None)
             zero = np.zeros(like.shape, like.dtype)
             grads = [zero if g is None else g for g in grads]
-        return _op(Stack, *grads, axis=axis)
+        return _stack(grads, axis)
 
 
 class IndexPut(Function):

@@ -64,6 +64,7 @@ ELSEWHERE = {
     ("torch", "set_rng_state"): "tinygrad_rnn.random:set_rng_state",
     ("torch.autograd", "detect_anomaly"): "tinygrad_rnn:detect_anomaly",
     ("torch.autograd", "gradcheck"): "tinygrad_rnn:gradcheck",
+    ("torch.autograd", "gradgradcheck"): "tinygrad_rnn:gradgradcheck",
     ("torch.autograd", "no_grad"): "tinygrad_rnn:no_grad",
     ("torch.autograd", "enable_grad"): "tinygrad_rnn:enable_grad",
 }
@@ -81,7 +82,10 @@ OWN_NAMES = {"Node", "scope", "current_scope", "graph_nodes", "track_grad_norms"
              "train", "demo", "diagnostics", "progress", "torch_alias",
              # PyTorch has these elsewhere (ELSEWHERE lists them there)
              "clip_grad_norm_", "clip_grad_value_", "detect_anomaly", "gradcheck",
+             "gradgradcheck",  # torch.autograd's
+             "FunctionCtx",  # torch.autograd.function's
              "DeviceError",  # this package's error for CUDA asked for
+             "jit", "CaptureError",  # tg.jit captures and replays a step (torch.jit: a stub)
              "expand_as"}  # a Tensor method only, in PyTorch
 
 
@@ -288,6 +292,8 @@ class TorchModule(types.ModuleType):
                 return getattr(self._tg_target, name)
             raise AttributeError(name)
         torch_name = f"{self.__name__}.{name}"
+        if torch_name in STUBS or torch_name in MODULES:  # torch.jit is a module, whatever
+            return importlib.import_module(torch_name)   # this package calls `jit`
         if (self.__name__, name) in ELSEWHERE:
             module, _, attr = ELSEWHERE[(self.__name__, name)].partition(":")
             value = self.__dict__[name] = getattr(importlib.import_module(module), attr)

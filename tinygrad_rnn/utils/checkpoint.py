@@ -130,7 +130,7 @@ def checkpoint(function, *args, use_reentrant=False, preserve_rng_state=True, **
     return Checkpoint.apply(function, preserve_rng_state, kwargs, anchor, *args)
 
 
-_ANCHOR = Tensor(0.0, requires_grad=True)
+_ANCHOR = Tensor(0.0, requires_grad=True).named("checkpoint anchor")  # its gradient stays None
 
 
 # ---------------------------------------------------------------- checkpointed BPTT
