@@ -420,3 +420,24 @@ def test_the_overhead_benchmark_runs():
     assert "round 1: plain" in out and "steps sampled" in out
     assert "median speed kept with the live page" in out
     assert "median cost of the board by its own account" in out
+
+
+def test_a_pytorch_script_run_through_the_package_uses_the_same_call(tmp_path):
+    script = tmp_path / "train_torch.py"
+    script.write_text(
+        "import torch\n"
+        "from tinygrad_rnn import live\n"
+        "model, head = torch.nn.LSTM(2, 4), torch.nn.Linear(4, 1)\n"
+        "opt = torch.optim.Adam([*model.parameters(), *head.parameters()], lr=1e-2)\n"
+        "with live.serve(model, opt, quiet=True) as board:\n"
+        "    for step in range(3):\n"
+        "        out, _ = model(torch.randn(5, 2, 2))\n"
+        "        loss = ((head(out[-1]) - 1) ** 2).mean()\n"
+        "        opt.zero_grad(); loss.backward(); opt.step()\n"
+        "        board.log(loss)\n"
+        "print(board.steps, sorted(board.time_steps['layers']), len(board.weights[0][1]))\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run([sys.executable, "-m", "tinygrad_rnn", "run", str(script)], env=env,
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[1, 2, 3] ['lstm/l0'] 4"

@@ -7,8 +7,8 @@
             optimizer.zero_grad(); loss.backward(); optimizer.step()
             board.log(loss)                          # the one call per step
 
-``python -m tinygrad_rnn train ... --live`` does the same for the built-in training loop; any
-script (a PyTorch-style one run through this package too) calls ``live.serve`` as above.
+``python -m tinygrad_rnn train ... --live`` does the same for the built-in training loop; a
+PyTorch program run by ``python -m tinygrad_rnn run`` calls ``live.serve`` as above.
 
 The page shows the loss curve; the global gradient norm with the clipping threshold and every
 clipped step; ‖∂L/∂h_t‖ over t at the latest sampled step beside the first one (vanishing and
