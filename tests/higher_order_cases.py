@@ -35,6 +35,8 @@ CASES = {
     "neg": (lambda lib, a: _sq(-a), ("neg",), [()], (-2, 2)),
     "exp": (lambda lib, a: a.exp(), ("exp",), [(2, 3)], (-2, 2)),
     "log": (lambda lib, a: a.log(), ("log",), [(3,)], (0.3, 2)),
+    "sin": (lambda lib, a: a.sin() * a, ("sin",), [(2, 3)], (-3, 3)),
+    "cos": (lambda lib, a: a.cos() * a, ("cos",), [(3,)], (-3, 3)),
     "tanh": (lambda lib, a: a.tanh(), ("tanh",), [(2, 2)], (-2, 2)),
     "sigmoid": (lambda lib, a: a.sigmoid(), ("sigmoid",), [(3,)], (-3, 3)),
     "softplus": (lambda lib, a: _softplus(lib, a), ("softplus",), [(2, 3)], (-3, 3)),

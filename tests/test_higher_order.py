@@ -131,6 +131,8 @@ def test_gradgradcheck_binary_ops_with_broadcasting(name, pair):
 UNARY = {
     "exp": lambda x: x.exp(),
     "log": lambda x: (x.abs() + 0.3).log(),
+    "sin": lambda x: x.sin() * x,
+    "cos": lambda x: x.cos().cos(),
     "tanh": lambda x: x.tanh(),
     "sigmoid": lambda x: x.sigmoid(),
     "softplus": lambda x: tg.nn.functional.softplus(x),

@@ -62,6 +62,8 @@ UNARY = {
     "exp": (lambda x: x.exp(), (-2, 2)),
     "log": (lambda x: x.log(), (0.2, 3)),
     "tanh": (lambda x: x.tanh(), (-3, 3)),
+    "sin": (lambda x: x.sin(), (-4, 4)),
+    "cos": (lambda x: x.cos(), (-4, 4)),
     "sigmoid": (lambda x: x.sigmoid(), (-6, 6)),
     "relu": (lambda x: x.relu(), (-2, 2)),
     "sqrt": (lambda x: x.sqrt(), (0.2, 3)),

@@ -172,7 +172,7 @@ def test_randperm_dtype_and_errors():
         R.randperm(2.5)
     with pytest.raises(TypeError, match="generator must be a tinygrad_rnn Generator"):
         R.randperm(3, generator=np.random.default_rng(0))
-    with pytest.raises(ValueError, match="only the 'cpu' device"):
+    with pytest.raises(tg.DeviceError, match="randperm: device 'cuda' is not available"):
         R.randperm(3, device="cuda")
 
 

@@ -219,6 +219,8 @@ RNG = np.random.default_rng(3)
     ("masked_fill", lambda L, x: x.masked_fill(x > 0, -1.0), [(2, 3)]),
     ("functions", lambda L, x: L.exp(L.tanh(x)).sum() + L.sigmoid(x).mean() + L.softmax(x, 1).max(), [(2, 3)]),
     ("0-d pow", lambda L, x: x.pow(3), [()]),
+    ("sin/cos (positional encodings)", lambda L, x: L.sin(x) * L.cos(x * 2) + x.sin().cos(), [(3, 4)]),
+    ("0-d sin", lambda L, x: L.sin(x) + L.cos(x), [()]),
 ])
 def test_tensor_methods_match_live_pytorch(name, fn, shapes):
     _compare(fn, *[RNG.standard_normal(s) for s in shapes])
@@ -250,3 +252,10 @@ def test_star_import_and_module_attributes_as_torch_programs_use_them():
         assert not tg.is_grad_enabled()
     assert tg.is_grad_enabled()
     assert tg.is_tensor(tg.ones(1)) and not tg.is_tensor(np.ones(1))
+
+
+def test_a_tensor_method_this_engine_lacks_is_a_missing_torch_api_with_the_nearest_names():
+    x = tg.ones(2)
+    with pytest.raises(NotImplementedError, match=r"Tensor.sinh is not available.*nearest: .*sin"):
+        x.sinh()
+    assert not hasattr(x, "sinh") and getattr(x, "sinh", 5) == 5  # also an AttributeError

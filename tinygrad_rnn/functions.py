@@ -6,7 +6,7 @@ from __future__ import annotations
 from .tensor import Tensor, _lift
 
 # torch.<name>(input, *args, **kwargs) == input.<name>(*args, **kwargs)
-_METHODS = ("exp", "log", "tanh", "sigmoid", "relu", "sqrt", "rsqrt", "abs", "neg", "square",
+_METHODS = ("exp", "log", "tanh", "sin", "cos", "sigmoid", "relu", "sqrt", "rsqrt", "abs", "neg", "square",
             "pow", "add", "sub", "mul", "div", "clamp", "clip", "softmax", "log_softmax", "sum",
             "mean", "std", "var", "norm", "max", "min", "amax", "argmax", "argmin", "all", "any",
             "matmul", "mm", "bmm", "baddbmm", "addmm", "topk", "sort", "narrow", "index_select",

@@ -378,6 +378,38 @@ class Exp(Function):
         return g * out
 
 
+class Sin(Function):
+    """y = sin a; dy/da = cos a (a primitive too, so the VJP stays on the graph)."""
+
+    name, saved_as = "sin", (0,)
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save(a)
+        return np.sin(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return g * _op(Cos, a)
+
+
+class Cos(Function):
+    """y = cos a; dy/da = -sin a."""
+
+    name, saved_as = "cos", (0,)
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save(a)
+        return np.cos(a)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved
+        return -(g * _op(Sin, a))
+
+
 class Log(Function):
     name, saved_as = "log", (0,)
 

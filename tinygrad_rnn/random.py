@@ -26,6 +26,7 @@ import os
 
 import numpy as np
 
+from . import devices
 from .seeding import get_rng, reseed  # noqa: F401  (get_rng: re-exported)
 from .tensor import Tensor
 
@@ -66,8 +67,7 @@ class Generator:
     """
 
     def __init__(self, device="cpu"):
-        if str(device) != "cpu":
-            raise ValueError(f"Generator: only the 'cpu' device exists here, got {device!r}")
+        devices.check("Generator", device)
         self.device = "cpu"
         self.manual_seed(_DEFAULT_SEED)
 
@@ -244,8 +244,7 @@ def randperm(n: int, *, generator: Generator | None = None, dtype=None, device=N
              requires_grad=False):
     """A random permutation of ``0 … n-1`` as an int64 Tensor (``torch.randperm``); for the same
     seed the same permutation as PyTorch's CPU ``randperm`` (for n < 214748364)."""
-    if device is not None and str(device) != "cpu":
-        raise ValueError(f"randperm: only the 'cpu' device exists here, got {device!r}")
+    devices.check("randperm", device)
     return _tensor(permutation(n, generator), dtype, requires_grad)
 
 
@@ -257,8 +256,7 @@ def randint(low=0, high=None, size=None, *, generator: Generator | None = None, 
         if high is None:
             raise TypeError("randint: expected randint(high, size) or randint(low, high, size)")
         low, high, size = 0, low, high
-    if device is not None and str(device) != "cpu":
-        raise ValueError(f"randint: only the 'cpu' device exists here, got {device!r}")
+    devices.check("randint", device)
     low, high = int(low), int(high)
     if high <= low:
         raise ValueError(f"randint: expected low < high, got low={low} and high={high}")

@@ -45,6 +45,17 @@ class Tensor:
         if requires_grad:
             self.requires_grad_(True)
 
+    def __getattr__(self, name):
+        """Only reached for a name Tensor lacks: say so as a missing torch API (also an
+        AttributeError, so ``hasattr`` answers as usual), with the nearest names it has."""
+        if name.startswith("__"):
+            raise AttributeError(name)
+        import difflib
+        from .errors import MissingTorchAttribute
+        near = difflib.get_close_matches(name, [n for n in dir(Tensor) if not n.startswith("_")])
+        hint = f"; the nearest: {', '.join(near)}" if near else ""
+        raise MissingTorchAttribute(f"Tensor.{name} is not available in tinygrad_rnn{hint}")
+
     # ------------------------------------------------------------ data and grad, as PyTorch's
     @property
     def data(self) -> "Tensor":
@@ -384,6 +395,8 @@ class Tensor:
     def exp(self): return apply(ops.Exp, self._as_float())
     def log(self): return apply(ops.Log, self._as_float())
     def tanh(self): return apply(ops.Tanh, self._as_float())
+    def sin(self): return apply(ops.Sin, self._as_float())
+    def cos(self): return apply(ops.Cos, self._as_float())
     def sigmoid(self): return apply(ops.Sigmoid, self._as_float())
     def sqrt(self): return apply(ops.Sqrt, self._as_float())
     def relu(self): return apply(ops.Relu, self)
