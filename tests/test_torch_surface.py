@@ -221,6 +221,7 @@ RNG = np.random.default_rng(3)
     ("0-d pow", lambda L, x: x.pow(3), [()]),
     ("sin/cos (positional encodings)", lambda L, x: L.sin(x) * L.cos(x * 2) + x.sin().cos(), [(3, 4)]),
     ("0-d sin", lambda L, x: L.sin(x) + L.cos(x), [()]),
+    ("tril/triu", lambda L, x: L.tril(x) * 2 + x.triu(1) + L.tril(x, -1) + x.triu(diagonal=-1), [(2, 3, 4)]),
 ])
 def test_tensor_methods_match_live_pytorch(name, fn, shapes):
     _compare(fn, *[RNG.standard_normal(s) for s in shapes])

@@ -12,7 +12,7 @@ _METHODS = ("exp", "log", "tanh", "sin", "cos", "sigmoid", "relu", "sqrt", "rsqr
             "matmul", "mm", "bmm", "baddbmm", "addmm", "topk", "sort", "narrow", "index_select",
             "gather", "transpose", "permute", "reshape", "flatten", "squeeze", "unsqueeze",
             "split", "chunk", "unbind", "t", "masked_fill", "eq", "ne", "lt", "le", "gt", "ge",
-            "numel", "clone", "detach", "expand_as")
+            "numel", "clone", "detach", "expand_as", "tril", "triu")
 
 
 def _function(name):

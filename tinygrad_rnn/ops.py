@@ -416,7 +416,8 @@ class Log(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save(a)
-        return np.log(a)
+        with np.errstate(divide="ignore"):  # log 0 = -inf without a warning, as in PyTorch
+            return np.log(a)
 
     @staticmethod
     def backward(ctx, g):

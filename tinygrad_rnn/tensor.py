@@ -548,6 +548,20 @@ class Tensor:
         axis = _axis(dim, self.ndim, "sort")
         return self.topk(self.shape[axis] if self.ndim else 1, axis, largest=descending)
 
+    def tril(self, diagonal=0):
+        """The lower triangle of the last two dims (the rest 0), as ``torch.tril``; the gradient
+        passes where the values are kept."""
+        return self._triangle(np.tri(*self.shape[-2:], k=diagonal, dtype=bool), "tril")
+
+    def triu(self, diagonal=0):
+        """The upper triangle of the last two dims (the rest 0), as ``torch.triu``."""
+        return self._triangle(~np.tri(*self.shape[-2:], k=diagonal - 1, dtype=bool), "triu")
+
+    def _triangle(self, keep, op):
+        if self.ndim < 2:
+            raise ValueError(f"{op}: expects a tensor with at least 2 dims, got shape {self.shape}")
+        return where(keep, self, _lift(0, self))
+
     def narrow(self, dim, start, length):
         """The slice ``start : start + length`` along ``dim``, sharing memory (``torch.narrow``)."""
         axis = _axis(dim, self.ndim, "narrow")

@@ -41,6 +41,12 @@ class Linear(Module):
                 f"bias={self.bias is not None}")
 
 
+class NonDynamicallyQuantizableLinear(Linear):
+    """PyTorch's class of ``MultiheadAttention.out_proj``: a ``Linear`` (its own name exists for
+    quantisation, which this engine does not do). Programs name it in ``torch.serialization``
+    allow-lists, so the attention uses it too."""
+
+
 class Embedding(Module):
     """A lookup table: integer indices (...) → rows of ``weight`` (..., embedding_dim), N(0, 1)
     initialised. The row ``padding_idx`` starts at zero and gets no gradient."""

@@ -29,7 +29,7 @@ from ..grad_mode import scope
 from ..tensor import Tensor
 from . import functional as F
 from . import init
-from .layers import Dropout, LayerNorm, Linear, ModuleList
+from .layers import Dropout, LayerNorm, Linear, ModuleList, NonDynamicallyQuantizableLinear
 from .module import Module, Parameter
 
 _CAUSAL_HINT = ("Need attn_mask if specifying the is_causal hint. You may use the Transformer "
@@ -83,7 +83,7 @@ class MultiheadAttention(Module):
             self.in_proj_bias = _param(3 * embed_dim)
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias)
+        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias)
         self.bias_k = self.bias_v = None
         self.add_zero_attn = False
         self._reset_parameters()

@@ -1,4 +1,4 @@
 """As torch.nn.modules.linear."""
-from ..layers import Identity, Linear
+from ..layers import Identity, Linear, NonDynamicallyQuantizableLinear
 
-__all__ = ["Identity", "Linear"]
+__all__ = ["Identity", "Linear", "NonDynamicallyQuantizableLinear"]
