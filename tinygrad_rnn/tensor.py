@@ -62,7 +62,7 @@ class Tensor:
         """A Tensor sharing this one's array, cut from the graph (PyTorch's ``.data``): what a
         hand-written update writes into, ``p.data.add_(p.grad, alpha=-lr)``. Assigning
         ``t.data = other`` replaces the array behind ``t``."""
-        return _tensor(self.array)
+        return self.detach()
 
     @data.setter
     def data(self, value):
@@ -191,11 +191,6 @@ class Tensor:
                                "detach()")
         self.requires_grad = bool(requires_grad)
         return self
-
-    @staticmethod
-    def _share(array) -> "Tensor":
-        """A leaf Tensor over ``array`` itself (no copy): how modules hand out their buffers."""
-        return _tensor(array)
 
     def detach(self) -> "Tensor":
         """A new leaf sharing the data, cut from the graph: how truncated BPTT stops gradients."""

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import devices
 from ..grad_mode import scope
+from ..creation import from_numpy
 from ..tensor import Tensor, as_numpy
 
 
@@ -224,7 +225,7 @@ class Module:
                     out[f"{mod_name}.{name}" if mod_name else name] = p.detach()
             for name, b in module._buffers.items():
                 if b is not None:
-                    out[f"{mod_name}.{name}" if mod_name else name] = Tensor._share(b)
+                    out[f"{mod_name}.{name}" if mod_name else name] = from_numpy(b)
         return out
 
     def load_state_dict(self, state_dict, strict=True):
