@@ -449,9 +449,10 @@ class Sigmoid(Function):
 
     @staticmethod
     def forward(ctx, a):
-        out = np.tanh(a * 0.5)
-        out += 1
-        out *= 0.5
+        half = a.dtype.type(0.5)  # in-place numpy ops take twice as long with a Python number
+        out = np.tanh(a * half)
+        out += a.dtype.type(1)
+        out *= half
         ctx.save(out)
         return out
 
@@ -549,6 +550,25 @@ class Cast(Function):
 
 # ---------------------------------------------------------------- linear algebra
 
+def _times_t(x, w, b=None):
+    """x @ wᵀ (+ b) for 2-D x (r, k) and w (n, k): the product of a linear layer and of a
+    recurrent step (h W_hhᵀ + b). With few rows against many outputs (8r ≤ n) the product is
+    computed as (w xᵀ)ᵀ — the same sums in another memory layout — because OpenBLAS runs that
+    one up to twice as fast there (float32: B=16 h·W_hhᵀ with H=64 takes 10 µs instead of 18,
+    B=32 H=256 190 µs instead of 330; with many rows the plain form is the faster). The result
+    is written back in row order by the pass that adds b (or a copy), so nothing downstream
+    meets a transposed array."""
+    if 8 * x.shape[0] <= w.shape[0] and w.flags.c_contiguous:
+        product = (w @ x.T).T
+        if b is None:
+            return np.ascontiguousarray(product)
+        return np.add(product, b, out=np.empty(product.shape, product.dtype))
+    y = x @ w.T
+    if b is not None:
+        y += b
+    return y
+
+
 class MatMul(Function):
     """a @ b with numpy's rules (1-D operands, batched leading dimensions).
 
@@ -568,6 +588,8 @@ class MatMul(Function):
             raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align "
                              f"({a.shape[-1]} != {k_b})")
         ctx.save(a, b)
+        if a.ndim == 2 and b.ndim == 2 and b.T.flags.c_contiguous:  # h @ W.T (a transposed view)
+            return _times_t(a, b.T)
         return a @ b
 
     @staticmethod
@@ -575,7 +597,7 @@ class MatMul(Function):
         a, b = ctx.saved
         need_a, need_b = ctx.needs_input_grad
         if a.ndim == 2 and b.ndim == 2:  # the common case, kept free of extra numpy calls
-            return (g @ b.T if need_a else None), (Deferred(a, g) if need_b else None)
+            return (_times_t(g, b) if need_a else None), (Deferred(a, g) if need_b else None)
         if a.ndim == 1 and b.ndim == 1:  # a dot product
             return (g * b if need_a else None), (g * a if need_b else None)
         a2 = a.reshape((1,) + a.shape) if a.ndim == 1 else a
@@ -625,7 +647,9 @@ class Linear(Function):
                              f"(expected ({w.shape[0]},) or a shape that broadcasts to it)")
         ctx.save(x, w, None if b is None else b.shape)
         # Leading dimensions folded into rows: one matrix product, not one per leading index.
-        y = x @ w.T if x.ndim <= 2 else (x.reshape(-1, x.shape[-1]) @ w.T).reshape(shape)
+        if x.ndim == 2:
+            return _times_t(x, w, b)
+        y = x @ w.T if x.ndim == 1 else (x.reshape(-1, x.shape[-1]) @ w.T).reshape(shape)
         if b is not None:
             y += b
         return y
