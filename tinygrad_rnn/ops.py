@@ -870,8 +870,9 @@ class Expand(Function):
 
 
 class Gather(Function):
-    """out[..., j, ...] = a[..., index[..., j, ...], ...] along ``axis``; the backward adds each
-    gradient back at the index it came from (repeated indices accumulate)."""
+    """out[..., j, ...] = a[..., index[..., j, ...], ...] along ``axis`` (``index``: an integer
+    input, no gradient); the backward adds each gradient back at the index it came from
+    (repeated indices accumulate)."""
 
     name = "gather"
 
@@ -890,7 +891,7 @@ class Gather(Function):
     @staticmethod
     def backward(ctx, g):
         shape, full = ctx.saved
-        return _op(IndexAdd, g, shape=shape, index=full, advanced=True)
+        return _op(IndexAdd, g, shape=shape, index=full, advanced=True), None  # index: an input
 
 
 def _full_index(index, axis):
