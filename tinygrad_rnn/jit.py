@@ -181,7 +181,7 @@ class _Traced(Tensor):
 
     @array.setter
     def array(self, value):
-        _refuse("assigning the data of a traced tensor", tensor=self)
+        _refuse("assigning the data of a traced tensor")
 
     def item(self):
         _refuse("item() of a traced tensor", tensor=self)
@@ -699,6 +699,9 @@ class Jit:
                 if type(t) is _Traced:
                     t.__class__ = Tensor
         if rec.need_static:  # those inputs are keyed by value from now on: capture again
+            if rec.in_backward:  # gradients are accumulated already: a second run would add
+                raise CaptureError(f"jit: backward read the values of the integer input(s) at "
+                                   f"position {sorted(rec.need_static)}")
             self.static |= rec.need_static
             return self(*args)
         record = _Record()
