@@ -89,6 +89,9 @@ CASES = {
     "embedding": (lambda lib, a: _sq(lib.nn.functional.embedding(
         lib.tensor(np.array([[0, 2], [2, 3], [3, 0]])), a, padding_idx=3)), ("embedding",),
         [(4, 3)], (-2, 2)),
+    "one_hot": (lambda lib, a: _sq(a * lib.nn.functional.one_hot(lib.tensor(np.array([2, 0, 1])),
+                                                                 3).double()),
+                ("one_hot",), [(3, 3)], (-2, 2)),
 }
 
 

@@ -180,17 +180,22 @@ V, E = 7, 4  # a character language model: vocabulary, embedding size
 
 
 class CharLM(nn.Module):
-    """Token ids (T, B) through nn.Embedding (padding row 0), or one-hot floats (T, B, V), into
-    an LSTM and a linear head over the vocabulary."""
+    """Token ids (T, B) through nn.Embedding (padding row 0) or F.one_hot, or one-hot floats
+    (T, B, V) made outside, into an LSTM and a linear head over the vocabulary."""
 
-    def __init__(self, embed=True):
+    def __init__(self, embed="embedding"):
         super().__init__()
-        self.embed = nn.Embedding(V, E, padding_idx=0) if embed else None
-        self.rnn = nn.LSTM(E if embed else V, H)
+        self.embed = nn.Embedding(V, E, padding_idx=0) if embed == "embedding" else None
+        self.one_hot = embed == "one_hot_in_step"
+        self.rnn = nn.LSTM(E if self.embed else V, H)
         self.head = nn.Linear(H, V)
 
     def forward(self, x):
-        out, _ = self.rnn(self.embed(x) if self.embed else x)
+        if self.embed:
+            x = self.embed(x)
+        elif self.one_hot:
+            x = F.one_hot(x, V).float()
+        out, _ = self.rnn(x)
         return self.head(out)
 
 
@@ -226,16 +231,17 @@ def run_twins(eager, jitted, step_fn, batches, opt="Adam"):
     return step
 
 
-def lm_batches(rng, n, T=5, B=3, embed=True, dtype=np.int64):
+def lm_batches(rng, n, T=5, B=3, embed="embedding", dtype=np.int64):
     out = []
     for _ in range(n):
         ids = rng.integers(0, V, (T + 1, B))  # some 0s: the padding row is hit
-        x = tg.tensor(ids[:-1]) if embed else tg.tensor(np.eye(V, dtype=np.float32)[ids[:-1]])
+        x = tg.tensor(np.eye(V, dtype=np.float32)[ids[:-1]]) if embed == "one_hot" else \
+            tg.tensor(ids[:-1])
         out.append((x, tg.tensor(ids[1:].astype(dtype))))
     return out
 
 
-@pytest.mark.parametrize("embed", [True, False], ids=["embedding", "one_hot"])
+@pytest.mark.parametrize("embed", ["embedding", "one_hot", "one_hot_in_step"])
 def test_a_char_lm_replays_when_only_the_targets_and_token_ids_change(embed):
     rng = np.random.default_rng(5)
     batches = lm_batches(rng, 5, embed=embed)

@@ -1193,3 +1193,19 @@ class Select(Function):
         _, need_a, need_b = ctx.needs_input_grad
         return (None, unbroadcast(_where(cond, g, 0), sa) if need_a else None,
                 unbroadcast(_where(cond, 0, g), sb) if need_b else None)
+
+
+class OneHot(Function):
+    """int64 (..., num_classes) with a 1 at each class index of the integer input (...). Its
+    output is an integer tensor: no gradient flows through it, so it has no VJP."""
+
+    name = "one_hot"
+
+    @staticmethod
+    def forward(ctx, indices, num_classes):
+        if indices.size and indices.min() < 0:
+            raise ValueError(f"one_hot: class values must be non-negative, got {indices.min()}")
+        if indices.size and indices.max() >= num_classes:
+            raise ValueError(f"one_hot: class values must be smaller than num_classes="
+                             f"{num_classes}, got {indices.max()}")
+        return (indices[..., None] == np.arange(num_classes)).astype(np.int64)

@@ -284,20 +284,19 @@ def embedding(input, weight: Tensor, padding_idx=None, max_norm=None, norm_type=
 
 
 def one_hot(tensor, num_classes=-1) -> Tensor:
-    """int64 (..., num_classes) with a 1 at each index; ``num_classes=-1``: max index + 1."""
-    idx = np.asarray(tensor)
+    """int64 (..., num_classes) with a 1 at each index; ``num_classes=-1``: max index + 1 (read
+    from the values, so under tg.jit the input becomes static: give num_classes instead)."""
+    idx = tensor if isinstance(tensor, Tensor) else Tensor(np.asarray(tensor))
     if idx.dtype.kind not in "iu":
         raise TypeError(f"one_hot: needs integer class indices, got dtype {idx.dtype}")
-    if idx.size and idx.min() < 0:
-        raise ValueError(f"one_hot: class values must be non-negative, got {idx.min()}")
     if num_classes == -1:
-        if idx.size == 0:
+        values = np.asarray(idx)
+        if values.size == 0:
             raise ValueError("one_hot: cannot infer num_classes from an empty tensor")
-        num_classes = int(idx.max()) + 1
-    if idx.size and idx.max() >= num_classes:
-        raise ValueError(f"one_hot: class values must be smaller than num_classes={num_classes}, "
-                         f"got {idx.max()}")
-    return Tensor((idx[..., None] == np.arange(num_classes)).astype(np.int64))
+        if values.min() < 0:
+            raise ValueError(f"one_hot: class values must be non-negative, got {values.min()}")
+        num_classes = int(values.max()) + 1
+    return apply(ops.OneHot, idx, num_classes=int(num_classes))
 
 
 def pad(input: Tensor, pad, mode="constant", value=None) -> Tensor:
