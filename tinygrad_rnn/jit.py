@@ -40,8 +40,8 @@ step reads (``module.training``, a learning rate in a closure) is read at captur
 **Integer and boolean inputs: static by need.** Class targets, token ids, index tensors and
 masks are replay variables like float inputs, and the key holds only their shape and dtype,
 as long as the step uses their values inside ops only — ``F.cross_entropy``/``nll_loss``,
-``F.embedding``/``nn.Embedding``, ``x[idx]``, ``gather``, ``index_select``, ``tg.where`` and
-``masked_fill`` take them as op inputs, so a char-LM's new targets at every batch replay. If the
+``F.embedding``/``nn.Embedding``, ``F.one_hot`` (given ``num_classes``), ``x[idx]``,
+``gather``, ``index_select``, ``tg.where`` and ``masked_fill`` take them as op inputs, so a char-LM's new targets at every batch replay. If the
 step reads such an input's values in Python (``lengths`` for ``pack_padded_sequence``,
 ``int(n)``, ``.tolist()``, ``np.asarray``; or the value of anything computed from it), the
 capture stops, that input becomes *static* — keyed by its values, as JAX's static arguments —
