@@ -1197,7 +1197,7 @@ class Select(Function):
 
 class OneHot(Function):
     """int64 (..., num_classes) with a 1 at each class index of the integer input (...). Its
-    output is an integer tensor: no gradient flows through it, so it has no VJP."""
+    output is an integer tensor: no gradient flows through it (its VJP is never called)."""
 
     name = "one_hot"
 
@@ -1209,3 +1209,7 @@ class OneHot(Function):
             raise ValueError(f"one_hot: class values must be smaller than num_classes="
                              f"{num_classes}, got {indices.max()}")
         return (indices[..., None] == np.arange(num_classes)).astype(np.int64)
+
+    @staticmethod
+    def backward(ctx, g):  # never called: an integer output carries no gradient
+        return None
