@@ -250,7 +250,7 @@ def backward(roots, gradients, retain_graph=False, create_graph=False, inputs=No
     wanted = None if inputs is None else {_key(t): None for t in inputs}
     outer, plain = mode.products, inputs is None and not create_graph  # leaf -> Deferreds
     pending, heap, deferred = {}, [], outer if plain and outer is not None else {}  # node -> grads
-    owned = None if create_graph else set()  # ids of sums made here: safe to add into in place
+    watched = mode.anomaly or bool(_backward_hooks) or wanted is not None  # the slower checks
     previous, mode.grad, mode.products = mode.grad, create_graph, deferred if plain else None
     try:
         for root, g in zip(roots, gradients):  # (Tensors under create_graph)
@@ -260,7 +260,7 @@ def backward(roots, gradients, retain_graph=False, create_graph=False, inputs=No
             if root._node not in pending:
                 pending[root._node] = [None] * len(root._node.output_meta)
                 heappush(heap, (-root._node.id, root._node))
-            _add_into(pending[root._node], root._idx, g, owned)
+            _add_into(pending[root._node], root._idx, g)
         while heap:
             node = heappop(heap)[1]
             grads = pending.pop(node)
@@ -268,23 +268,17 @@ def backward(roots, gradients, retain_graph=False, create_graph=False, inputs=No
                 _check_backward_allowed(node)
             if node.hooks:
                 grads = _run_tensor_hooks(node, grads)
-            if wanted is not None:  # an input of autograd.grad may be an output of this node
-                wanted.update({(id(node), k): g for k, g in enumerate(grads)
-                               if (id(node), k) in wanted})
-            input_grads = node.fn.backward(_OnGraph(node) if create_graph else node, *grads)
+            if create_graph:
+                input_grads = node.fn.backward(_OnGraph(node), *grads)
+            else:
+                input_grads = node.fn.backward(node, *grads)
             if type(input_grads) is not tuple:
                 input_grads = (input_grads,)
-            if mode.anomaly:
-                check_finite(node.fn, node.scope, [g for g in grads if g is not None],
-                             input_grads, "backward")
-            if _backward_hooks:
-                input_grads = tuple([_value(g) for g in input_grads])
-                for hook in _backward_hooks:  # hooks see arrays (a Tensor's under create_graph)
-                    hook(node, [getattr(g, "array", g) for g in grads],
-                         [getattr(g, "array", g) for g in input_grads])
-            for i, ((source, index), g, need) in enumerate(zip(node.edges, input_grads,
-                                                                 node.needs_input_grad)):
-                if g is None or not need:
+            if watched:
+                input_grads = _watch(node, grads, input_grads, wanted)
+            for i, (source, index) in enumerate(node.edges):
+                g = input_grads[i]
+                if g is None or not node.needs_input_grad[i]:
                     continue
                 if type(source) is not Node:  # a leaf
                     if type(g) is Deferred and not (source._hooks or create_graph):
@@ -305,13 +299,9 @@ def backward(roots, gradients, retain_graph=False, create_graph=False, inputs=No
                 if slot is None:  # the first gradient to reach this node
                     slot = pending[source] = [None] * len(source.output_meta)
                     heappush(heap, (-source.id, source))
-                if slot[index] is None:
                     slot[index] = g
                 else:
-                    _add_into(slot, index, g, owned)
-            if owned:
-                for g in grads:
-                    owned.discard(id(g))
+                    _add_into(slot, index, g)
             if not retain_graph:
                 node.saved = None
         for leaf, products in (deferred.items() if deferred is not outer else ()):
@@ -323,6 +313,23 @@ def backward(roots, gradients, retain_graph=False, create_graph=False, inputs=No
     finally:
         mode.grad, mode.products = previous, outer
     return None if wanted is None else [wanted[_key(t)] for t in inputs]
+
+
+def _watch(node, grads, input_grads, wanted):
+    """What a sweep does per node only when asked: note gradients ``autograd.grad`` wants (an
+    input may be an output of this node), check for NaN/Inf (detect_anomaly), and show the
+    node's gradients to the backward hooks (as arrays: Deferred products computed)."""
+    if wanted is not None:
+        wanted.update({(id(node), k): g for k, g in enumerate(grads) if (id(node), k) in wanted})
+    if mode.anomaly:
+        check_finite(node.fn, node.scope, [g for g in grads if g is not None], input_grads,
+                     "backward")
+    if _backward_hooks:
+        input_grads = tuple([_value(g) for g in input_grads])
+        for hook in _backward_hooks:  # hooks see arrays (a Tensor's under create_graph)
+            hook(node, [getattr(g, "array", g) for g in grads],
+                 [getattr(g, "array", g) for g in input_grads])
+    return input_grads
 
 
 def _key(t):  # where Tensor t's gradient is found during a sweep: (node, output) or the leaf
@@ -352,21 +359,17 @@ class _OnGraph:
         self.saved, self.needs_input_grad = tuple(saved), node.needs_input_grad
 
 
-def _add_into(slot, index, g, owned):
+def _add_into(slot, index, g):
     """Gradient routing: add ``g`` to ``slot[index]``. The first gradient is stored as it is (an
     array someone else may hold, or a read-only broadcast view: never written into); a sum is a
-    fresh array this backward owns, and later gradients are added into it — or, under
-    create_graph, a recorded Tensor sum."""
+    new array — or, under create_graph, a recorded Tensor sum."""
     prev = slot[index]
     if prev is None:
         slot[index] = g
-    elif owned is None:
-        slot[index] = prev + g
-    elif id(prev) in owned:
-        prev += g
     else:
-        total = slot[index] = np.asarray(prev + g)  # asarray: 0-d sums would be numpy scalars
-        owned.add(id(total))
+        total = slot[index] = prev + g
+        if isinstance(total, np.generic):  # numpy sums 0-d arrays into a scalar
+            slot[index] = np.asarray(total)
 
 
 def _value(g):
