@@ -590,3 +590,37 @@ def test_embedding_gradient_skips_the_padding_row():
     w = tg.tensor(np.ones((4, 2)), requires_grad=True)
     F.embedding(tg.tensor(np.array([1, 3, 3, 0])), w, padding_idx=-1).sum().backward()
     np.testing.assert_array_equal(w.grad.numpy(), [[1, 1], [1, 1], [0, 0], [0, 0]])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nll_loss_and_embedding_equal_the_ops_they_replace_bit_for_bit(reduction):
+    """The fused primitives compute what the generic ops did before (pick, negate, weigh,
+    reduce; index and mask the padding row), in the same order: the same bits."""
+    rng = np.random.default_rng(11)
+    x = tg.tensor(rng.standard_normal((6, 4)).astype(np.float32), requires_grad=True)
+    t = np.array([0, 3, -1, 2, 2, -1])
+    w = rng.uniform(0.5, 2, 4).astype(np.float32)
+    u = tg.tensor(rng.standard_normal(6 if reduction == "none" else ()).astype(np.float32))
+
+    def grads(loss):
+        x.grad = None
+        loss.backward(u)
+        return loss.numpy(), x.grad.numpy()
+    fused = grads(F.nll_loss(x.log_softmax(1), tg.tensor(t), weight=tg.tensor(w),
+                             ignore_index=-1, reduction=reduction))
+    valid = t != -1
+    safe = np.where(valid, t, 0)
+    picked = -x.log_softmax(1)[np.arange(6), safe] * tg.tensor(np.where(valid, w[safe], 0))
+    ref = {"none": picked, "sum": picked.sum(),
+           "mean": picked.sum() * (1.0 / float(np.where(valid, w[safe], 0).astype(np.float64)
+                                               .sum()))}[reduction]
+    for a, b in zip(fused, grads(ref)):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+
+    ids = rng.integers(0, 6, (3, 4))
+    u = tg.tensor(rng.standard_normal((3, 4, 4)).astype(np.float32))
+    out = F.embedding(tg.tensor(ids), x, padding_idx=2)
+    picked = x[ids]
+    ref = tg.where((ids != 2)[..., None], picked, picked.detach())
+    for a, b in zip(grads(out), grads(ref)):
+        assert np.array_equal(a, b)
