@@ -48,7 +48,17 @@ def init_weights(H, seed=0):
 
 # ---------------------------------------------------------------- this project
 
-def ours_layer(B, T, H):
+def _batches(B, T, n):
+    """``n`` batches (make_data with seeds 0, 1, …) as Tensors, handed out in turn: with n > 1
+    the targets change at every step, as in a real training loop (``interleaved.py --batches``)."""
+    import itertools
+
+    import tinygrad_rnn as tg
+    return itertools.cycle([(tg.Tensor(x), tg.Tensor(y)) for x, y in
+                            (make_data(B, T, seed=k) for k in range(n))])
+
+
+def ours_layer(B, T, H, batches=1):
     import tinygrad_rnn as tg
     from tinygrad_rnn import nn, optim
     from tinygrad_rnn.nn import functional as F
@@ -61,20 +71,23 @@ def ours_layer(B, T, H):
     head.load_state_dict({"weight": w["w_out"], "bias": w["b_out"]})
     opt = optim.Adam([*lstm.parameters(), *head.parameters()], lr=LR, max_grad_norm=MAX_NORM)
     xt = tg.Tensor(x)
+    data = _batches(B, T, batches) if batches > 1 else None
 
     def step():
         opt.zero_grad()
-        out, _ = lstm(xt)
-        loss = F.cross_entropy(head(out).reshape(T * B, V), y)
+        xb, yb = next(data) if data else (xt, y)
+        out, _ = lstm(xb)
+        loss = F.cross_entropy(head(out).reshape(T * B, V), yb)
         loss.backward()
         opt.step()
         return loss.item()
     return step
 
 
-def ours_jit(B, T, H):
+def ours_jit(B, T, H, batches=1):
     """ours-lstm's step with the forward and backward captured by ``tg.jit`` on the first call
-    and replayed afterwards; zero_grad, clipping and Adam stay outside, as in eager code."""
+    and replayed afterwards; zero_grad, clipping and Adam stay outside, as in eager code. (New
+    targets at every step, ``batches`` > 1, replay too: they are a replay variable.)"""
     import tinygrad_rnn as tg
     from tinygrad_rnn import nn, optim
     from tinygrad_rnn.nn import functional as F
@@ -87,6 +100,7 @@ def ours_jit(B, T, H):
     head.load_state_dict({"weight": w["w_out"], "bias": w["b_out"]})
     opt = optim.Adam([*lstm.parameters(), *head.parameters()], lr=LR, max_grad_norm=MAX_NORM)
     xt, yt = tg.Tensor(x), tg.Tensor(y)
+    data = _batches(B, T, batches) if batches > 1 else None
 
     @tg.jit
     def loss_of(x, y):
@@ -95,9 +109,10 @@ def ours_jit(B, T, H):
 
     def step():
         opt.zero_grad()
-        loss = loss_of(xt, yt)
+        loss = loss_of(*(next(data) if data else (xt, yt)))
         opt.step()
         return loss.item()
+    step.jit = loss_of  # its captures and replays
     return step
 
 

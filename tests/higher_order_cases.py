@@ -77,6 +77,21 @@ CASES = {
                [(3, 2)], (-2, 2)),
     "setitem": (lambda lib, a, v: _sq(_put(a, v)), ("setitem", "getitem"), [(3, 4), (4,)],
                 (-2, 2)),
+    # integer tensors as op inputs: targets, token ids, an index tensor
+    "getitem_tensor": (lambda lib, a: _sq(a[lib.tensor(np.array([0, 2, 0])), 1:]),
+                       ("getitem", "index_add"), [(3, 4)], (-2, 2)),
+    "cross_entropy": (lambda lib, a: lib.nn.functional.cross_entropy(
+        a * a, lib.tensor(np.array([1, -1, 2, 0])), weight=lib.tensor(np.array([0.5, 2.0, 1.5])),
+        ignore_index=-1, label_smoothing=0.3), ("nll_loss", "smooth_loss"), [(4, 3)], (-2, 2)),
+    "nll_loss_none": (lambda lib, a: lib.nn.functional.nll_loss(
+        (a * a).log_softmax(1), lib.tensor(np.array([2, 0, 2])), reduction="none"),
+        ("nll_loss",), [(3, 4)], (-2, 2)),
+    "embedding": (lambda lib, a: _sq(lib.nn.functional.embedding(
+        lib.tensor(np.array([[0, 2], [2, 3], [3, 0]])), a, padding_idx=3)), ("embedding",),
+        [(4, 3)], (-2, 2)),
+    "one_hot": (lambda lib, a: _sq(a * lib.nn.functional.one_hot(lib.tensor(np.array([2, 0, 1])),
+                                                                 3).double()),
+                ("one_hot",), [(3, 3)], (-2, 2)),
 }
 
 

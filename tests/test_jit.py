@@ -174,17 +174,169 @@ def test_new_shapes_capture_again_and_old_ones_replay_from_the_cache():
     assert (step.captures, step.replays) == (2, 3)
 
 
-def test_integer_inputs_key_the_record_by_value():
-    _, model = twins("rnn")
-    step = tg.jit(loss_fn(model))
-    rng = np.random.default_rng(4)
-    x, y = batch(rng)
-    y2 = tg.Tensor((y.numpy() + 1) % C)
-    step(x, y), step(x, y2), step(x, y)
-    assert (step.captures, step.replays) == (2, 1)
-    model.zero_grad()
-    replayed = step(x, y2).item()  # a replay with the second target
-    assert replayed == loss_fn(model)(x, y2).item()
+# ---------------------------------------------------------------- integer inputs
+
+V, E = 7, 4  # a character language model: vocabulary, embedding size
+
+
+class CharLM(nn.Module):
+    """Token ids (T, B) through nn.Embedding (padding row 0) or F.one_hot, or one-hot floats
+    (T, B, V) made outside, into an LSTM and a linear head over the vocabulary."""
+
+    def __init__(self, embed="embedding"):
+        super().__init__()
+        self.embed = nn.Embedding(V, E, padding_idx=0) if embed == "embedding" else None
+        self.one_hot = embed == "one_hot_in_step"
+        self.rnn = nn.LSTM(E if self.embed else V, H)
+        self.head = nn.Linear(H, V)
+
+    def forward(self, x):
+        if self.embed:
+            x = self.embed(x)
+        elif self.one_hot:
+            x = F.one_hot(x, V).float()
+        out, _ = self.rnn(x)
+        return self.head(out)
+
+
+def lm_twins(seed=0, **kwargs):
+    tg.manual_seed(seed)
+    a = CharLM(**kwargs)
+    tg.manual_seed(seed)
+    return a, CharLM(**kwargs)
+
+
+def lm_loss(model, **ce):
+    def loss(x, y):
+        return F.cross_entropy(model(x).reshape(-1, V), y.reshape(-1), **ce)
+    return loss
+
+
+def run_twins(eager, jitted, step_fn, batches, opt="Adam"):
+    """The same batches through an eager step and a jitted one, an optimizer step after each:
+    every loss, gradient and parameter equal bit for bit. Returns the Jit."""
+    opt_e = getattr(optim, opt)(eager.parameters(), lr=0.05)
+    opt_j = getattr(optim, opt)(jitted.parameters(), lr=0.05)
+    step = tg.jit(step_fn(jitted))
+    for i, args in enumerate(batches):
+        opt_e.zero_grad()
+        loss = step_fn(eager)(*args)
+        loss.backward()
+        opt_e.step()
+        opt_j.zero_grad()
+        lj = step(*args)
+        opt_j.step()
+        assert np.array_equal(loss.numpy(), lj.numpy(), equal_nan=True), i
+        assert_same(eager, jitted)
+    return step
+
+
+def lm_batches(rng, n, T=5, B=3, embed="embedding", dtype=np.int64):
+    out = []
+    for _ in range(n):
+        ids = rng.integers(0, V, (T + 1, B))  # some 0s: the padding row is hit
+        x = tg.tensor(np.eye(V, dtype=np.float32)[ids[:-1]]) if embed == "one_hot" else \
+            tg.tensor(ids[:-1])
+        out.append((x, tg.tensor(ids[1:].astype(dtype))))
+    return out
+
+
+@pytest.mark.parametrize("embed", ["embedding", "one_hot", "one_hot_in_step"])
+def test_a_char_lm_replays_when_only_the_targets_and_token_ids_change(embed):
+    rng = np.random.default_rng(5)
+    batches = lm_batches(rng, 5, embed=embed)
+    assert len({y.numpy().tobytes() for _, y in batches}) == 5  # new targets at every step
+    step = run_twins(*lm_twins(embed=embed), lm_loss, batches)
+    assert (step.captures, step.replays) == (1, 4) and step.static_inputs == ()
+    assert "x1" in step.source and "nll_loss" in step.source  # the targets: a replay variable
+
+
+def test_ignored_targets_class_weights_and_label_smoothing_replay():
+    rng = np.random.default_rng(6)
+    weight = tg.tensor(rng.uniform(0.5, 2.0, V).astype(np.float32))
+    batches = lm_batches(rng, 4)
+    batches = [(x, tg.tensor(np.where(rng.random(y.shape) < 0.3, -1, y.numpy())))
+               for x, y in batches]
+    batches.append((batches[0][0], tg.tensor(np.full(batches[0][1].shape, -1))))  # all ignored
+    assert all((y.numpy() == -1).any() for _, y in batches)
+    for ce in (dict(weight=weight, ignore_index=-1),
+               dict(weight=weight, ignore_index=-1, label_smoothing=0.2, reduction="sum")):
+        step = run_twins(*lm_twins(), lambda m: lm_loss(m, **ce), batches, opt="SGD")
+        assert (step.captures, step.replays) == (1, 4)
+
+
+def test_a_target_of_another_dtype_captures_again():
+    rng = np.random.default_rng(7)
+    batches = lm_batches(rng, 2) + lm_batches(rng, 2, dtype=np.int32)
+    step = run_twins(*lm_twins(), lm_loss, batches)
+    assert (step.captures, step.replays) == (2, 2)
+
+
+def test_lengths_read_in_python_become_static_and_only_they():
+    eager, jitted = twins("lstm", packed=True)
+    rng = np.random.default_rng(8)
+    short, long = tg.tensor(np.array([4, 2, 3])), tg.tensor(np.array([3, 4, 1]))
+    batches = [(*batch(rng), lengths) for lengths in (short, short, long, short, long)]
+    step = run_twins(eager, jitted, loss_fn, batches)
+    # the first call finds that pack_padded_sequence reads the lengths and captures again;
+    # the targets (position 1) stay variables although they change at every call
+    assert step.static_inputs == (2,)
+    assert (step.captures, step.replays) == (2, 3)
+
+
+def test_a_value_read_from_a_target_makes_it_static():
+    def step_fn(model):
+        def loss(x, y):
+            counts = np.bincount(y.reshape(-1).tolist(), minlength=C)  # values, in Python
+            return F.cross_entropy(model(x), y) * float(counts.max())
+        return loss
+    rng = np.random.default_rng(9)
+    y1, y2 = tg.tensor(rng.integers(0, C, 6)), tg.tensor(rng.integers(0, C, 6))
+    xs = [tg.tensor(rng.standard_normal((6, I)).astype(np.float32)) for _ in range(4)]
+    tg.manual_seed(0)
+    eager = nn.Linear(I, C)
+    tg.manual_seed(0)
+    jitted = nn.Linear(I, C)
+    step = run_twins(eager, jitted, step_fn, [(xs[0], y1), (xs[1], y1), (xs[2], y2),
+                                              (xs[3], y1)])
+    assert step.static_inputs == (1,) and (step.captures, step.replays) == (2, 2)
+    assert type(y1) is tg.Tensor and type(y2) is tg.Tensor  # traced while capturing, not after
+    step.reset()
+    assert step.static_inputs == ()
+
+
+def test_a_read_of_a_float_computed_from_an_integer_input_is_still_refused():
+    emb = nn.Embedding(V, E)
+
+    def fn(ids):
+        h = emb(ids)
+        if h.sum() > 0:  # depends on the weights: no static input can make this honest
+            h = h * 2
+        return h.sum()
+    step = tg.jit(fn)
+    with pytest.raises(CaptureError, match="comparing") as info:
+        step(tg.tensor(np.array([1, 2, 3])))
+    assert "if h.sum() > 0:" in str(info.value) and step.static_inputs == (0,)
+
+
+def test_index_tensors_and_boolean_masks_are_replay_variables():
+    def step_fn(model):
+        def loss(x, idx, cols, mask):
+            h = model(x)  # (6, C)
+            picked = (h[idx] + h.index_select(0, idx)).sum() + h.gather(1, cols).sum()
+            kept = tg.where(mask, h, h * 0.5).sum() + h.masked_fill(mask, 0.0).pow(2).sum()
+            return picked.pow(2) + kept
+        return loss
+    rng = np.random.default_rng(10)
+    batches = [(tg.tensor(rng.standard_normal((6, I)).astype(np.float32)),
+                tg.tensor(rng.integers(0, 6, 4)), tg.tensor(rng.integers(0, C, (6, 2))),
+                tg.tensor(rng.random((6, C)) < 0.5))
+               for _ in range(4)]
+    tg.manual_seed(0)
+    eager = nn.Linear(I, C)
+    tg.manual_seed(0)
+    step = run_twins(eager, nn.Linear(I, C), step_fn, batches)
+    assert (step.captures, step.replays) == (1, 3) and step.static_inputs == ()
 
 
 def test_parameters_are_read_at_every_replay_even_when_reassigned():

@@ -556,3 +556,71 @@ def test_new_pieces_on_0d_1_element_and_reused_tensors_match_live_pytorch(x, dat
     ref.backward()
     np.testing.assert_allclose(out.array, ref.detach().numpy(), rtol=1e-10)
     np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+# ---------------------------------------------------------------- integer tensors as op inputs
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.25])
+def test_class_target_losses_gradcheck_with_ignored_targets_and_weights(reduction, smoothing):
+    """nll_loss/cross_entropy take the targets as an op input (ops.NLLLoss, SmoothLoss)."""
+    rng = np.random.default_rng(3)
+    x = tg.tensor(rng.standard_normal((2, 4, 3)), requires_grad=True)
+    target = tg.tensor(np.array([[0, 3, -1], [2, -1, 1]]))
+    weight = tg.tensor(np.array([0.5, 1.0, 2.0, 1.5]))
+    assert tg.gradcheck(lambda t: F.cross_entropy(t, target, weight=weight, ignore_index=-1,
+                                                  reduction=reduction, label_smoothing=smoothing),
+                        [x])
+
+
+def test_index_inputs_gradcheck():
+    """Embedding, x[int tensor], index_select and where with a Tensor condition (the padding
+    row's gradient is zero by definition, not the derivative: tested below)."""
+    rng = np.random.default_rng(4)
+    w = tg.tensor(rng.standard_normal((5, 3)), requires_grad=True)
+    ids = tg.tensor(np.array([[0, 4, 4], [2, 0, 1]]))
+    assert tg.gradcheck(lambda w: F.embedding(ids, w) ** 2, [w])
+    assert tg.gradcheck(lambda w: w[ids, 1:] ** 2, [w])
+    assert tg.gradcheck(lambda w: w.index_select(0, tg.tensor(np.array([3, 3, 0]))) ** 2, [w])
+    mask = tg.tensor(rng.random((5, 3)) > 0.5)
+    assert tg.gradcheck(lambda w: tg.where(mask, w * w, -w) + w.masked_fill(mask, 0.5), [w])
+
+
+def test_embedding_gradient_skips_the_padding_row():
+    w = tg.tensor(np.ones((4, 2)), requires_grad=True)
+    F.embedding(tg.tensor(np.array([1, 3, 3, 0])), w, padding_idx=-1).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [[1, 1], [1, 1], [0, 0], [0, 0]])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nll_loss_and_embedding_equal_the_ops_they_replace_bit_for_bit(reduction):
+    """The fused primitives compute what the generic ops did before (pick, negate, weigh,
+    reduce; index and mask the padding row), in the same order: the same bits."""
+    rng = np.random.default_rng(11)
+    x = tg.tensor(rng.standard_normal((6, 4)).astype(np.float32), requires_grad=True)
+    t = np.array([0, 3, -1, 2, 2, -1])
+    w = rng.uniform(0.5, 2, 4).astype(np.float32)
+    u = tg.tensor(rng.standard_normal(6 if reduction == "none" else ()).astype(np.float32))
+
+    def grads(loss):
+        x.grad = None
+        loss.backward(u)
+        return loss.numpy(), x.grad.numpy()
+    fused = grads(F.nll_loss(x.log_softmax(1), tg.tensor(t), weight=tg.tensor(w),
+                             ignore_index=-1, reduction=reduction))
+    valid = t != -1
+    safe = np.where(valid, t, 0)
+    picked = -x.log_softmax(1)[np.arange(6), safe] * tg.tensor(np.where(valid, w[safe], 0))
+    ref = {"none": picked, "sum": picked.sum(),
+           "mean": picked.sum() * (1.0 / float(np.where(valid, w[safe], 0).astype(np.float64)
+                                               .sum()))}[reduction]
+    for a, b in zip(fused, grads(ref)):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+
+    ids = rng.integers(0, 6, (3, 4))
+    u = tg.tensor(rng.standard_normal((3, 4, 4)).astype(np.float32))
+    out = F.embedding(tg.tensor(ids), x, padding_idx=2)
+    picked = x[ids]
+    ref = tg.where((ids != 2)[..., None], picked, picked.detach())
+    for a, b in zip(grads(out), grads(ref)):
+        assert np.array_equal(a, b)

@@ -8,7 +8,8 @@ idea, the engine's way).
         opt.step()
 
 **Capture.** The first call for a given signature (the shapes and dtypes of the Tensor
-arguments, the values of the others) runs ``fn`` eagerly — real Tensors, Nodes and a real
+arguments, the values of the others — and of the integer inputs the step reads in Python, see
+below) runs ``fn`` eagerly — real Tensors, Nodes and a real
 ``loss.backward()``. Meanwhile :func:`engine.apply` hands every op to a recorder
 (``engine.mode.recorder``, the engine's one hook), which runs it, notes its inputs, parameters
 and outputs, and lets a stand-in for each new node's primitive note what its VJP returns when
@@ -27,16 +28,26 @@ replay, so an optimizer that updates them in place — or assigns ``p.data`` —
 parameters still have the shapes, dtypes and ``requires_grad`` they had; if not, it captures
 again. So does a new signature (a few records are kept per step).
 
-**Honest by construction** (JAX's tracer does the same). While capturing, the step's float
-inputs and every op result are *traced*: their values exist, but reading one as a value —
-``bool()``, ``float()``, ``int()``, ``item()``, ``__index__``, ``numpy()``, ``np.asarray``, a
+**Honest by construction** (JAX's tracer does the same). While capturing, the step's inputs
+and every op result are *traced*: their values exist, but reading one as a value — ``bool()``,
+``float()``, ``int()``, ``item()``, ``__index__``, ``numpy()``, ``tolist()``, ``np.asarray``, a
 comparison (``if loss > 3``), an in-place write — would bake this call's value into the record,
-so it raises :class:`CaptureError` naming the line. Integer and boolean inputs (class targets,
-lengths) are read freely: they choose *which* elements a step picks, so the record is keyed by
-their values (a new target array captures again, as JAX's static arguments). Random numbers
-(dropout, ``randn``) are refused while capturing: a record would replay the same mask at every
-step. Python state the step reads (``module.training``, a learning rate in a closure) is read
-at capture only: call :meth:`Jit.reset` after changing it.
+so it raises :class:`CaptureError` naming the line. Random numbers (dropout, ``randn``) are
+refused while capturing: a record would replay the same mask at every step. Python state the
+step reads (``module.training``, a learning rate in a closure) is read at capture only: call
+:meth:`Jit.reset` after changing it.
+
+**Integer and boolean inputs: static by need.** Class targets, token ids, index tensors and
+masks are replay variables like float inputs, and the key holds only their shape and dtype,
+as long as the step uses their values inside ops only — ``F.cross_entropy``/``nll_loss``,
+``F.embedding``/``nn.Embedding``, ``F.one_hot`` (given ``num_classes``), ``x[idx]``,
+``gather``, ``index_select``, ``tg.where`` and ``masked_fill`` take them as op inputs, so a char-LM's new targets at every batch replay. If the
+step reads such an input's values in Python (``lengths`` for ``pack_padded_sequence``,
+``int(n)``, ``.tolist()``, ``np.asarray``; or the value of anything computed from it), the
+capture stops, that input becomes *static* — keyed by its values, as JAX's static arguments —
+and the step is captured again (``fn`` runs twice that time). Only that input: the others stay
+variables. The choice is kept for the step's life (``static_inputs`` lists the positions;
+:meth:`Jit.reset` forgets it). Integer inputs given as Python lists or numbers are static.
 
 Under ``detect_anomaly()``, ``keep_values()`` or ``no_grad()`` the step runs eagerly.
 """
@@ -92,7 +103,21 @@ def _where():
     return "(unknown line)", inner
 
 
-def _refuse(what, why=None):
+class _NeedsStatic(CaptureError):
+    """A capture read the values of an integer input: it becomes static and the step is captured
+    again (caught by :meth:`Jit._capture`; it reaches the user only if something else fails)."""
+
+
+_active = None  # the _Recorder of the capture under way
+
+
+def _refuse(what, why=None, tensor=None):
+    wanted = _active.depends.get(id(tensor)) if tensor is not None and _active else None
+    if wanted:
+        _active.need_static.update(wanted)
+        raise _NeedsStatic(f"jit: {what} reads the values of the step's integer input(s) at "
+                           f"position {sorted(wanted)}: they become static (keyed by value) and "
+                           f"the step is captured again")
     line, inner = _where()
     if inner and inner.endswith(" in _in_place"):
         what, why = "an in-place op", "the replay would not repeat the write; use an " \
@@ -115,19 +140,19 @@ class _Shape:
     """What a traced tensor's ``.array`` is outside ``engine.apply``: its shape and dtype,
     and no values — any other use raises :class:`CaptureError`."""
 
-    __slots__ = ("shape", "dtype", "ndim", "size", "itemsize")
+    __slots__ = ("shape", "dtype", "ndim", "size", "itemsize", "owner")
 
-    def __init__(self, array):
+    def __init__(self, array, owner):
         self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
-        self.size, self.itemsize = array.size, array.itemsize
+        self.size, self.itemsize, self.owner = array.size, array.itemsize, owner
 
     def __getattr__(self, name):
         if name.startswith("__"):  # protocol probes (numpy's, copy's): not there
             raise AttributeError(name)
-        _refuse(f"reading `.{name}` of a traced tensor's array")
+        _refuse(f"reading `.{name}` of a traced tensor's array", tensor=self.owner)
 
     def _values(self, *args, **kwargs):
-        _refuse("using the values of a traced tensor's array")
+        _refuse("using the values of a traced tensor's array", tensor=self.owner)
 
     __array__ = __array_ufunc__ = __array_function__ = __bool__ = __float__ = __int__ = \
         __index__ = __iter__ = __len__ = __getitem__ = __setitem__ = __lt__ = __le__ = \
@@ -152,38 +177,38 @@ class _Traced(Tensor):
         code = frame.f_code
         if code is _APPLY or (code.co_name == "<listcomp>" and frame.f_back.f_code is _APPLY):
             return _REAL.__get__(self)
-        return _Shape(_REAL.__get__(self))
+        return _Shape(_REAL.__get__(self), self)
 
     @array.setter
     def array(self, value):
         _refuse("assigning the data of a traced tensor")
 
     def item(self):
-        _refuse("item() of a traced tensor")
+        _refuse("item() of a traced tensor", tensor=self)
 
     def numpy(self):
-        _refuse("numpy() of a traced tensor")
+        _refuse("numpy() of a traced tensor", tensor=self)
 
     def tolist(self):
-        _refuse("tolist() of a traced tensor")
+        _refuse("tolist() of a traced tensor", tensor=self)
 
     def __array__(self, dtype=None, copy=None):
-        _refuse("converting a traced tensor to a numpy array")
+        _refuse("converting a traced tensor to a numpy array", tensor=self)
 
     def __bool__(self):
-        _refuse("bool() of a traced tensor (a Python `if`/`while` on a value?)")
+        _refuse("bool() of a traced tensor (a Python `if`/`while` on a value?)", tensor=self)
 
     def __float__(self):
-        _refuse("float() of a traced tensor")
+        _refuse("float() of a traced tensor", tensor=self)
 
     def __int__(self):
-        _refuse("int() of a traced tensor")
+        _refuse("int() of a traced tensor", tensor=self)
 
     def __index__(self):
-        _refuse("using a traced tensor as an index or size (__index__)")
+        _refuse("using a traced tensor as an index or size (__index__)", tensor=self)
 
     def _compare(self, other):
-        _refuse("comparing a traced tensor (a Python `if` on a value?)")
+        _refuse("comparing a traced tensor (a Python `if` on a value?)", tensor=self)
 
     __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = _compare
     __hash__ = Tensor.__hash__
@@ -285,6 +310,8 @@ class _Recorder:
         self.op_of_node = {}   # Node -> its _Op
         self.visits = []       # (node, [(kind, shape, dtype) per input gradient])
         self.in_backward = False
+        self.depends = {}      # id(Tensor) -> positions of the variable integer inputs it is from
+        self.need_static = set()  # positions of integer inputs whose values the step read
 
     def apply(self, fn, inputs, params):
         """Run the op as ``engine.apply`` does (with the recorder off), then record it."""
@@ -306,17 +333,21 @@ class _Recorder:
             if type(node.fn) is _Spy:
                 node.fn = node.fn.fn
 
-    def name(self, t, var):
-        """Give ``t`` a variable of the replay; a float tensor is traced from now on."""
+    def name(self, t, var, depends=None):
+        """Give ``t`` a variable of the replay; a float tensor, or one computed from variable
+        integer inputs (``depends``: their positions), is traced from now on."""
         self.var_of[id(t)] = var
         self.keep.append(t)
-        if type(t) is Tensor and _REAL.__get__(t).dtype.kind in "fc":
+        if depends:
+            self.depends[id(t)] = depends
+        if type(t) is Tensor and (depends or _REAL.__get__(t).dtype.kind in "fc"):
             t.__class__ = _Traced
 
     def op(self, fn, inputs, params, node, result):
         op = _Op()
         op.index, op.fn, op.node, op.params = len(self.ops), fn, node, params
         op.inputs = [self._input(t) for t in inputs]
+        depends = frozenset().union(*[self.depends.get(id(t), ()) for t in inputs])
         outs = result if type(result) is tuple else (result,)
         op.single = type(result) is not tuple
         op.outputs = [f"v{op.index}_{i}" if len(outs) > 1 else f"v{op.index}"
@@ -324,7 +355,7 @@ class _Recorder:
         # numpy reductions to 0-d may give numpy scalars, which apply turns into arrays
         op.zero_d = any(_REAL.__get__(t).ndim == 0 for t in outs)
         for t, var in zip(outs, op.outputs):
-            self.name(t, var)
+            self.name(t, var, depends)
         for key in params:
             if not key.isidentifier():
                 raise CaptureError(f"jit: {fn.name} has a parameter named {key!r}")
@@ -542,16 +573,19 @@ class _Record:
     __slots__ = ("replay", "source", "externals", "n_ops", "n_lines")
 
 
-def _signature(args):
-    """The cache key: shapes and dtypes of float Tensors, values of everything else."""
+def _signature(args, static):
+    """The cache key: shapes and dtypes of Tensors (and whether a float one requires grad), the
+    values of integer Tensors at the positions in ``static`` and of everything else."""
     key = []
-    for a in args:
+    for i, a in enumerate(args):
         if isinstance(a, Tensor):
             arr = _REAL.__get__(a)
             if arr.dtype.kind in "fc":
                 key.append((arr.shape, arr.dtype.str, a.requires_grad))
-            else:
+            elif i in static:
                 key.append((arr.shape, arr.dtype.str, arr.tobytes()))
+            else:
+                key.append((arr.shape, arr.dtype.str))
         elif isinstance(a, np.ndarray):
             raise TypeError("jit: pass arrays as Tensors (tg.from_numpy(a)); the step's "
                             "arguments are Tensors and Python values")
@@ -579,20 +613,27 @@ class Jit:
 
     Attributes: ``captured_loss`` (the eager loss of the last capture, with its graph, for
     ``viz.draw_graph``), ``source`` (the last record as Python), ``captures`` and ``replays``
-    (counts), ``max_records`` (signatures kept, least recently used dropped).
+    (counts), ``max_records`` (signatures kept, least recently used dropped),
+    ``static_inputs`` (positions of the integer inputs keyed by value: the step reads them).
     """
 
     def __init__(self, fn, max_records=8):
         self.fn, self.max_records = fn, max_records
         self.records = OrderedDict()
+        self.static = set()
         self.captured_loss = None
         self.source = None
         self.captures = self.replays = 0
 
     def reset(self):
         """Forget every record: the next call captures again (after changing Python state the
-        step reads, such as ``module.train()``/``eval()``)."""
+        step reads, such as ``module.train()``/``eval()``) and which inputs are static."""
         self.records.clear()
+        self.static = set()
+
+    @property
+    def static_inputs(self):
+        return tuple(sorted(self.static))
 
     def __call__(self, *args):
         if mode.recorder is not None:
@@ -600,7 +641,7 @@ class Jit:
         if mode.anomaly or mode.keep_values or not mode.grad:
             return self._eager(args)
         # a backward hook (tg.track_grad_norms) changes how leaf products are summed
-        key = (bool(engine._backward_hooks), *_signature(args))
+        key = (bool(engine._backward_hooks), *_signature(args, self.static))
         record = self.records.get(key)
         if record is not None:
             tensors = [a for a in args if isinstance(a, Tensor)]
@@ -622,31 +663,47 @@ class Jit:
         return loss.detach()
 
     def _capture(self, key, args):
+        global _active
         rec = _Recorder()
         tensors = [a for a in args if isinstance(a, Tensor)]
         generators = _seeding._generator, _random.default_generator
         note_change = _tensor_module.note_change
-        mode.recorder = rec
+        mode.recorder = _active = rec
         _seeding._generator = _random.default_generator = _NoRandom()
         _tensor_module.note_change = _no_in_place
         try:
-            for i, t in enumerate(tensors):
-                rec.name(t, f"x{i}")
+            k = 0
+            for i, a in enumerate(args):
+                if isinstance(a, Tensor):
+                    variable = i not in self.static and _REAL.__get__(a).dtype.kind in "biu"
+                    rec.name(a, f"x{k}", frozenset((i,)) if variable else None)
+                    k += 1
             loss = _check_loss(self.fn(*args))
+            if rec.need_static:  # a refusal the step caught: capture again all the same
+                raise _NeedsStatic("jit: the step read an integer input's values")
             if rec.var_of.get(id(loss), "x")[0] != "v":
                 raise CaptureError("jit: the step returned one of its inputs as the loss")
             hooks_converted = bool(engine._backward_hooks)
             rec.in_backward = True
             loss.backward()
             replay, source = _compile(rec, tensors, loss, hooks_converted)
+        except Exception:
+            if not rec.need_static:
+                raise
         finally:
-            mode.recorder = None
+            mode.recorder = _active = None
             rec.restore()
             _seeding._generator, _random.default_generator = generators
             _tensor_module.note_change = note_change
             for t in rec.keep:
                 if type(t) is _Traced:
                     t.__class__ = Tensor
+        if rec.need_static:  # those inputs are keyed by value from now on: capture again
+            if rec.in_backward:  # gradients are accumulated already: a second run would add
+                raise CaptureError(f"jit: backward read the values of the integer input(s) at "
+                                   f"position {sorted(rec.need_static)}")
+            self.static |= rec.need_static
+            return self(*args)
         record = _Record()
         record.replay, record.source, record.externals = replay, source, rec.external_list
         record.n_ops = len(rec.ops)

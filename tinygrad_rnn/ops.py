@@ -894,8 +894,9 @@ class Expand(Function):
 
 
 class Gather(Function):
-    """out[..., j, ...] = a[..., index[..., j, ...], ...] along ``axis``; the backward adds each
-    gradient back at the index it came from (repeated indices accumulate)."""
+    """out[..., j, ...] = a[..., index[..., j, ...], ...] along ``axis`` (``index``: an integer
+    input, no gradient); the backward adds each gradient back at the index it came from
+    (repeated indices accumulate)."""
 
     name = "gather"
 
@@ -914,7 +915,7 @@ class Gather(Function):
     @staticmethod
     def backward(ctx, g):
         shape, full = ctx.saved
-        return _op(IndexAdd, g, shape=shape, index=full, advanced=True)
+        return _op(IndexAdd, g, shape=shape, index=full, advanced=True), None  # index: an input
 
 
 def _full_index(index, axis):
@@ -1049,3 +1050,190 @@ class IndexPut(Function):
             gv = _op(GetItem, g, index=index, advanced=advanced)
             gv = unbroadcast(gv, value_shape).reshape(v_shape)
         return ga, gv
+
+
+# ---------------------------------------------------------------- integer tensors as inputs
+# Class targets, token ids, index tensors and boolean masks arrive as (non-differentiable) inputs
+# of these primitives, not as parameters, and the forward reads their values: so a jit record
+# (jit.py) replays them as variables and later calls may bring other values.
+
+def _class_weights(target, n_classes, weight, ignore_index, dtype, op):
+    """For class targets (n,): the targets safe to index with (ignored ones set to 0), each
+    target's weight in ``dtype`` (0 where ignored) and the float64 total of the weights (what
+    ``mean`` divides by) — PyTorch's definition."""
+    valid = target != ignore_index
+    safe = np.where(valid, target, 0)
+    bad = (safe < 0) | (safe >= n_classes)
+    if bad.any():
+        raise IndexError(f"{op}: target {int(safe[bad][0])} is out of range for {n_classes} "
+                         f"classes")
+    per = np.ones(safe.shape, dtype) if weight is None else weight[safe]
+    per64 = np.ones(safe.shape, np.float64) if weight is None else per
+    total = float(np.where(valid, per64, 0).astype(np.float64).sum())
+    return valid, safe, np.where(valid, per, 0).astype(dtype), total
+
+
+def _mean_scale(total, dtype):
+    """What a ``mean`` multiplies the summed loss by, and adds to it: 1/total, or 0 and NaN when
+    nothing counted (every target ignored: NaN with zero gradients, as PyTorch)."""
+    if total == 0:
+        return np.asarray(0.0, dtype), np.asarray(np.nan, dtype)
+    return np.asarray(1.0 / total, dtype), None
+
+
+def _reduce_loss(per_sample, reduction, total):
+    """Sum or mean of the per-sample losses (n,); returns it and the scale the backward
+    multiplies by (None for sum and none)."""
+    if reduction == "none":
+        return per_sample, None
+    out = np.sum(per_sample)
+    if reduction == "sum":
+        return out, None
+    scale, add = _mean_scale(total, per_sample.dtype)
+    return (out * scale if add is None else out * scale + add), scale
+
+
+def _unreduce(g, scale, n):
+    """The backward of :func:`_reduce_loss`: the gradient of each of the n samples' losses."""
+    if g.shape == (n,):  # reduction="none"
+        return g
+    if scale is not None:
+        g = g * scale
+    return _broadcast_to(g.reshape((1,)), (n,))
+
+
+class NLLLoss(Function):
+    """-weight[t]·lp[n, t] for log-probabilities lp (n, C) and class targets t (n,) (an integer
+    input, no gradient), 0 where t = ``ignore_index``; reduced by ``reduction``, the mean
+    dividing by the summed weights of the counted targets. The gradient puts -g·weight[t] at
+    (n, t) and 0 elsewhere. (As the ops it replaces computed it: pick, negate, weigh, reduce.)"""
+
+    name = "nll_loss"
+
+    @staticmethod
+    def forward(ctx, lp, target, weight=None, ignore_index=-100, reduction="mean"):
+        _, safe, tw, total = _class_weights(target, lp.shape[1], weight, ignore_index,
+                                            lp.dtype, "nll_loss")
+        index = (np.arange(lp.shape[0]), safe)
+        out, scale = _reduce_loss(-lp[index] * tw, reduction, total)
+        ctx.save(scale, lp.shape, index, tw)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        scale, shape, index, tw = ctx.saved
+        g = -(_unreduce(g, scale, shape[0]) * tw)
+        return _op(IndexAdd, g, shape=shape, index=index, advanced=True), None
+
+
+class SmoothLoss(Function):
+    """The uniform part of label smoothing: -Σ_c weight[c]·lp[n, c] for each counted target
+    (0 where t = ``ignore_index``), reduced like :class:`NLLLoss`."""
+
+    name = "smooth_loss"
+
+    @staticmethod
+    def forward(ctx, lp, target, weight=None, ignore_index=-100, reduction="mean"):
+        valid, _, _, total = _class_weights(target, lp.shape[1], weight, ignore_index,
+                                            lp.dtype, "cross_entropy")
+        spread = lp if weight is None else lp * weight
+        valid = valid.astype(lp.dtype)
+        out, scale = _reduce_loss(-np.sum(spread, axis=1) * valid, reduction, total)
+        ctx.save(scale, lp.shape, valid, weight)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        scale, shape, valid, weight = ctx.saved
+        g = -(_unreduce(g, scale, shape[0]) * valid)
+        g = _broadcast_to(g.reshape((shape[0], 1)), shape)
+        return (g if weight is None else g * weight), None
+
+
+class Embedding(Function):
+    """weight[indices]: rows of ``weight`` (num, dim) picked by integer ``indices`` (...) (an
+    input, no gradient), giving (..., dim). The gradient adds each row's gradient back into the
+    row it came from, except into row ``padding_idx``."""
+
+    name = "embedding"
+
+    @staticmethod
+    def forward(ctx, weight, indices, padding_idx=None):
+        num = weight.shape[0]
+        if indices.size and (indices.min() < 0 or indices.max() >= num):
+            raise IndexError(f"Embedding: indices must lie in [0, {num}), got min "
+                             f"{indices.min()} and max {indices.max()}")
+        ctx.save(weight.shape, indices, padding_idx)
+        return weight[indices]
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, indices, padding_idx = ctx.saved
+        if padding_idx is not None:
+            g = _where((indices != padding_idx)[..., None], g, 0)
+        return _op(IndexAdd, g, shape=shape, index=indices, advanced=True), None
+
+
+class IndexBy(Function):
+    """a[index] where integer Tensors in the index arrive as inputs (``index`` holds None in
+    their places, ``slots`` says which): :class:`GetItem` with the index filled in."""
+
+    name = "getitem"
+
+    @staticmethod
+    def forward(ctx, a, *parts, index, slots):
+        full = list(index)
+        for slot, part in zip(slots, parts):
+            full[slot] = part
+        full = tuple(full) if len(full) != 1 else full[0]
+        try:
+            out = a[full]
+        except IndexError as err:
+            raise IndexError(f"getitem: index {_show_index(full)} is out of range for a tensor "
+                             f"of shape {a.shape} ({err})") from None
+        ctx.save(a.shape, full, len(parts))
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, index, n_parts = ctx.saved
+        return (_op(IndexAdd, g, shape=shape, index=index, advanced=True),) + (None,) * n_parts
+
+
+class Select(Function):
+    """where(cond, a, b) with the condition a (boolean) input, no gradient: :class:`Where`."""
+
+    name, broadcasts = "where", True
+
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        cond = cond if cond.dtype == bool else cond.astype(bool)
+        ctx.save(cond, a.shape, b.shape)
+        return np.where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        cond, sa, sb = ctx.saved
+        _, need_a, need_b = ctx.needs_input_grad
+        return (None, unbroadcast(_where(cond, g, 0), sa) if need_a else None,
+                unbroadcast(_where(cond, 0, g), sb) if need_b else None)
+
+
+class OneHot(Function):
+    """int64 (..., num_classes) with a 1 at each class index of the integer input (...). Its
+    output is an integer tensor: no gradient flows through it (its VJP is never called)."""
+
+    name = "one_hot"
+
+    @staticmethod
+    def forward(ctx, indices, num_classes):
+        if indices.size and indices.min() < 0:
+            raise ValueError(f"one_hot: class values must be non-negative, got {indices.min()}")
+        if indices.size and indices.max() >= num_classes:
+            raise ValueError(f"one_hot: class values must be smaller than num_classes="
+                             f"{num_classes}, got {indices.max()}")
+        return (indices[..., None] == np.arange(num_classes)).astype(np.int64)
+
+    @staticmethod
+    def backward(ctx, g):  # never called: an integer output carries no gradient
+        return None

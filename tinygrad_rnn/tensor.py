@@ -570,7 +570,7 @@ class Tensor:
     def index_select(self, dim, index):
         """The entries at integer ``index`` (1-D) along ``dim`` (``torch.index_select``)."""
         axis = _axis(dim, self.ndim, "index_select")
-        idx = np.asarray(_raw(index))
+        idx = index if isinstance(index, Tensor) else np.asarray(index)
         if idx.ndim != 1 or idx.dtype.kind not in "iu":
             raise ValueError(f"index_select: index must be a 1-D integer tensor, got dtype "
                              f"{idx.dtype} and shape {idx.shape}")
@@ -779,6 +779,9 @@ class Tensor:
         return apply(ops.Permute, self, axes=tuple(reversed(range(self.ndim))))
 
     def __getitem__(self, index):
+        if isinstance(index, Tensor) or (type(index) is tuple and
+                                         any(isinstance(p, Tensor) for p in index)):
+            return _index_by(self, index)
         index, advanced = _normalize_index(index)
         return apply(ops.GetItem, self, index=index, advanced=advanced)
 
@@ -786,11 +789,11 @@ class Tensor:
         """``out[i][j] = self[i][index[i][j]]`` along ``dim`` (PyTorch's gather); the gradient
         is scattered back, repeated indices adding up."""
         axis = _axis(dim, self.ndim, "gather")
-        idx = np.asarray(_raw(index))
+        idx = index if isinstance(index, Tensor) else _tensor(np.asarray(index))
         if idx.dtype.kind not in "iu" or idx.ndim != self.ndim:
             raise ValueError(f"gather: index must be an integer tensor with {self.ndim} dims like "
                              f"the input {self.shape}, got dtype {idx.dtype} shape {idx.shape}")
-        return apply(ops.Gather, self, index=idx, axis=axis)
+        return apply(ops.Gather, self, idx, axis=axis)  # the index an input: jit replays it
 
     def split(self, split_size_or_sections, dim=0):
         """As PyTorch: an int is the size of each piece (the last may be smaller); a list gives
@@ -892,8 +895,9 @@ def _same_dtype(tensors, op):
 
 
 def where(condition, x, y) -> Tensor:
-    """Elementwise ``x if condition else y``; the gradient flows to the branch that was taken."""
-    cond = np.asarray(_raw(condition), dtype=bool)
+    """Elementwise ``x if condition else y``; the gradient flows to the branch that was taken.
+    A Tensor condition is an input of the op (a jit record replays it), an array a constant."""
+    cond = condition if isinstance(condition, Tensor) else np.asarray(condition, dtype=bool)
     dtype = result_type(x, y)
     x, y = _lift(x, dtype=dtype), _lift(y, dtype=dtype)
     try:
@@ -901,6 +905,8 @@ def where(condition, x, y) -> Tensor:
     except ValueError:
         raise ValueError(f"where: condition {cond.shape}, x {x.shape} and y {y.shape} cannot be "
                          f"broadcast together") from None
+    if isinstance(cond, Tensor):
+        return apply(ops.Select, cond, x, y)
     return apply(ops.Where, x, y, cond=cond)
 
 
@@ -1006,6 +1012,23 @@ def _infer_shape(shape, size) -> tuple:
     if int(np.prod(shape)) != size:
         raise ValueError(f"{size} != {int(np.prod(shape))} elements")
     return shape
+
+
+def _index_by(x, index):
+    """x[index] where integer Tensors (not 0-d) in the index are inputs of the op (``IndexBy``),
+    so that a jit record replays them as variables; other parts as :func:`_normalize_index`."""
+    parts = list(index) if type(index) is tuple else [index]
+    tensors, slots = [], []
+    for i, p in enumerate(parts):
+        if isinstance(p, Tensor) and p.ndim and p.dtype.kind in "iu":
+            tensors.append(p)
+            slots.append(i)
+            parts[i] = None
+    if not tensors:
+        index, advanced = _normalize_index(index)
+        return apply(ops.GetItem, x, index=index, advanced=advanced)
+    rest, _ = _normalize_index(tuple(parts))
+    return apply(ops.IndexBy, x, *tensors, index=rest, slots=tuple(slots))
 
 
 def _normalize_index(index):

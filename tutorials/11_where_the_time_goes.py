@@ -279,9 +279,12 @@ savefig(fig, "11_where_the_time_goes.png")
 # and tinygrad have) is what would go further.
 #
 # **When to use it**: a fixed-shape training step, called many times. A new shape or dtype
-# captures again (a few records are kept); integer inputs such as class targets key the record by
-# their values; dropout and other random draws are refused while capturing (the record would
-# replay the same mask), and so is anything that reads a value. `step.captured_loss` is the
+# captures again (a few records are kept). Integer inputs such as class targets and token ids
+# are replay variables like `x`, as long as only ops read them (`cross_entropy`, `embedding`,
+# indexing take them as op inputs); one the step reads in Python — `lengths` for
+# `pack_padded_sequence` — becomes *static*: keyed by its values, captured again when they
+# change. Dropout and other random draws are refused while capturing (the record would replay
+# the same mask), and so is anything that reads a float value. `step.captured_loss` is the
 # eager loss of the capture, graph and all, for `viz.draw_graph`.
 
 # %% [markdown]
@@ -300,5 +303,5 @@ answer_2 = None   # "yes" or "no"
 
 sigmoids = sum(1 for line in step.source.splitlines() if " = sigmoid(" in line)
 check_exercise(1, answer_1, sigmoids / T, "the input, forget and output gates")
-check_exercise(2, answer_2, "yes", "y holds integer class targets: the record picks their "
-               "elements, so it is keyed by their values (x alone would replay)")
+check_exercise(2, answer_2, "no", "y holds integer class targets, but cross_entropy reads them "
+               "inside its op (nll_loss): they are a replay variable, keyed by shape and dtype")

@@ -77,36 +77,22 @@ def nll_loss(log_probs: Tensor, target, weight=None, reduction="mean", ignore_in
     not ``ignore_index``, divided by the sum of their weights — PyTorch's definition.
 
     Shapes as PyTorch: log_probs (N, C) with target (N,); (C,) with a scalar target; or
-    (N, C, d1, ...) with target (N, d1, ...). ``weight``: (C,) class weights.
+    (N, C, d1, ...) with target (N, d1, ...). ``weight``: (C,) class weights. One primitive
+    (``ops.NLLLoss``) that takes the targets as an input: their values are read inside it.
     """
-    log_probs, out_shape, valid, safe, w = _class_targets(log_probs, target, weight, ignore_index,
-                                                          "nll_loss", reduction)
-    n = log_probs.shape[0]
-    picked = -log_probs[np.arange(n), safe]
-    if w is not None or not valid.all():
-        picked = picked * Tensor(_target_weights(w, safe, valid, log_probs.dtype))
-    if reduction == "none":
-        return picked.reshape(out_shape)
-    if reduction == "sum":
-        return picked.sum()
-    return _mean_over(picked.sum(), _weight_total(w, safe, valid))
+    lp, t, out_shape, w = _class_targets(log_probs, target, weight, "nll_loss", reduction)
+    loss = apply(ops.NLLLoss, lp, t, weight=w, ignore_index=ignore_index, reduction=reduction)
+    return loss.reshape(out_shape) if reduction == "none" else loss
 
 
-def _mean_over(total, count):
-    """total / count; with nothing counted (every target ignored) NaN with zero gradients,
-    as PyTorch."""
-    if count == 0:
-        return total * 0.0 + Tensor(np.array(np.nan, dtype=total.dtype))
-    return total * (1.0 / count)
-
-
-def _class_targets(log_probs, target, weight, ignore_index, op, reduction):
-    """Flatten (N, C, d…) to (N·d…, C) and check the targets. Returns log_probs, the shape of
-    an unreduced loss, the mask of counted targets, targets safe to index with, and the class
-    weights as an array (or None)."""
+def _class_targets(log_probs, target, weight, op, reduction):
+    """Flatten (N, C, d…) to (N·d…, C) and check the targets' dtype and shape (not their values:
+    the primitive does, so a jit record does not hold them). Returns log_probs, the targets as
+    an (N·d…,) Tensor, the shape of an unreduced loss, and the class weights as an array (or
+    None)."""
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    t = np.asarray(target.array if isinstance(target, Tensor) else target)
+    t = target if isinstance(target, Tensor) else Tensor(np.asarray(target))
     out_shape = t.shape
     if t.dtype.kind not in "iu":
         raise TypeError(f"{op}: target must hold integer class indices, got dtype {t.dtype}")
@@ -126,22 +112,7 @@ def _class_targets(log_probs, target, weight, ignore_index, op, reduction):
         w = np.asarray(weight.array if isinstance(weight, Tensor) else weight, dtype=log_probs.dtype)
         if w.shape != (c,):
             raise ValueError(f"{op}: weight must have shape ({c},) (one per class), got {w.shape}")
-    valid = t != ignore_index
-    safe = np.where(valid, t, 0)
-    if ((safe < 0) | (safe >= c)).any():
-        bad = int(safe[(safe < 0) | (safe >= c)][0])
-        raise IndexError(f"{op}: target {bad} is out of range for {c} classes")
-    return log_probs, out_shape, valid, safe, w
-
-
-def _target_weights(w, safe, valid, dtype):
-    per = np.ones(safe.shape, dtype) if w is None else w[safe]
-    return np.where(valid, per, 0).astype(dtype)
-
-
-def _weight_total(w, safe, valid):
-    """What ``mean`` divides by: the summed weights of the counted targets."""
-    return float(_target_weights(w, safe, valid, np.float64).sum())
+    return log_probs, t, out_shape, w
 
 
 def cross_entropy(logits: Tensor, target, weight=None, reduction="mean", ignore_index=-100,
@@ -156,21 +127,17 @@ def cross_entropy(logits: Tensor, target, weight=None, reduction="mean", ignore_
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     log_probs = logits.log_softmax(0 if logits.ndim == 1 else 1)
-    if np.asarray(target).dtype.kind == "f" and np.shape(target) == logits.shape:
+    target_dtype = target.dtype if isinstance(target, Tensor) else np.asarray(target).dtype
+    if target_dtype.kind == "f" and tuple(np.shape(target)) == logits.shape:
         return _soft_cross_entropy(log_probs, target, weight, reduction, label_smoothing)
     nll = nll_loss(log_probs, target, weight, reduction, ignore_index)
     if label_smoothing == 0.0:
         return nll
-    lp, out_shape, valid, safe, w = _class_targets(log_probs, target, weight, ignore_index,
-                                                   "cross_entropy", reduction)
-    spread = lp if w is None else lp * Tensor(w)
-    smooth = -spread.sum(1) * Tensor(valid.astype(lp.dtype))
+    lp, t, out_shape, w = _class_targets(log_probs, target, weight, "cross_entropy", reduction)
+    smooth = apply(ops.SmoothLoss, lp, t, weight=w, ignore_index=ignore_index,
+                   reduction=reduction)
     if reduction == "none":
         smooth = smooth.reshape(out_shape)
-    elif reduction == "sum":
-        smooth = smooth.sum()
-    else:
-        smooth = _mean_over(smooth.sum(), _weight_total(w, safe, valid))
     return nll * (1 - label_smoothing) + smooth * (label_smoothing / lp.shape[1])
 
 
@@ -307,36 +274,29 @@ def embedding(input, weight: Tensor, padding_idx=None, max_norm=None, norm_type=
     if max_norm is not None or scale_grad_by_freq:
         raise NotImplementedError("embedding: max_norm and scale_grad_by_freq are not implemented "
                                   "here; renormalise the weight yourself under no_grad()")
-    idx = np.asarray(input)
-    num = weight.shape[0]
+    idx = input if isinstance(input, Tensor) else Tensor(np.asarray(input))
     if idx.dtype.kind not in "iu":
         raise TypeError(f"Embedding: indices must be integers, got dtype {idx.dtype}")
-    if idx.size and (idx.min() < 0 or idx.max() >= num):
-        raise IndexError(f"Embedding: indices must lie in [0, {num}), got min {idx.min()} and "
-                         f"max {idx.max()}")
-    out = weight[idx]
-    if padding_idx is not None:
-        padding_idx = padding_idx + num if padding_idx < 0 else padding_idx
-        # same values, but no gradient flows to the padding row (as PyTorch)
-        out = where((idx != padding_idx)[..., None], out, out.detach())
-    return out
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += weight.shape[0]
+    # one primitive taking the indices as an input; no gradient flows to the padding row
+    return apply(ops.Embedding, weight, idx, padding_idx=padding_idx)
 
 
 def one_hot(tensor, num_classes=-1) -> Tensor:
-    """int64 (..., num_classes) with a 1 at each index; ``num_classes=-1``: max index + 1."""
-    idx = np.asarray(tensor)
+    """int64 (..., num_classes) with a 1 at each index; ``num_classes=-1``: max index + 1 (read
+    from the values, so under tg.jit the input becomes static: give num_classes instead)."""
+    idx = tensor if isinstance(tensor, Tensor) else Tensor(np.asarray(tensor))
     if idx.dtype.kind not in "iu":
         raise TypeError(f"one_hot: needs integer class indices, got dtype {idx.dtype}")
-    if idx.size and idx.min() < 0:
-        raise ValueError(f"one_hot: class values must be non-negative, got {idx.min()}")
     if num_classes == -1:
-        if idx.size == 0:
+        values = np.asarray(idx)
+        if values.size == 0:
             raise ValueError("one_hot: cannot infer num_classes from an empty tensor")
-        num_classes = int(idx.max()) + 1
-    if idx.size and idx.max() >= num_classes:
-        raise ValueError(f"one_hot: class values must be smaller than num_classes={num_classes}, "
-                         f"got {idx.max()}")
-    return Tensor((idx[..., None] == np.arange(num_classes)).astype(np.int64))
+        if values.min() < 0:
+            raise ValueError(f"one_hot: class values must be non-negative, got {values.min()}")
+        num_classes = int(values.max()) + 1
+    return apply(ops.OneHot, idx, num_classes=int(num_classes))
 
 
 def pad(input: Tensor, pad, mode="constant", value=None) -> Tensor:
