@@ -163,16 +163,17 @@ def apply(fn, *inputs, **params):
         return mode.recorder.apply(fn, inputs, params)
     node = None
     # One and two inputs spelled out: a comprehension costs more than the rest of this (per op).
-    if len(inputs) == 2:
-        a, b = inputs
-        arrays = (a.array, b.array)
-        if (a.requires_grad or b.requires_grad) and mode.grad:
-            node = Node(fn, (_edge(a), _edge(b)), (a.requires_grad, b.requires_grad))
-    elif len(inputs) == 1:
+    if len(inputs) == 1:
         a = inputs[0]
         arrays = (a.array,)
         if a.requires_grad and mode.grad:
-            node = Node(fn, (_edge(a),), (True,))
+            node = Node(fn, (a._edge or _leaf_edge(a),), (True,))
+    elif len(inputs) == 2:
+        a, b = inputs
+        arrays = (a.array, b.array)
+        if (a.requires_grad or b.requires_grad) and mode.grad:
+            node = Node(fn, (a._edge or _leaf_edge(a), b._edge or _leaf_edge(b)),
+                        (a.requires_grad, b.requires_grad))
     else:
         arrays = [t.array for t in inputs]
         needs = tuple([t.requires_grad for t in inputs])

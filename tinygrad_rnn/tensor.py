@@ -114,7 +114,9 @@ class Tensor:
 
     def named(self, name):
         """Set ``name`` and return self: ``f = z_f.sigmoid().named("forget gate")``."""
-        self.name = name
+        self._name = name  # the setter's work, spelled out: cells name several tensors a step
+        if self._node is not None:
+            self._node.label = name
         return self
 
     def size(self, dim=None):
