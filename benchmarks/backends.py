@@ -179,10 +179,14 @@ def _sigmoid(v):
     return 0.5 * (np.tanh(0.5 * v) + 1)  # = 1/(1+e^-v) without overflow warnings
 
 
-def numpy_loss_and_grads(w, x, y):
+def numpy_loss_and_grads(w, x, y, row_product=False):
     """Forward and backward of the LSTM language model written by hand in numpy: the realistic
     lower bound for a framework that runs numpy one op at a time (the same products and
-    elementwise passes, no graph, no per-op bookkeeping). Returns (loss, {name: gradient})."""
+    elementwise passes, no graph, no per-op bookkeeping). Returns (loss, {name: gradient}).
+
+    ``row_product``: the recurrent product h W_hhᵀ computed as (W_hh hᵀ)ᵀ, the layout our
+    ``ops.Linear`` uses when there are few rows (OpenBLAS runs it faster; see ``ops._times_t``),
+    so the comparison can be made with and without that advantage."""
     T, B, _ = x.shape
     H = w["w_hh"].shape[1]
     N = T * B
@@ -195,7 +199,7 @@ def numpy_loss_and_grads(w, x, y):
     w_hh_t = w["w_hh"].T
     for t in range(T):
         a = acts[t]
-        np.add(gx[t], hs[t] @ w_hh_t, out=a)
+        np.add(gx[t], (w["w_hh"] @ hs[t].T).T if row_product else hs[t] @ w_hh_t, out=a)
         a[:, :2 * H] = _sigmoid(a[:, :2 * H])
         a[:, 2 * H:3 * H] = np.tanh(a[:, 2 * H:3 * H])
         a[:, 3 * H:] = _sigmoid(a[:, 3 * H:])
@@ -329,7 +333,7 @@ def numpy_adam(params, grads, m, v, t):
         p -= LR * (m[k] / c1) / (np.sqrt(v[k] / c2) + EPS)
 
 
-def numpy_lstm(B, T, H):
+def numpy_lstm(B, T, H, row_product=False):
     x, y = make_data(B, T)
     params = init_weights(H)
     m = {k: np.zeros_like(p) for k, p in params.items()}
@@ -337,11 +341,16 @@ def numpy_lstm(B, T, H):
     state = {"t": 0}
 
     def step():
-        loss, grads = numpy_loss_and_grads(params, x, y)
+        loss, grads = numpy_loss_and_grads(params, x, y, row_product)
         state["t"] += 1
         numpy_adam(params, grads, m, v, state["t"])
         return loss
     return step
+
+
+def numpy_lstm_row_product(B, T, H):
+    """numpy-lstm with h W_hhᵀ in the layout ours uses for few rows (``row_product``)."""
+    return numpy_lstm(B, T, H, row_product=True)
 
 
 def numpy_lstm_inplace(B, T, H):
@@ -623,6 +632,7 @@ BACKENDS = {
     "ours-cell": ("ours LSTMCell loop", ours_cell),
     "numpy-floor": ("numpy floor (GEMMs only)", numpy_floor),
     "numpy-lstm": ("numpy hand-written LSTM", numpy_lstm),
+    "numpy-lstm-rows": ("numpy hand-written LSTM, (W hᵀ)ᵀ", numpy_lstm_row_product),
     "numpy-inplace": ("numpy hand-written LSTM, in place", numpy_lstm_inplace),
     "torch-lstm": ("PyTorch nn.LSTM", torch_layer),
     "torch-cat": ("PyTorch cat + one matmul loop", torch_cat),

@@ -14,7 +14,8 @@ lstm      the LSTM language-model training step (benchmarks/backends.py) in ever
           the median. Each backend's first-step loss is printed: they did the same work iff
           they agree (to ~1e-5). Backends: ours-lstm, ours-jit (the same step through tg.jit:
           captured on the first call, replayed after), ours-cell, numpy-floor, numpy-lstm,
-          numpy-inplace, torch-lstm, torch-cat, torch-linear, autograd, jax, tinygrad. A backend whose library
+          numpy-lstm-rows (numpy-lstm with h W_hhᵀ computed as (W_hh hᵀ)ᵀ, as ours does for few
+          rows), numpy-inplace, torch-lstm, torch-cat, torch-linear, autograd, jax, tinygrad. A backend whose library
           is missing is skipped with a note. tinygrad (minutes of kernel compilation) runs one
           round, at the learning size only unless named in --only, and under --quick only when
           named.
@@ -263,6 +264,8 @@ def _check_losses(row, results, size):
 RATIOS = [("ours nn.LSTM / numpy floor", "ours-lstm", "numpy-floor"),
           ("ours nn.LSTM / numpy hand-written LSTM", "ours-lstm", "numpy-lstm"),
           ("ours-jit / numpy hand-written LSTM", "ours-jit", "numpy-lstm"),
+          ("ours nn.LSTM / numpy hand-written, (W hᵀ)ᵀ", "ours-lstm", "numpy-lstm-rows"),
+          ("ours-jit / numpy hand-written, (W hᵀ)ᵀ", "ours-jit", "numpy-lstm-rows"),
           ("ours-jit / ours nn.LSTM (eager)", "ours-jit", "ours-lstm"),
           ("ours-jit / PyTorch two-linear loop", "ours-jit", "torch-linear"),
           ("ours-jit / JAX", "ours-jit", "jax"),

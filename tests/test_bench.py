@@ -104,6 +104,24 @@ def test_hand_written_numpy_lstm_gradients_match_ours(bench_modules):
         np.testing.assert_allclose(grads[k], p.grad, rtol=1e-9, atol=1e-12, err_msg=k)
 
 
+def test_row_product_numpy_lstm_computes_the_same_step(bench_modules):
+    """numpy-lstm-rows only changes the layout of h W_hhᵀ: same loss and gradients (float64,
+    to rounding), and the recurrent product really is taken the other way round."""
+    backends, _ = bench_modules
+    B, T, H = 3, 5, 16  # 8·B ≤ 4H: the layout ours switches to
+    x, y = backends.make_data(B, T, seed=1)
+    w = {k: a.astype(np.float64) for k, a in backends.init_weights(H, seed=2).items()}
+    x = x.astype(np.float64)
+    loss, grads = backends.numpy_loss_and_grads(w, x, y)
+    loss_r, grads_r = backends.numpy_loss_and_grads(w, x, y, row_product=True)
+    assert loss_r == pytest.approx(loss, rel=1e-13)
+    for k in grads:
+        np.testing.assert_allclose(grads_r[k], grads[k], rtol=1e-10, atol=1e-13, err_msg=k)
+    assert "numpy-lstm-rows" in backends.BACKENDS
+    assert backends.BACKENDS["numpy-lstm-rows"][1](2, 3, 8)() == pytest.approx(
+        backends.numpy_lstm(2, 3, 8)(), rel=1e-6)
+
+
 def test_in_place_numpy_lstm_matches_the_plain_one_twice(bench_modules):
     """The speed-written numpy LSTM (preallocated buffers, out=) gives the plain version's loss
     and gradients, also on its second call, when its buffers hold the first call's values."""
