@@ -376,6 +376,21 @@ def test_gradgradcheck_matmul_linear_and_setitem_on_drawn_sizes(dims, data):
     assert tg.gradgradcheck(put, [a, T(data.draw(tensors(shape=(k,))).array)])
 
 
+@pytest.mark.parametrize("bias_shape", [None, (24,), (2, 24)])
+def test_few_rows_against_many_outputs_twice_differentiable(bias_shape):
+    """h Wᵀ with 8·rows ≤ outputs takes the (W hᵀ)ᵀ layout in forward and in MatMul's VJP: first
+    and second derivatives hold there too, on arrays and on Tensors (create_graph)."""
+    rng = np.random.default_rng(3)
+    h, w = T(rng.standard_normal((2, 3))), T(rng.standard_normal((24, 3)))
+    assert tg.gradcheck(lambda h, w: h @ w.T, [h, w])  # forward: a transposed view of w
+    assert tg.gradgradcheck(lambda h, w: (h @ w.T).tanh(), [h, w])
+    assert tg.gradgradcheck(lambda h, v: (h @ v).sigmoid(), [h, T(rng.standard_normal((3, 24)))])
+    wide = T(rng.standard_normal((2, 24)))  # MatMul's VJP g vᵀ: 2 rows against 24
+    assert tg.gradgradcheck(lambda a, v: (a @ v).tanh(), [wide, T(rng.standard_normal((24, 3)))])
+    args = [h, w] + ([] if bias_shape is None else [T(rng.standard_normal(bias_shape))])
+    assert tg.gradgradcheck(lambda *a: tg.nn.functional.linear(*a).tanh(), args)
+
+
 def test_backward_inputs_accumulates_only_into_those():
     w, b = T([1.0, 2.0]), T([0.5])
     y = (w * w).sum() + (b * 3).sum()

@@ -105,6 +105,22 @@ def test_matmul_gradcheck(sa, sb):
     assert tg.gradcheck(lambda a, b: a @ b, [T(arrays(sa, 1)), T(arrays(sb, 2))])
 
 
+@pytest.mark.parametrize("rows", [1, 2, 3, 4, 5])
+def test_row_product_layout_gives_the_product_in_row_order(rows):
+    """ops._times_t: x Wᵀ (+ b) in either layout equals numpy's product, C-ordered."""
+    from tinygrad_rnn.ops import _times_t
+
+    rng = np.random.default_rng(rows)
+    x, w = rng.standard_normal((rows, 6)), rng.standard_normal((32, 6))
+    for b in (None, rng.standard_normal(32), rng.standard_normal((rows, 32))):
+        out = _times_t(x, w, b)
+        expect = x @ w.T + (0 if b is None else b)
+        np.testing.assert_allclose(out, expect, rtol=1e-13, atol=1e-13)
+        assert out.flags.c_contiguous and out.shape == (rows, 32) and out.dtype == x.dtype
+    f32 = _times_t(x.astype(np.float32), w.astype(np.float32), np.ones(32, np.float32))
+    assert f32.dtype == np.float32
+
+
 # ---------------------------------------------------------------- linear (addmm's bias forms)
 
 LINEAR_BIASES = [((4,), (2, 4), (2,)), ((4,), (2, 4), None), ((3, 4), (2, 4), (2,)),

@@ -112,6 +112,30 @@ def test_an_unsupported_torch_call_exits_2_naming_the_api_and_the_line(tmp_path)
     assert not (tmp_path / "model.onnx").exists()
 
 
+def test_a_tensor_method_this_engine_lacks_exits_2_naming_it_and_the_nearest(tmp_path):
+    path = script(tmp_path, """
+        import torch
+        x = torch.ones(3)
+        y = x.sinh()
+    """)
+    done = run([str(path)], cwd=tmp_path)
+    assert done.returncode == 2
+    err = _one_paragraph(done.stderr)
+    assert "line 4" in err and "x.sinh()" in err
+    assert "Tensor.sinh is not available in tinygrad_rnn; the nearest: sin" in err
+
+
+def test_an_attribute_error_of_the_program_itself_stays_a_traceback(tmp_path):
+    path = script(tmp_path, """
+        import torch
+        class Model: pass
+        Model().forward
+    """)
+    done = run([str(path)], cwd=tmp_path)
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr and "AttributeError" in done.stderr
+
+
 def test_a_script_that_needs_cuda_exits_2_saying_so(tmp_path):
     path = script(tmp_path, """
         import torch

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 
+import re
+
 import numpy as np
 import pytest
 
@@ -256,7 +258,21 @@ def test_star_import_and_module_attributes_as_torch_programs_use_them():
 
 
 def test_a_tensor_method_this_engine_lacks_is_a_missing_torch_api_with_the_nearest_names():
+    from tinygrad_rnn.errors import MissingTorchAttribute, missing_tensor_attribute
+
     x = tg.ones(2)
-    with pytest.raises(NotImplementedError, match=r"Tensor.sinh is not available.*nearest: .*sin"):
+    with pytest.raises(AttributeError) as info:  # Python's own, which suggests "sin" itself
         x.sinh()
-    assert not hasattr(x, "sinh") and getattr(x, "sinh", 5) == 5  # also an AttributeError
+    assert not hasattr(x, "sinh") and getattr(x, "sinh", 5) == 5
+    missing = missing_tensor_attribute(info.value)  # what `run` reports
+    assert isinstance(missing, MissingTorchAttribute) and isinstance(missing, NotImplementedError)
+    assert re.search(r"Tensor.sinh is not available.*nearest: .*sin", str(missing))
+    try:
+        object().sinh
+    except AttributeError as err:  # not a Tensor: not a missing torch API
+        assert missing_tensor_attribute(err) is None
+
+
+def test_a_tensor_has_no_getattr_hook_so_attribute_reads_stay_fast():
+    """CPython 3.11 turns off its attribute-read fast path for classes with __getattr__."""
+    assert "__getattr__" not in vars(tg.Tensor)

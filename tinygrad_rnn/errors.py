@@ -19,6 +19,22 @@ class MissingTorchAttribute(TorchAPIUnavailable, AttributeError):
     and ``getattr(torch, name, default)`` answer as for any missing attribute."""
 
 
+def missing_tensor_attribute(err):
+    """For an AttributeError raised on a Tensor (``x.sinh()``: a PyTorch method this engine
+    lacks), a :class:`MissingTorchAttribute` saying so with the nearest names it has; else None.
+    (The Tensor has no ``__getattr__`` hook to raise it directly: that would slow every attribute
+    read.) ``python -m tinygrad_rnn run`` reports it as an unsupported torch API."""
+    import difflib
+
+    obj, name = getattr(err, "obj", None), getattr(err, "name", None)
+    if name is None or type(obj).__name__ != "Tensor" or \
+            not type(obj).__module__.startswith(__package__):
+        return None
+    near = difflib.get_close_matches(name, [n for n in dir(obj) if not n.startswith("_")])
+    hint = f"; the nearest: {', '.join(near)}" if near else ""
+    return MissingTorchAttribute(f"Tensor.{name} is not available in tinygrad_rnn{hint}")
+
+
 class UnsafeLoadError(pickle.UnpicklingError):
     """``load`` met something outside its allow-list (a class or function it will not create)
     and stopped before running anything."""

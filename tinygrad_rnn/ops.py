@@ -568,7 +568,7 @@ def _times_t(x, w, b=None):
     B=32 H=256 190 µs instead of 330; with many rows the plain form is the faster). The result
     is written back in row order by the pass that adds b (or a copy), so nothing downstream
     meets a transposed array."""
-    if 8 * x.shape[0] <= w.shape[0] and w.flags.c_contiguous:
+    if type(w) is np.ndarray and 8 * x.shape[0] <= w.shape[0] and w.flags.c_contiguous:
         product = (w @ x.T).T
         if b is None:
             return np.ascontiguousarray(product)

@@ -26,7 +26,7 @@ import sys
 import traceback
 import types
 
-from .errors import TorchAPIUnavailable, TorchFileError, UnsafeLoadError
+from .errors import TorchAPIUnavailable, TorchFileError, UnsafeLoadError, missing_tensor_attribute
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 REFUSED = (TorchAPIUnavailable, UnsafeLoadError, TorchFileError)
@@ -69,6 +69,9 @@ def run_script(script, args=(), graph=None, explore=None) -> int | str | None:
             _print_from(err, code)
             status = 130
         except BaseException as err:  # noqa: B902 - what Python would print, then status 1
+            missing = missing_tensor_attribute(err) if isinstance(err, AttributeError) else None
+            if missing is not None:  # x.sinh(): a torch method this engine lacks
+                err = missing.with_traceback(err.__traceback__)
             if _is_refusal(err):
                 print(_refusal_message(err, path), file=sys.stderr)
                 return 2
