@@ -216,6 +216,8 @@ def test_checkpointed_bptt_keeps_a_fraction_of_the_graph_with_bit_equal_gradient
     assert r["gradients_bit_equal"]
     assert 0 < r["checkpointed"]["graph_bytes"] < r["plain"]["graph_bytes"] / 8, r
     assert r["plain"]["step_seconds"] > 0 and r["checkpointed"]["step_seconds"] > 0
+    assert r["cpu_time_ratio"] == pytest.approx(r["checkpointed"]["cpu_step_seconds"]
+                                                / r["plain"]["cpu_step_seconds"])
     gru = memory.checkpoint_memory_and_time("GRU", T=40, B=4, H=16, every=8, repeats=1)
     assert gru["gradients_bit_equal"] and gru["memory_ratio"] < 0.5, gru
 
