@@ -268,9 +268,11 @@ savefig(fig, "11_where_the_time_goes.png")
 # ### What you should see
 #
 # The replay keeps the numpy work and the optimizer and drops most of the orange bar: on the
-# development machine (CPU time, a busy machine) the step ran 1.6× faster than eager and 1.25×
-# the time of the hand-written numpy LSTM (the benchmark, `benchmarks/bench.py --only
-# ours-lstm,ours-jit,numpy-lstm`, measures it in separate processes). What remains is the
+# development machine (CPU time, one BLAS thread, a busy machine) the step ran about 1.5× faster
+# than eager and 1.03–1.07× the time of the hand-written numpy LSTM (the benchmark,
+# `benchmarks/bench.py --only ours-lstm,ours-jit,numpy-lstm,numpy-lstm-rows`, measures it in
+# separate processes; `numpy-lstm-rows` is the hand-written LSTM with the recurrent product in
+# the faster memory layout our `linear` picks for few rows, see `ops._times_t`). What remains is the
 # Python inside the primitives themselves — a function call, `ctx.save`, `unbroadcast`'s shape
 # checks, `split`'s loop over the gates — about 25 µs per time step for 11 forwards and 11
 # VJPs. It does not shrink with the arrays: with B = 1 and H = 1, where numpy's work vanishes,
