@@ -394,7 +394,7 @@ savefig(fig, "10_checkpointed_bptt.png")
 # quarter, both in size at the longest sequence and in growth from the shortest to the longest;
 # `python benchmarks/memory.py` measures a 1,000-step LSTM, B=32, H=256, every 32 steps: about
 # 1/80 of the plain graph). **Right**: the price is one more forward of every step — in this
-# engine, whose backward costs about what its forward does, some 40 % more time by arithmetic;
+# engine, whose forward costs a bit more than a third of a training step, some 35–40 % more time by arithmetic;
 # single timings on a shared machine are noisy (best of 2 here), and the README's benchmark
 # section gives the measured ratio at that size. The gradients are
 # identical to the last bit at every length (asserted): recomputation is exact, not an
