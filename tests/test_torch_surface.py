@@ -268,6 +268,10 @@ def test_a_tensor_method_this_engine_lacks_is_a_missing_torch_api_with_the_neare
     assert isinstance(missing, MissingTorchAttribute) and isinstance(missing, NotImplementedError)
     assert re.search(r"Tensor.sinh is not available.*nearest: .*sin", str(missing))
     try:
+        tg.nn.Parameter(tg.ones(2)).sinh()
+    except AttributeError as err:  # a Parameter is a Tensor too
+        assert "Tensor.sinh is not available" in str(missing_tensor_attribute(err))
+    try:
         object().sinh
     except AttributeError as err:  # not a Tensor: not a missing torch API
         assert missing_tensor_attribute(err) is None

@@ -27,8 +27,8 @@ def missing_tensor_attribute(err):
     import difflib
 
     obj, name = getattr(err, "obj", None), getattr(err, "name", None)
-    if name is None or type(obj).__name__ != "Tensor" or \
-            not type(obj).__module__.startswith(__package__):
+    if name is None or not any(c.__name__ == "Tensor" and c.__module__.startswith(__package__)
+                               for c in type(obj).__mro__):  # a Tensor or a Parameter
         return None
     near = difflib.get_close_matches(name, [n for n in dir(obj) if not n.startswith("_")])
     hint = f"; the nearest: {', '.join(near)}" if near else ""
