@@ -171,6 +171,29 @@ def test_changing_saved_data_through_a_detached_alias_or_a_view_is_caught():
         z.sum().backward()
 
 
+def test_writes_before_a_graph_cost_its_backward_no_checks(monkeypatch):
+    """A training loop that updates parameters in place (``p.data.add_``) records its next graph
+    after the writes: backward checks saved arrays only for nodes older than the latest write."""
+    from tinygrad_rnn import engine
+
+    w = tg.tensor([1.0, 2.0], requires_grad=True)
+    with tg.no_grad():
+        w.data.add_(tg.tensor([0.5, 0.5]))  # the previous step's update: a write
+    calls = []
+    real = engine._check_backward_allowed
+    monkeypatch.setattr(engine, "_check_backward_allowed", lambda n: calls.append(n) or real(n))
+    z = (w * w).exp() * w  # recorded after the write
+    z.sum().backward()
+    assert calls == []
+    np.testing.assert_allclose(w.grad, np.exp([2.25, 6.25]) * (1 + 2 * np.array([1.5, 2.5]) ** 2))
+    y = w * 1
+    z = y * y
+    y += 1  # a write after z's node: that node is checked, and refused
+    with pytest.raises(RuntimeError, match="in-place"):
+        z.sum().backward()
+    assert calls
+
+
 def test_in_place_on_data_no_op_saved_is_fine():
     x = tg.tensor([1.0, 2.0], requires_grad=True)
     y = x * 1

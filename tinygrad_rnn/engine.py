@@ -25,7 +25,8 @@ import numpy as np
 
 from .op_errors import AnomalyError, check_backward_allowed as _check_backward_allowed
 from .op_errors import check_finite, forward_error, shapes as _shapes  # noqa: F401 (tensor.py)
-from .versions import changed, tick
+from . import versions
+from .versions import tick
 
 
 class _Mode:
@@ -265,7 +266,8 @@ def backward(roots, gradients, retain_graph=False, create_graph=False, inputs=No
         while heap:
             node = heappop(heap)[1]
             grads = pending.pop(node)
-            if node.saved is None or (changed and node.saved):  # released, or saved arrays changed?
+            # released, or written into since it was recorded (a write anywhere after it: check)
+            if node.saved is None or (node.id < versions.last_change and node.saved):
                 _check_backward_allowed(node)
             if node.hooks:
                 grads = _run_tensor_hooks(node, grads)

@@ -17,6 +17,7 @@ import numpy as np
 tick = itertools.count().__next__  # the clock: node ids and change times, one sequence
 
 changed = {}  # id(array that owns the memory) -> (weak reference to it, tick of the change)
+last_change = -1  # the tick of the latest write: a node recorded after it saw no write at all
 
 
 def _owner(array):
@@ -27,8 +28,10 @@ def _owner(array):
 
 def note_change(array):
     """Record that ``array``'s memory (and so every view of it) was just overwritten."""
+    global last_change
     owner = _owner(array)
-    changed[id(owner)] = (weakref.ref(owner), tick())
+    last_change = tick()
+    changed[id(owner)] = (weakref.ref(owner), last_change)
     if len(changed) > 10_000:  # forget memory that no longer exists
         for key in [k for k, (ref, _) in changed.items() if ref() is None]:
             del changed[key]
