@@ -598,7 +598,7 @@ class MatMul(Function):
             raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align "
                              f"({a.shape[-1]} != {k_b})")
         ctx.save(a, b)
-        if a.ndim == 2 and b.ndim == 2 and b.T.flags.c_contiguous:  # h @ W.T (a transposed view)
+        if a.ndim == 2 and b.ndim == 2 and b.flags.f_contiguous:  # h @ W.T (a transposed view)
             return _times_t(a, b.T)
         return a @ b
 

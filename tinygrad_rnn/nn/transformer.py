@@ -221,7 +221,37 @@ def _get_activation(activation):
     raise ValueError(f"activation should be 'relu', 'gelu' or a callable, got {activation!r}")
 
 
-class TransformerEncoderLayer(Module):
+class _TransformerLayer(Module):
+    """What the encoder and decoder layers share (PyTorch's attribute names, so state_dict keys
+    match): self-attention, the feed-forward block, and a LayerNorm and a dropout after each of
+    the layer's ``n`` sub-blocks (``norm1``…, ``dropout1``…; the feed-forward's own is
+    ``dropout``)."""
+
+    def _add_blocks(self, n, d_model, dim_feedforward, dropout, activation, layer_norm_eps,
+                    norm_first, bias):
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
+        self.norm_first = norm_first
+        for k in range(1, n + 1):
+            setattr(self, f"norm{k}", LayerNorm(d_model, eps=layer_norm_eps, bias=bias))
+        for k in range(1, n + 1):
+            setattr(self, f"dropout{k}", Dropout(dropout))
+        self.activation = _get_activation(activation)
+        self._ff_dropout = f"dropout{n}"  # the dropout after the feed-forward block
+
+    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal):
+        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
+                           need_weights=False, is_causal=is_causal)[0]
+        return self.dropout1(x)
+
+    def _ff_block(self, x):
+        with scope("feed-forward"):
+            x = self.linear2(self.dropout(self.activation(self.linear1(x))))
+            return getattr(self, self._ff_dropout)(x)
+
+
+class TransformerEncoderLayer(_TransformerLayer):
     """Self-attention then a feed-forward block (linear1 → activation → linear2), each with a
     residual connection and a LayerNorm. src (S, N, E), or (N, S, E) with ``batch_first``."""
 
@@ -231,14 +261,8 @@ class TransformerEncoderLayer(Module):
         super().__init__()
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
                                             batch_first=batch_first)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.dropout1, self.dropout2 = Dropout(dropout), Dropout(dropout)
-        self.activation = _get_activation(activation)
+        self._add_blocks(2, d_model, dim_feedforward, dropout, activation, layer_norm_eps,
+                         norm_first, bias)
         _to(self, device, dtype)
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
@@ -250,17 +274,9 @@ class TransformerEncoderLayer(Module):
         x = self.norm1(_residual(x, self._sa_block(x, src_mask, src_key_padding_mask, is_causal)))
         return self.norm2(_residual(x, self._ff_block(x)))
 
-    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal):
-        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
-                           need_weights=False, is_causal=is_causal)[0]
-        return self.dropout1(x)
-
-    def _ff_block(self, x):
-        with scope("feed-forward"):
-            return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
 
-class TransformerDecoderLayer(Module):
+class TransformerDecoderLayer(_TransformerLayer):
     """Self-attention on tgt, attention from tgt to the encoder's ``memory``, then a feed-forward
     block; each with a residual connection and a LayerNorm."""
 
@@ -272,16 +288,8 @@ class TransformerDecoderLayer(Module):
                                             batch_first=batch_first)
         self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
                                                  batch_first=batch_first)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
-        self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.dropout1, self.dropout2 = Dropout(dropout), Dropout(dropout)
-        self.dropout3 = Dropout(dropout)
-        self.activation = _get_activation(activation)
+        self._add_blocks(3, d_model, dim_feedforward, dropout, activation, layer_norm_eps,
+                         norm_first, bias)
         _to(self, device, dtype)
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
@@ -299,19 +307,10 @@ class TransformerDecoderLayer(Module):
                                                     memory_key_padding_mask, memory_is_causal)))
         return self.norm3(_residual(x, self._ff_block(x)))
 
-    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal):
-        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
-                           need_weights=False, is_causal=is_causal)[0]
-        return self.dropout1(x)
-
     def _mha_block(self, x, mem, attn_mask, key_padding_mask, is_causal):
         x = self.multihead_attn(x, mem, mem, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
                                 need_weights=False, is_causal=is_causal)[0]
         return self.dropout2(x)
-
-    def _ff_block(self, x):
-        with scope("feed-forward"):
-            return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
 
 class TransformerEncoder(Module):
