@@ -27,7 +27,7 @@ def timed_ops(ops):
     Returns (seconds, calls) counters keyed by (op name, phase)."""
     seconds, calls = collections.Counter(), collections.Counter()
 
-    def wrap(owner, attr, key):
+    def wrap(owner, attr, key, method=staticmethod):
         inner = getattr(owner, attr)
 
         def timed(*args, **kwargs):
@@ -37,12 +37,14 @@ def timed_ops(ops):
             finally:
                 seconds[key] += time.perf_counter() - start
                 calls[key] += 1
-        setattr(owner, attr, staticmethod(timed))
+        setattr(owner, attr, method(timed))
 
     for cls in ops.Function.__subclasses__():
         wrap(cls, "forward", (cls.name, "forward"))
         wrap(cls, "backward", (cls.name, "backward"))
-    wrap(ops.Deferred, "total", ("leaf products", "summed"))
+    # a leaf's products, stacked and multiplied a group at a time (tinygrad_rnn/products.py)
+    from tinygrad_rnn.products import ProductSum
+    wrap(ProductSum, "_close_group", ("leaf products", "summed"), method=lambda f: f)
     return seconds, calls
 
 

@@ -432,3 +432,30 @@ def test_detect_anomaly_checks_deferred_weight_products_and_linear_layers():
     with tg.detect_anomaly(), np.errstate(over="ignore"), \
             pytest.raises(tg.AnomalyError, match="linear backward"):
         tg.nn.functional.linear(big, w).sum().backward(tg.tensor(np.array(1e200)))
+
+
+def test_weight_products_are_summed_a_bounded_group_at_a_time(monkeypatch):
+    """A leaf's deferred products aᵀb are stacked a group of at most GROUP_BYTES at a time (plus
+    the product that closes it), never all of them; the sum is the exact Σ aᵢᵀ bᵢ."""
+    from tinygrad_rnn import products
+    monkeypatch.setattr(products, "GROUP_BYTES", 1000)
+    rng = np.random.default_rng(0)
+    pairs = [(rng.standard_normal((r, 3)), rng.standard_normal((r, 2))) for r in (4, 9, 1, 30, 2, 7)]
+    s, largest = products.ProductSum(), 0
+    for a, b in pairs:
+        s.add(products.Deferred(a, b))
+        largest = max(largest, sum(p.a.nbytes + p.b.nbytes for p in s.group))
+    assert 0 < largest < 1000
+    np.testing.assert_allclose(s.value(), sum(a.T @ b for a, b in pairs), rtol=1e-12)
+    # through backward: a weight used at 40 steps gets the same gradient as computed by hand
+    w = tg.Tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    xs = [rng.standard_normal((5, 3)) for _ in range(40)]
+    loss = sum((F.linear(tg.Tensor(x), w) ** 2).sum() for x in xs)
+    closed = []
+    monkeypatch.setattr(products.ProductSum, "_close_group",
+                        lambda self, close=products.ProductSum._close_group:
+                        closed.append(len(self.group)) or close(self))
+    loss.backward()
+    assert len(closed) > 5 and sum(closed) == 40  # 40 products (5 rows each), in groups
+    expect = sum(2 * (x @ w.array.T).T @ x for x in xs)
+    np.testing.assert_allclose(w.grad.numpy(), expect, rtol=1e-12)

@@ -9,7 +9,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "tinygrad_rnn"
 # The core, in reading order from the bottom up: each module may import only modules on earlier
 # lines (ARCHITECTURE.md, "Layers of the code"). Everything else must simply not form a cycle.
 CORE_LAYERS = [
-    ["versions", "seeding"],
+    ["versions", "seeding", "products"],
     ["engine"],
     ["ops", "dtypes", "grad_mode"],
     ["tensor"],

@@ -26,6 +26,7 @@ import numpy as np
 from .op_errors import AnomalyError, check_backward_allowed as _check_backward_allowed
 from .op_errors import check_finite, forward_error, shapes as _shapes  # noqa: F401 (tensor.py)
 from . import versions
+from .products import Deferred, ProductSum  # noqa: F401 (ops.py, jit.py import it from here)
 from .versions import tick
 
 
@@ -35,7 +36,7 @@ class _Mode:
     scope = ()           # the scope path new nodes record, e.g. ("lstm", "l0", "t3")
     anomaly = False      # check every op's result for NaN/Inf (detect_anomaly)
     keep_values = False  # nodes keep their output arrays for the renderer (keep_values)
-    products = None      # leaf -> Deferreds of the plain sweep running now (see backward)
+    products = None      # leaf -> ProductSum of the plain sweep running now (see backward)
     recorder = None      # tinygrad_rnn.jit's capture, which apply hands every op to
 
 
@@ -209,33 +210,6 @@ def apply(fn, *inputs, **params):
 
 # ================================================================= 3. backward
 
-class Deferred:
-    """The product ``aᵀ @ b`` (a: (r, m), b: (r, n)), returned by a VJP but not yet computed.
-
-    A VJP returns one where its gradient is such a product — a weight's gradient gᵀx. If it goes
-    to an op's input, the engine computes it at once (:meth:`value`). If it goes to a *leaf*, the
-    engine keeps it until backward ends and sums all of that leaf's products as one product of
-    the stacked rows: W_hh, used at every time step, gets Σ_t g_tᵀ h_t as one big matrix product
-    instead of T small ones (the work is the same; large products run several times faster).
-    """
-
-    __slots__ = ("a", "b")
-
-    def __init__(self, a, b):
-        self.a, self.b = a, b
-
-    def value(self):
-        return self.a.T @ self.b
-
-    @staticmethod
-    def total(products):
-        """Σ aᵢᵀ bᵢ as one product: [a₁; a₂; …]ᵀ [b₁; b₂; …]."""
-        if len(products) == 1:
-            return products[0].value()
-        return (np.concatenate([p.a for p in products]).T
-                @ np.concatenate([p.b for p in products]))
-
-
 def backward(roots, gradients, retain_graph=False, create_graph=False, inputs=None):
     """The reverse sweep from Tensors ``roots`` whose gradients are ``gradients``.
 
@@ -250,7 +224,7 @@ def backward(roots, gradients, retain_graph=False, create_graph=False, inputs=No
     run in a VJP (checkpoint's recompute) leaves its Deferreds to the enclosing one (same bits).
     """
     wanted = None if inputs is None else {_key(t): None for t in inputs}
-    outer, plain = mode.products, inputs is None and not create_graph  # leaf -> Deferreds
+    outer, plain = mode.products, inputs is None and not create_graph  # leaf -> ProductSum
     pending, heap, deferred = {}, [], outer if plain and outer is not None else {}  # node -> grads
     watched = mode.anomaly or bool(_backward_hooks) or wanted is not None  # the slower checks
     previous, mode.grad, mode.products = mode.grad, create_graph, deferred if plain else None
@@ -285,7 +259,8 @@ def backward(roots, gradients, retain_graph=False, create_graph=False, inputs=No
                     continue
                 if type(source) is not Node:  # a leaf
                     if type(g) is Deferred and not (source._hooks or create_graph):
-                        deferred.setdefault(source, []).append(g)  # summed as one product at the end
+                        # summed with the leaf's other products, many rows at a time (products.py)
+                        (deferred.get(source) or deferred.setdefault(source, ProductSum())).add(g)
                         continue
                     data = source.array
                     # `is not`: equal dtypes are almost always the same object; _conform decides.
@@ -308,7 +283,7 @@ def backward(roots, gradients, retain_graph=False, create_graph=False, inputs=No
             if not retain_graph:
                 node.saved = None
         for leaf, products in (deferred.items() if deferred is not outer else ()):
-            total = Deferred.total(products)
+            total = products.value()
             if total.shape != leaf.array.shape:
                 raise RuntimeError(f"backward: gradient products of shape {total.shape} reached a "
                                    f"leaf of shape {leaf.array.shape}")

@@ -429,7 +429,7 @@ class _Stale(Exception):
 def _compile(rec, inputs, loss, hooks_converted):
     """The flat replay function for one record. Returns (function, source)."""
     prog = _Program()
-    prog.consts.update(np=np, type=type, ACC=engine._accumulate_leaf, TOTAL=Deferred.total,
+    prog.consts.update(np=np, type=type, ACC=engine._accumulate_leaf, PRODUCTS=engine.ProductSum,
                        VALUE=engine._value, CONFORM=_conform_to, NO=engine._NO_GRAPH,
                        STALE=_Stale)
     input_var = {id(t): f"x{i}" for i, t in enumerate(inputs)}
@@ -493,7 +493,7 @@ def _compile(rec, inputs, loss, hooks_converted):
     pending = {root: [None] * len(root.output_meta)}
     pending[root][loss._idx] = "g_seed"
     owned = set()
-    deferred = {}  # leaf variable -> [gradient product variables]
+    deferred = {}  # leaf variable -> the variable of its ProductSum
     leaf_var = {}
     counter = [0]
 
@@ -532,8 +532,12 @@ def _compile(rec, inputs, loss, hooks_converted):
             if hooks_converted:
                 prog.emit(f"{q} = VALUE({q})")
             if type(source) is not engine.Node:  # a leaf
-                if kind == "deferred" and not source._hooks:
-                    deferred.setdefault(leaf(source), []).append(q)
+                if kind == "deferred" and not source._hooks:  # into the leaf's sum, as eager
+                    if leaf(source) not in deferred:
+                        deferred[leaf(source)] = new_var()
+                        prog.emit(f"{deferred[leaf(source)]} = PRODUCTS()")
+                    prog.emit(f"{deferred[leaf(source)]}.add({q})")
+                    prog.emit(f"del {q}")
                     continue
                 target = _REAL.__get__(source)
                 if kind != "array" or shape != target.shape or dtype is not target.dtype:
@@ -559,7 +563,8 @@ def _compile(rec, inputs, loss, hooks_converted):
                 slot[index] = total
                 owned.add(total)
     for target, products in deferred.items():
-        prog.emit(f"ACC({target}, TOTAL([{', '.join(products)}]))")
+        prog.emit(f"ACC({target}, {products}.value())")
+        prog.emit(f"del {products}")
     prog.emit(f"return {loss_var}")
     source = "def replay(T, X, E):\n" + "\n".join(prog.lines) + "\n"
     namespace = dict(prog.consts)
