@@ -234,12 +234,53 @@ def test_checkpoint_sequence_replays_dropout_inside_steps_and_gradchecks():
     assert tg.gradcheck(fn, [w, h0, *xs[:5]])
 
 
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize("recompute", [False, True], ids=["kept", "recomputed"])
+def test_checkpoint_sequence_of_one_time_major_tensor(reverse, recompute):
+    """Inputs as one (T, B, n) Tensor: one input of the node, whose gradient is one array written
+    a segment at a time — equal to the plain loop's to the bit, in either direction, with the
+    inputs kept or recomputed."""
+    w = _x((3, 3), seed=4)
+    base = _x((7, 2, 3), seed=10)
+
+    def step(x, state):
+        return (F.linear(state[0], w, x).tanh(),)
+
+    def run(every):
+        w.grad = base.grad = None
+        xs = base * 1.5  # a Tensor on the graph: its gradient reaches base through the node
+        h0 = _x((2, 3), seed=20)
+        order = range(6, -1, -1) if reverse else range(7)
+        if every is None:
+            state, outs, steps = (h0,), [None] * 7, xs.unbind(0)
+            for t in order:
+                state = step(steps[t], state)
+                outs[t] = state[0]
+        else:
+            again = (lambda: base.array * np.float64(1.5)) if recompute else None
+            outs, state = checkpoint_sequence(step, xs, (h0,), every, again, reverse=reverse)
+        # steps 2 and 3 get no gradient from outside; the last step's output is the state too
+        loss = sum((o * (t + 1)).sum() for t, o in enumerate(outs) if t not in (2, 3))
+        (loss + state[0].sum() * 2).backward()
+        return tg.stack(outs).numpy(), w.grad.numpy(), base.grad.numpy()
+
+    plain = run(None)
+    for every in (1, 3, 7):
+        for a, b in zip(plain, run(every)):
+            assert np.array_equal(a, b), every
+    assert tg.gradcheck(lambda w_, x: tg.stack(checkpoint_sequence(
+        lambda xt, s: (F.linear(s[0], w_, xt).tanh(),), x, (x[0] * 0,), 2,
+        reverse=reverse)[0]), [w, _x((5, 2, 3), seed=3)])
+
+
 def test_checkpoint_sequence_rejects_bad_arguments():
     step = lambda x, s: (x + s[0],)  # noqa: E731
     with pytest.raises(ValueError, match="every must be a positive int, got 0"):
         checkpoint_sequence(step, [_x((2,))], (_x((2,)),), 0)
     with pytest.raises(ValueError, match="no inputs"):
         checkpoint_sequence(step, [], (_x((2,)),), 2)
+    with pytest.raises(ValueError, match="inputs is a 0-d Tensor"):
+        checkpoint_sequence(step, _x(()), (_x((2,)),), 2)
     with pytest.raises(TypeError, match="state entry 0 is a ndarray"):
         checkpoint_sequence(step, [_x((2,))], (np.zeros(2),), 2)
 

@@ -394,18 +394,16 @@ class RNNBase(_Recurrent):
             outputs[t] = running[0]
         return outputs, running
 
-    def _run_checkpointed(self, steps, recompute, state, w_hh, b_hh, reverse):
+    def _run_checkpointed(self, proj, recompute, state, w_hh, b_hh, reverse):
         """``_run_direction`` (padded input) as one node that keeps a state every
-        ``checkpoint_every`` steps; ``recompute()`` gives ``steps`` again in backward, so the
-        input projection is not kept either."""
-        order = slice(None, None, -1) if reverse else slice(None)
-
+        ``checkpoint_every`` steps. ``proj``: the input projection of all steps, (T, B, ·), one
+        input of the node (its gradient is one array); ``recompute()`` gives it again in
+        backward, so the projection is not kept either."""
         def again():
             with no_grad():
-                return recompute()[order]
-        seq, state = checkpoint_sequence(lambda gi, s: self.step(gi, s, w_hh, b_hh),
-                                         steps[order], state, self.checkpoint_every, again)
-        return seq[order], state
+                return recompute()
+        return checkpoint_sequence(lambda gi, s: self.step(gi, s, w_hh, b_hh), proj, state,
+                                   self.checkpoint_every, again, reverse=reverse)
 
     def flatten_parameters(self):
         """PyTorch packs the weights into one buffer for cuDNN; here there is nothing to do."""
@@ -431,13 +429,14 @@ class RNNBase(_Recurrent):
                 with scope(Layer(layer, d == 1)):
                     # the input projection of all T steps in one op
                     proj, b_step = _input_projection(layer_input, w_ih, b_ih, b_hh, self.fold_b_hh)
-                    steps = proj.split(batch_sizes, 0) if packed is not None else proj.unbind(0)
                     if self.checkpoint_every and packed is None:
                         again = lambda x=layer_input, w=w_ih, b=b_ih, b2=b_hh: _input_projection(
-                            x, w, b, b2, self.fold_b_hh)[0].unbind(0)  # noqa: E731
-                        seq, state = self._run_checkpointed(steps, again, state, w_hh, b_step,
+                            x, w, b, b2, self.fold_b_hh)[0]  # noqa: E731
+                        seq, state = self._run_checkpointed(proj, again, state, w_hh, b_step,
                                                             d == 1)
                     else:
+                        steps = proj.split(batch_sizes, 0) if packed is not None else \
+                            proj.unbind(0)
                         seq, state = self._run_direction(steps, state, w_hh, b_step, batch_sizes,
                                                          reverse=d == 1)
                     outs.append(cat(seq, 0) if packed is not None else stack(seq, 0))

@@ -140,43 +140,54 @@ class CheckpointedSequence(Function):
     ``CheckpointedSequence``)."""
 
     @staticmethod
-    def forward(ctx, step, every, recompute_inputs, preserve_rng_state, n_inputs, *tensors):
+    def forward(ctx, step, every, recompute_inputs, preserve_rng_state, layout, *tensors):
         ctx.set_materialize_grads(False)
-        inputs, state = tensors[:n_inputs], tuple(tensors[n_inputs:])
-        ctx.step, ctx.every, ctx.recompute, ctx.n_inputs = step, every, recompute_inputs, n_inputs
+        n, stacked, reverse = layout  # T steps; one (T, …) Tensor or T Tensors; the run order
+        k = 1 if stacked else n
+        inputs, state = tensors[:k], tuple(tensors[k:])
+        xs = [_tensor(a) for a in inputs[0].array] if stacked else inputs
+        ctx.step, ctx.every, ctx.recompute, ctx.layout = step, every, recompute_inputs, layout
         ctx.starts = []  # per segment: (the state arrays it starts from, the generator's state)
-        outputs = []
-        for t, x in enumerate(inputs):
-            if t % every == 0:
+        outputs = [None] * n
+        for j, t in enumerate(_run_order(n, reverse)):
+            if j % every == 0:
                 ctx.starts.append(([s.array for s in state], _rng_state(preserve_rng_state)))
-            state = tuple(step(x, state))
-            outputs.append(state[0])
+            state = tuple(step(xs[t], state))
+            outputs[t] = state[0]
         if recompute_inputs is None:
             ctx.save_for_backward(*inputs)
         return (*outputs, *state)
 
     @staticmethod
     def backward(ctx, *grads):
-        n_inputs = ctx.n_inputs
+        n, stacked, reverse = ctx.layout
+        k = 1 if stacked else n
         if ctx.recompute is None:
             xs = [t.array for t in ctx.saved_tensors]
         else:
-            xs = [np.asarray(x) for x in ctx.recompute()]
-        if len(xs) != n_inputs:
+            xs = ctx.recompute()
+            xs = [xs] if stacked else xs
+        xs = list(np.asarray(xs[0])) if stacked else [np.asarray(x) for x in xs]  # one per step
+        if len(xs) != n:
             raise RuntimeError(f"checkpoint_sequence: recompute_inputs gave {len(xs)} inputs, "
-                               f"the forward had {n_inputs}")
-        needs_x = ctx.needs_input_grad[5:5 + n_inputs]
-        needs_s = ctx.needs_input_grad[5 + n_inputs:]
-        g_state = [None if g is None else g.array for g in grads[n_inputs:]]
-        last = grads[n_inputs - 1]  # the last output is the final state's first entry too
+                               f"the forward had {n}")
+        order = _run_order(n, reverse)
+        needs_x = [ctx.needs_input_grad[5]] * n if stacked else ctx.needs_input_grad[5:5 + n]
+        needs_s = ctx.needs_input_grad[5 + k:]
+        run_grads = [None if grads[t] is None else grads[t].array for t in order]
+        g_state = [None if g is None else g.array for g in grads[n:]]
+        last = run_grads[-1]  # the last step's output is the final state's first entry too
         if last is not None:
-            g_state[0] = last.array if g_state[0] is None else g_state[0] + last.array
-        g_inputs = [None] * n_inputs
-        for k in range(len(ctx.starts) - 1, -1, -1):
-            begin, stop = k * ctx.every, min((k + 1) * ctx.every, n_inputs)
-            arrays, rng_state = ctx.starts[k]
+            g_state[0] = last if g_state[0] is None else g_state[0] + last
+        # the inputs' gradients: one (T, …) array (written a segment at a time), or one per step
+        g_inputs = [None] * n
+        if stacked and needs_x[0]:
+            g_inputs = np.zeros((n,) + xs[0].shape, xs[0].dtype)
+        for seg in range(len(ctx.starts) - 1, -1, -1):
+            begin, stop = seg * ctx.every, min((seg + 1) * ctx.every, n)
+            arrays, rng_state = ctx.starts[seg]
             start = tuple(_leaf(a, a.dtype.kind in "fc") for a in arrays)
-            xl = [_leaf(xs[t], needs_x[t]) for t in range(begin, stop)]
+            xl = [_leaf(xs[order[j]], needs_x[order[j]]) for j in range(begin, stop)]
             with _rng_restored(rng_state), enable_grad():
                 state, outputs = start, []
                 for x in xl:
@@ -186,48 +197,61 @@ class CheckpointedSequence(Function):
             # gradient came from the later segment), the final state, and — sent first, as the
             # plain loop's sum does — the output the segment starts from.
             roots = outputs[:-1] + list(state)
-            gs = [None if g is None else g.array for g in grads[begin:stop - 1]] + g_state
-            if begin > 0 and grads[begin - 1] is not None:
+            gs = run_grads[begin:stop - 1] + g_state
+            if begin > 0 and run_grads[begin - 1] is not None:
                 roots.insert(0, start[0])
-                gs.insert(0, grads[begin - 1].array)
+                gs.insert(0, run_grads[begin - 1])
             _backward_from(roots, gs)
             g_state = [s.grad.array if s.requires_grad and s.grad is not None else None
                        for s in start]
-            for t, x in zip(range(begin, stop), xl):
-                g_inputs[t] = x.grad if x.requires_grad else None
+            for j, x in zip(range(begin, stop), xl):
+                if x.requires_grad and x.grad is not None:
+                    g_inputs[order[j]] = x.grad.array if stacked else x.grad
         g_state = [g if need else None for g, need in zip(g_state, needs_s)]
+        g_inputs = [g_inputs] if stacked else g_inputs
         return (None, None, None, None, None, *g_inputs, *g_state)
 
 
+def _run_order(n, reverse):
+    return range(n - 1, -1, -1) if reverse else range(n)
+
+
 def checkpoint_sequence(step, inputs, state, every, recompute_inputs=None,
-                        preserve_rng_state=True):
+                        preserve_rng_state=True, reverse=False):
     """Backpropagation through time that keeps the state every ``every`` steps and nothing else.
 
     Runs ``state = step(inputs[t], state)`` for t = 0 … T-1 (``state``: a tuple of Tensors, e.g.
-    (h, c); ``step`` returns the new tuple, whose first entry is the step's output). Returns
-    (the list of the T outputs, the final state tuple), as the plain loop would, recorded as one
-    node. Backward recomputes the steps segment by segment from the kept states.
+    (h, c); ``step`` returns the new tuple, whose first entry is the step's output), or for
+    t = T-1 … 0 with ``reverse`` (the backward direction of a bidirectional layer). Returns
+    (the list of the T outputs in time order, the final state tuple), as the plain loop would,
+    recorded as one node. Backward recomputes the steps segment by segment from the kept states.
 
-    ``recompute_inputs``: a function giving the T input arrays (or Tensors) again in backward.
-    With it the inputs are not kept — a recurrent layer passes the slices of its input projection
-    and recomputes the projection, so the graph holds neither it nor any step's activations.
+    ``inputs``: a list of T Tensors, or one Tensor whose first dimension is time — its gradient
+    is then one array, written a segment at a time (a recurrent layer passes its input projection
+    so). ``recompute_inputs``: a function giving the inputs again in backward (the list, or the
+    one array); with it the inputs are not kept — a recurrent layer recomputes its projection, so
+    the graph holds neither it nor any step's activations.
     """
-    inputs, state = list(inputs), tuple(state)
+    stacked = isinstance(inputs, Tensor)
+    if stacked and inputs.ndim == 0:
+        raise ValueError("checkpoint_sequence: inputs is a 0-d Tensor; expected time as its first "
+                         "dimension")
+    n = inputs.shape[0] if stacked else len(inputs)
+    inputs, state = ([inputs] if stacked else list(inputs)), tuple(state)
     if not isinstance(every, int) or isinstance(every, bool) or every < 1:
         raise ValueError(f"checkpoint_sequence: every must be a positive int, got {every!r}")
-    if not inputs:
+    if not n:
         raise ValueError("checkpoint_sequence: no inputs (a sequence needs at least one step)")
     for i, s in enumerate(state):
         if not isinstance(s, Tensor):
             raise TypeError(f"checkpoint_sequence: state entry {i} is a "
                             f"{type(s).__name__}, expected a Tensor")
     if not is_grad_enabled():
-        outputs = []
-        for x in inputs:
-            state = tuple(step(x, state))
-            outputs.append(state[0])
+        outputs, xs = [None] * n, inputs[0].unbind(0) if stacked else inputs
+        for t in _run_order(n, reverse):
+            state = tuple(step(xs[t], state))
+            outputs[t] = state[0]
         return outputs, state
     out = CheckpointedSequence.apply(step, every, recompute_inputs, preserve_rng_state,
-                                     len(inputs), *inputs, *state)
-    T = len(inputs)
-    return list(out[:T]), tuple(out[T:])
+                                     (n, stacked, reverse), *inputs, *state)
+    return list(out[:n]), tuple(out[n:])
