@@ -217,6 +217,8 @@ def backward(roots, gradients, retain_graph=False, create_graph=False, inputs=No
     Taking nodes from a max-heap of ids reaches each node only after every node that uses its
     outputs has sent it a gradient — a reverse topological order with no recursion and no
     separate sort. Only nodes that receive a gradient are visited; each VJP runs exactly once.
+    (The heap holds the ids, negated, and ``queued`` maps them to their nodes: plain ints compare
+    faster than (id, node) pairs.)
 
     ``create_graph``: the gradients are Tensors and each VJP runs on Tensors (:class:`_OnGraph`),
     so the sweep is recorded and its result can be differentiated again. ``inputs``: return their
@@ -225,7 +227,8 @@ def backward(roots, gradients, retain_graph=False, create_graph=False, inputs=No
     """
     wanted = None if inputs is None else {_key(t): None for t in inputs}
     outer, plain = mode.products, inputs is None and not create_graph  # leaf -> ProductSum
-    pending, heap, deferred = {}, [], outer if plain and outer is not None else {}  # node -> grads
+    pending, heap, queued = {}, [], {}  # node -> its output grads; -ids; -id -> node
+    deferred = outer if plain and outer is not None else {}
     watched = mode.anomaly or bool(_backward_hooks) or wanted is not None  # the slower checks
     previous, mode.grad, mode.products = mode.grad, create_graph, deferred if plain else None
     try:
@@ -235,10 +238,11 @@ def backward(roots, gradients, retain_graph=False, create_graph=False, inputs=No
                 continue
             if root._node not in pending:
                 pending[root._node] = [None] * len(root._node.output_meta)
-                heappush(heap, (-root._node.id, root._node))
+                heappush(heap, -root._node.id)
+                queued[-root._node.id] = root._node
             _add_into(pending[root._node], root._idx, g)
         while heap:
-            node = heappop(heap)[1]
+            node = queued.pop(heappop(heap))
             grads = pending.pop(node)
             # released, or written into since it was recorded (a write anywhere after it: check)
             if node.saved is None or (node.id < versions.last_change and node.saved):
@@ -276,7 +280,8 @@ def backward(roots, gradients, retain_graph=False, create_graph=False, inputs=No
                 slot = pending.get(source)
                 if slot is None:  # the first gradient to reach this node
                     slot = pending[source] = [None] * len(source.output_meta)
-                    heappush(heap, (-source.id, source))
+                    heappush(heap, -source.id)
+                    queued[-source.id] = source
                     slot[index] = g
                 else:
                     _add_into(slot, index, g)

@@ -1133,7 +1133,8 @@ class NLLLoss(Function):
     def backward(ctx, g):
         scale, shape, index, tw = ctx.saved
         g = -(_unreduce(g, scale, shape[0]) * tw)
-        return _op(IndexAdd, g, shape=shape, index=index, advanced=True), None
+        # one entry per row: no index repeats, so a plain assignment (advanced=False) scatters it
+        return _op(IndexAdd, g, shape=shape, index=index, advanced=False), None
 
 
 class SmoothLoss(Function):
