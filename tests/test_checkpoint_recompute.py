@@ -273,6 +273,33 @@ def test_checkpoint_sequence_of_one_time_major_tensor(reverse, recompute):
         reverse=reverse)[0]), [w, _x((5, 2, 3), seed=3)])
 
 
+def test_a_recomputed_time_major_array_takes_the_gradient_but_the_input_itself_is_never_written():
+    """Backward writes the inputs' gradient over the array recompute_inputs gave (no second
+    (T, …) array); an array that is, or views, the forward's input is left as it was."""
+    w = _x((3, 3), seed=4)
+
+    def run(recompute_of):
+        base = _x((6, 2, 3), seed=11)
+        xs = base * 1.0
+        kept = xs.array.copy()
+        given = []
+
+        def again():
+            given.append(recompute_of(xs))
+            return given[-1]
+        outs, state = checkpoint_sequence(lambda xt, s: (F.linear(s[0], w, xt).tanh(),), xs,
+                                          (_x((2, 3), seed=2),), 4, again)
+        tg.stack(outs).sum().backward()
+        return base.grad.numpy(), given[0], xs.array, kept
+
+    fresh = run(lambda xs: xs.array.copy())
+    np.testing.assert_array_equal(fresh[1], fresh[0])  # the recomputed array now holds the gradient
+    for same in (lambda xs: xs.array, lambda xs: xs.array[:]):  # the input, and a view of it
+        grad, _, data, kept = run(same)
+        np.testing.assert_array_equal(data, kept)
+        np.testing.assert_array_equal(grad, fresh[0])
+
+
 def test_checkpoint_sequence_rejects_bad_arguments():
     step = lambda x, s: (x + s[0],)  # noqa: E731
     with pytest.raises(ValueError, match="every must be a positive int, got 0"):

@@ -22,6 +22,7 @@ enclosing backward (``engine.backward``), so W_hh still gets one product over al
 from __future__ import annotations
 
 import warnings
+import weakref
 
 import numpy as np
 
@@ -156,6 +157,8 @@ class CheckpointedSequence(Function):
             outputs[t] = state[0]
         if recompute_inputs is None:
             ctx.save_for_backward(*inputs)
+        elif stacked:  # to tell a recomputed array from the forward's own (see backward)
+            ctx.input_ref = weakref.ref(inputs[0].array)
         return (*outputs, *state)
 
     @staticmethod
@@ -167,7 +170,8 @@ class CheckpointedSequence(Function):
         else:
             xs = ctx.recompute()
             xs = [xs] if stacked else xs
-        xs = list(np.asarray(xs[0])) if stacked else [np.asarray(x) for x in xs]  # one per step
+        whole = np.asarray(xs[0]) if stacked else None
+        xs = list(whole) if stacked else [np.asarray(x) for x in xs]  # one per step
         if len(xs) != n:
             raise RuntimeError(f"checkpoint_sequence: recompute_inputs gave {len(xs)} inputs, "
                                f"the forward had {n}")
@@ -182,7 +186,10 @@ class CheckpointedSequence(Function):
         # the inputs' gradients: one (T, …) array (written a segment at a time), or one per step
         g_inputs = [None] * n
         if stacked and needs_x[0]:
-            g_inputs = np.zeros((n,) + xs[0].shape, xs[0].dtype)
+            # A recomputed array is ours: each segment's rows are overwritten by their gradients
+            # once the segment is done with them, so no second (T, …) array is allocated (for a
+            # 1,000-step LSTM, 128 MB of fresh pages). Not if it could be the forward's input.
+            g_inputs = whole if _ours(whole, ctx) else np.zeros_like(whole)
         for seg in range(len(ctx.starts) - 1, -1, -1):
             begin, stop = seg * ctx.every, min((seg + 1) * ctx.every, n)
             arrays, rng_state = ctx.starts[seg]
@@ -207,9 +214,21 @@ class CheckpointedSequence(Function):
             for j, x in zip(range(begin, stop), xl):
                 if x.requires_grad and x.grad is not None:
                     g_inputs[order[j]] = x.grad.array if stacked else x.grad
+                elif stacked and needs_x[0]:
+                    g_inputs[order[j]] = 0
         g_state = [g if need else None for g, need in zip(g_state, needs_s)]
         g_inputs = [g_inputs] if stacked else g_inputs
         return (None, None, None, None, None, *g_inputs, *g_state)
+
+
+def _ours(array, ctx):
+    """May backward write into ``array``, what ``recompute_inputs`` returned? Only if it can be
+    written and shares no memory with the forward's input (a recompute that returns the input
+    itself is no recomputation)."""
+    if ctx.recompute is None or not array.flags.writeable:
+        return False
+    original = ctx.input_ref()
+    return original is None or not np.may_share_memory(array, original)
 
 
 def _run_order(n, reverse):
@@ -230,7 +249,9 @@ def checkpoint_sequence(step, inputs, state, every, recompute_inputs=None,
     is then one array, written a segment at a time (a recurrent layer passes its input projection
     so). ``recompute_inputs``: a function giving the inputs again in backward (the list, or the
     one array); with it the inputs are not kept — a recurrent layer recomputes its projection, so
-    the graph holds neither it nor any step's activations.
+    the graph holds neither it nor any step's activations. A recomputed time-major array is the
+    node's own: backward writes the inputs' gradient over it, a segment at a time (unless it
+    shares memory with the forward's input, which is left alone).
     """
     stacked = isinstance(inputs, Tensor)
     if stacked and inputs.ndim == 0:
