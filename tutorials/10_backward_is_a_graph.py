@@ -393,10 +393,12 @@ savefig(fig, "10_checkpointed_bptt.png")
 # checkpointed one by two B×H states every k steps, a small fraction of it (asserted: below a
 # quarter, both in size at the longest sequence and in growth from the shortest to the longest;
 # `python benchmarks/memory.py` measures a 1,000-step LSTM, B=32, H=256, every 32 steps: about
-# 1/80 of the plain graph). **Right**: the price is one more forward of every step — in this
-# engine, whose forward costs a bit more than a third of a training step, some 35–40 % more time by arithmetic;
-# single timings on a shared machine are noisy (best of 2 here), and the README's benchmark
-# section gives the measured ratio at that size. The gradients are
+# 1/95 of the plain graph). **Right**: the price is one more forward of every step (and of the
+# input projection). A no-grad forward costs about a third of a plain training step, so that is
+# some +35% by arithmetic; measured at the benchmark's size it is +28–36%, a little less,
+# because the recompute works on a few MB that stay in the cache, while the plain forward
+# writes its whole graph to memory. Single timings on a shared machine are noisy (best of 2
+# here); the README's benchmark section gives the measured ratio at that size. The gradients are
 # identical to the last bit at every length (asserted): recomputation is exact, not an
 # approximation.
 
