@@ -300,6 +300,37 @@ def test_a_recomputed_time_major_array_takes_the_gradient_but_the_input_itself_i
         np.testing.assert_array_equal(grad, fresh[0])
 
 
+def test_a_recomputed_input_that_a_weight_product_still_reads_is_not_written_over():
+    """A step whose input meets a weight in a product (x W_inᵀ): that product waits in its leaf's
+    sum, holding the input's rows, after the segment is done — so the gradient must not go over
+    the recomputed array there. Gradients equal the plain loop's to the bit."""
+    w_in, w = _x((3, 4), seed=5), _x((3, 3), seed=4)
+
+    def step(x, s):
+        return ((F.linear(x, w_in) + F.linear(s[0], w)).tanh(),)
+
+    def run(every):
+        w_in.grad = w.grad = None
+        base = _x((9, 2, 4), seed=12)
+        xs = base * 2.0
+        h0 = _x((2, 3), seed=2)
+        if every is None:
+            state, outs = (h0,), []
+            for x in xs.unbind(0):
+                state = step(x, state)
+                outs.append(state[0])
+        else:
+            outs, state = checkpoint_sequence(step, xs, (h0,), every,
+                                              lambda: base.array * np.float64(2.0))
+        tg.stack(outs).sum().backward()
+        return w_in.grad.numpy(), w.grad.numpy(), base.grad.numpy()
+
+    plain = run(None)
+    for every in (2, 4):
+        for a, b in zip(plain, run(every)):
+            assert np.array_equal(a, b), (every, np.abs(a - b).max())
+
+
 def test_checkpoint_sequence_rejects_bad_arguments():
     step = lambda x, s: (x + s[0],)  # noqa: E731
     with pytest.raises(ValueError, match="every must be a positive int, got 0"):

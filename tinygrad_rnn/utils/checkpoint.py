@@ -188,7 +188,8 @@ class CheckpointedSequence(Function):
         if stacked and needs_x[0]:
             # A recomputed array is ours: each segment's rows are overwritten by their gradients
             # once the segment is done with them, so no second (T, …) array is allocated (for a
-            # 1,000-step LSTM, 128 MB of fresh pages). Not if it could be the forward's input.
+            # 1,000-step LSTM, 128 MB of fresh pages). Not if it could be the forward's input,
+            # nor once a weight product waiting to be summed reads it (below).
             g_inputs = whole if _ours(whole, ctx) else np.zeros_like(whole)
         for seg in range(len(ctx.starts) - 1, -1, -1):
             begin, stop = seg * ctx.every, min((seg + 1) * ctx.every, n)
@@ -211,6 +212,10 @@ class CheckpointedSequence(Function):
             _backward_from(roots, gs)
             g_state = [s.grad.array if s.requires_grad and s.grad is not None else None
                        for s in start]
+            if g_inputs is whole and _still_read(whole):  # keep it: write the rest elsewhere
+                g_inputs = np.zeros_like(whole)
+                done = [order[j] for j in range(stop, n)]
+                g_inputs[done] = whole[done]
             for j, x in zip(range(begin, stop), xl):
                 if x.requires_grad and x.grad is not None:
                     g_inputs[order[j]] = x.grad.array if stacked else x.grad
@@ -229,6 +234,12 @@ def _ours(array, ctx):
         return False
     original = ctx.input_ref()
     return original is None or not np.may_share_memory(array, original)
+
+
+def _still_read(array):
+    """Is ``array`` read by a weight product of the enclosing sweep that is not summed yet? (A
+    step whose input meets a weight, x W_inᵀ, leaves one holding the input's rows.)"""
+    return any(s.reads(array) for s in engine.mode.products.values())
 
 
 def _run_order(n, reverse):
