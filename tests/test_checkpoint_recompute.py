@@ -236,10 +236,11 @@ def test_checkpoint_sequence_replays_dropout_inside_steps_and_gradchecks():
 
 @pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
 @pytest.mark.parametrize("recompute", [False, True], ids=["kept", "recomputed"])
-def test_checkpoint_sequence_of_one_time_major_tensor(reverse, recompute):
+@pytest.mark.parametrize("as_list", [False, True], ids=["one tensor", "a list"])
+def test_checkpoint_sequence_of_one_time_major_tensor(reverse, recompute, as_list):
     """Inputs as one (T, B, n) Tensor: one input of the node, whose gradient is one array written
     a segment at a time — equal to the plain loop's to the bit, in either direction, with the
-    inputs kept or recomputed."""
+    inputs kept or recomputed (and the same as a list of T Tensors)."""
     w = _x((3, 3), seed=4)
     base = _x((7, 2, 3), seed=10)
 
@@ -258,6 +259,9 @@ def test_checkpoint_sequence_of_one_time_major_tensor(reverse, recompute):
                 outs[t] = state[0]
         else:
             again = (lambda: base.array * np.float64(1.5)) if recompute else None
+            if as_list:
+                xs = list(xs.unbind(0))
+                again = again and (lambda f=again: list(f()))
             outs, state = checkpoint_sequence(step, xs, (h0,), every, again, reverse=reverse)
         # steps 2 and 3 get no gradient from outside; the last step's output is the state too
         loss = sum((o * (t + 1)).sum() for t, o in enumerate(outs) if t not in (2, 3))
