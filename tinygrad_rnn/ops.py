@@ -771,15 +771,19 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, a, axis):
-        shifted = a - a.max(axis=axis, keepdims=True)
-        out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        out = a - a.max(axis=axis, keepdims=True)
+        out -= np.log(np.exp(out).sum(axis=axis, keepdims=True))
         ctx.save(out, axis)
         return out
 
     @staticmethod
     def backward(ctx, g):
         out, axis = ctx.saved
-        return g - _exp(out) * _sum(g, axis, keepdims=True)
+        if _traced(g) or g.ndim == 0:
+            return g - _exp(out) * _sum(g, axis, keepdims=True)
+        p = np.exp(out)  # the same products and difference, written into one new array
+        p *= g.sum(axis=axis, keepdims=True)
+        return np.subtract(g, p, out=p)
 
 
 class Softmax(Function):
@@ -1073,13 +1077,14 @@ def _class_weights(target, n_classes, weight, ignore_index, dtype, op):
     ``mean`` divides by) — PyTorch's definition."""
     valid = target != ignore_index
     safe = np.where(valid, target, 0)
-    bad = (safe < 0) | (safe >= n_classes)
-    if bad.any():
+    if safe.size and (safe.min() < 0 or safe.max() >= n_classes):
+        bad = (safe < 0) | (safe >= n_classes)
         raise IndexError(f"{op}: target {int(safe[bad][0])} is out of range for {n_classes} "
                          f"classes")
-    per = np.ones(safe.shape, dtype) if weight is None else weight[safe]
-    per64 = np.ones(safe.shape, np.float64) if weight is None else per
-    total = float(np.where(valid, per64, 0).astype(np.float64).sum())
+    if weight is None:  # every counted target weighs 1 (the same values as below, made directly)
+        return valid, safe, valid.astype(dtype), float(np.count_nonzero(valid))
+    per = weight[safe]
+    total = float(np.where(valid, per, 0).astype(np.float64).sum())
     return valid, safe, np.where(valid, per, 0).astype(dtype), total
 
 
