@@ -30,11 +30,6 @@ class Deferred:
     def __init__(self, a, b):
         self.a, self.b = a, b
 
-    def reads(self, array):
-        """Does a product still waiting here read ``array``'s memory?"""
-        return any(np.may_share_memory(p.a, array) or np.may_share_memory(p.b, array)
-                   for p in self.group)
-
     def value(self):
         return self.a.T @ self.b
 
